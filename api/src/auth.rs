@@ -1,0 +1,189 @@
+//! Authentication: argon2id passwords, HS256 access tokens (RFC 9068 `at+jwt`, algorithm pinned),
+//! opaque refresh tokens stored only as hashes, and the `CurrentUser` extractor.
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use dangan_domain::Role;
+use dangan_persistence::{logins, users::User};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{error::ApiError, state::AppState};
+
+pub const ISSUER: &str = "dangan";
+pub const AUDIENCE: &str = "dangan-api";
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+pub const ACCESS_TTL: Duration = Duration::minutes(15);
+pub const REFRESH_TTL: Duration = Duration::days(30);
+const REFRESH_PREFIX: &str = "drt_";
+
+/// The claims of an access token. `typ` keeps it from ever passing for any other token (RFC 8725).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    /// The login (session) the token belongs to: revoking it revokes the token.
+    pub sid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+    pub typ: String,
+}
+
+/// The signing key and the pinned verification rules.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // Expiry is checked against the app's `Clock` below, so tests can move time.
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<String, ApiError> {
+        let claims = AccessClaims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: user_id,
+            sid: session_id,
+            iat: now.unix_timestamp(),
+            exp: (now + ACCESS_TTL).unix_timestamp(),
+            jti: Uuid::new_v4(),
+            typ: "access".into(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, ApiError> {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) || data.claims.typ != "access" {
+            return Err(ApiError::unauthorized("not an access token"));
+        }
+        if data.claims.exp <= now.unix_timestamp() {
+            return Err(ApiError::unauthorized("the token has expired"));
+        }
+        Ok(data.claims)
+    }
+}
+
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(ApiError::internal)
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), hash).is_ok()
+}
+
+/// 32 random bytes, hex: the secret text a client keeps.
+pub fn random_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// A new refresh token and the hash that is all the store keeps of it.
+pub fn new_refresh_token() -> (String, String) {
+    let token = format!("{REFRESH_PREFIX}{}", random_secret());
+    let hash = hash_refresh_token(&token);
+    (token, hash)
+}
+
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The authenticated caller: a valid access token whose login is open and whose user is active.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub session_id: Uuid,
+}
+
+impl CurrentUser {
+    pub fn id(&self) -> Uuid {
+        self.user.id
+    }
+
+    /// Passes when the caller holds any of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.iter().any(|r| self.user.has_role(*r)) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("your roles do not allow this"))
+        }
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
+    })?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be Bearer <token>",
+        )),
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let claims = state.jwt.verify(&token?, state.clock.now())?;
+            let pool = state.pool.clone();
+            let user = web::block(move || {
+                let mut conn = pool.get()?;
+                logins::principal(&mut conn, claims.sid, claims.sub)
+            })
+            .await??;
+            let user = user.ok_or_else(|| {
+                ApiError::unauthorized("the login has ended or the account is disabled")
+            })?;
+            Ok(CurrentUser {
+                user,
+                session_id: claims.sid,
+            })
+        })
+    }
+}

@@ -1,0 +1,294 @@
+//! The one error type of the API and its single mapping to RFC 9457 problem+json.
+
+use std::collections::BTreeMap;
+
+use actix_web::{
+    http::{header, StatusCode},
+    HttpResponse, ResponseError,
+};
+use dangan_domain::DomainError;
+use dangan_persistence::PersistenceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every error code the API can answer with, its status and its title: the one table of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    InvalidCredentials,
+    Forbidden,
+    AccountDisabled,
+    SelfElevation,
+    NotFound,
+    DuplicateCode,
+    DuplicateUsername,
+    LastAdmin,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        use ErrorCode::*;
+        match self {
+            BadRequest => (StatusCode::BAD_REQUEST, "bad_request", "Malformed request"),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid username or password",
+            ),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "Account disabled",
+            ),
+            SelfElevation => (
+                StatusCode::FORBIDDEN,
+                "self_elevation",
+                "Cannot raise one's own authority",
+            ),
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            DuplicateCode => (
+                StatusCode::CONFLICT,
+                "duplicate_code",
+                "Code already in use",
+            ),
+            DuplicateUsername => (
+                StatusCode::CONFLICT,
+                "duplicate_username",
+                "Username already in use",
+            ),
+            LastAdmin => (
+                StatusCode::CONFLICT,
+                "last_admin",
+                "The last active admin must stay",
+            ),
+            PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "The resource changed",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Body too large",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported content type",
+            ),
+            ValidationFailed => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+            ),
+            RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many attempts",
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+        }
+    }
+
+    fn from_conflict(code: &str) -> ErrorCode {
+        match code {
+            "duplicate_code" => ErrorCode::DuplicateCode,
+            "duplicate_username" => ErrorCode::DuplicateUsername,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Field path → messages, as validation failures report them.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:dangan:problem:validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "the request has invalid fields",
+    "code": "validation_failed",
+    "errors": {"password": ["must be 8 to 128 characters"]}
+}))]
+pub struct Problem {
+    /// `urn:dangan:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Present on validation failures only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<FieldErrors>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code:?}: {detail}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub errors: Option<FieldErrors>,
+    pub retry_after_secs: Option<i64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            detail: detail.into(),
+            errors: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(ErrorCode::NotFound, "no such resource")
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Unauthorized, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Forbidden, detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::BadRequest, detail)
+    }
+
+    pub fn validation(errors: FieldErrors) -> Self {
+        ApiError {
+            errors: Some(errors),
+            ..ApiError::new(
+                ErrorCode::ValidationFailed,
+                "the request has invalid fields",
+            )
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::validation(FieldErrors::from([(
+            field.to_owned(),
+            vec![message.into()],
+        )]))
+    }
+
+    pub fn rate_limited(retry_after_secs: i64) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..ApiError::new(
+                ErrorCode::RateLimited,
+                "too many failed attempts; retry later",
+            )
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        ApiError::new(
+            ErrorCode::Internal,
+            "an unexpected error occurred; it has been logged",
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, code, title) = self.code.parts();
+        Problem {
+            type_: format!("urn:dangan:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            code: code.to_owned(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"dangan\""));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::SelfElevation => {
+                ApiError::new(ErrorCode::SelfElevation, error.to_string())
+            }
+            DomainError::LastAdmin => ApiError::new(ErrorCode::LastAdmin, error.to_string()),
+            DomainError::DepartmentCycle => ApiError::field("parent_id", error.to_string()),
+            DomainError::UnknownValue(_) => {
+                ApiError::new(ErrorCode::ValidationFailed, error.to_string())
+            }
+        }
+    }
+}
+
+impl From<PersistenceError> for ApiError {
+    fn from(error: PersistenceError) -> Self {
+        match error {
+            PersistenceError::NotFound => ApiError::not_found(),
+            PersistenceError::Conflict(code) => {
+                ApiError::new(ErrorCode::from_conflict(code), error.to_string())
+            }
+            PersistenceError::MissingReference(field) => ApiError::field(field, "does not exist"),
+            PersistenceError::VersionMismatch => ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "the resource changed since it was read; fetch it again",
+            ),
+            PersistenceError::Domain(domain) => domain.into(),
+            PersistenceError::Pool(_) => {
+                log::error!("database unavailable: {error}");
+                ApiError::new(ErrorCode::Unavailable, "the database is not answering")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(error)
+    }
+}

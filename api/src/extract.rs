@@ -1,0 +1,182 @@
+//! Request extractors whose every failure is a problem+json `ApiError`: JSON bodies (with the
+//! exact field path of a type error, and validation), `If-Match`, and list paging.
+
+use std::{future::Future, pin::Pin};
+
+use actix_web::{
+    dev::Payload,
+    error::{PathError, QueryPayloadError},
+    http::header,
+    web, FromRequest, HttpRequest,
+};
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{ApiError, ErrorCode, FieldErrors};
+
+/// A JSON body, parsed and checked against its `Validate` rules. Extraction itself never fails:
+/// a handler calls `accept` after authorising the caller, so someone who may not call the
+/// endpoint learns nothing from its validation errors (and gets 401/403, not 422).
+#[derive(Debug)]
+pub struct ValidJson<T>(Result<T, ApiError>);
+
+impl<T> ValidJson<T> {
+    pub fn accept(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json::<T>(req, payload);
+        Box::pin(async move { Ok(ValidJson(body.await)) })
+    }
+}
+
+fn read_json<T: DeserializeOwned + Validate + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<T, ApiError>> + 'static {
+    {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| {
+                m.type_() == mime::APPLICATION
+                    && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+            });
+        let body = web::Bytes::from_request(req, payload);
+        async move {
+            if !is_json {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    "send the body as application/json",
+                ));
+            }
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        "the body is larger than this endpoint accepts",
+                    )
+                } else {
+                    ApiError::bad_request(format!("could not read the body: {e}"))
+                }
+            })?;
+            let value = parse_json::<T>(&bytes)?;
+            value
+                .validate()
+                .map_err(|e| ApiError::validation(flatten(&e)))?;
+            Ok(value)
+        }
+    }
+}
+
+/// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with the field path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_data() {
+            let field = if path == "." { "body".to_owned() } else { path };
+            ApiError::field(&field, strip_position(&inner.to_string()))
+        } else {
+            ApiError::bad_request(format!("malformed JSON: {inner}"))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42", which means nothing beside a field path.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Flattens validator's nested errors into `{"field.path": ["message"]}`.
+pub fn flatten(errors: &ValidationErrors) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    flatten_into(errors, "", &mut out);
+    out
+}
+
+fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut FieldErrors) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                let messages = out.entry(path).or_default();
+                for e in list {
+                    messages.push(
+                        e.message
+                            .as_ref()
+                            .map_or_else(|| e.code.to_string(), ToString::to_string),
+                    );
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => flatten_into(inner, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    flatten_into(inner, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("invalid query: {error}")).into()
+}
+
+/// A path that does not parse (e.g. an id that is no UUID) names nothing that exists.
+pub fn path_error(_error: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::not_found().into()
+}
+
+/// The version an `If-Match` header asks for; `None` when absent or `*`.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i32>);
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let parsed = match req.headers().get(header::IF_MATCH) {
+            None => Ok(IfMatch(None)),
+            Some(value) => {
+                let text = value.to_str().unwrap_or_default().trim();
+                if text == "*" {
+                    Ok(IfMatch(None))
+                } else {
+                    let tag = text.trim_start_matches("W/").trim_matches('"');
+                    // An ETag we never issued cannot match the current one.
+                    Ok(IfMatch(Some(tag.parse().unwrap_or(-1))))
+                }
+            }
+        };
+        std::future::ready(parsed)
+    }
+}
+
+/// The strong ETag of a versioned resource.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}

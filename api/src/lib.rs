@@ -1,0 +1,185 @@
+//! Dangan's HTTP API: configuration, start-up, and the actix-web application.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+mod serde_util;
+pub mod state;
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{
+    dev::Server, middleware::from_fn, web, App, HttpRequest, HttpResponse, HttpServer,
+};
+use dangan_domain::{login_throttle::ThrottlePolicy, Classification, Role};
+use dangan_persistence::{db, settings, users, PersistenceError};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    error::{ApiError, ErrorCode},
+    metrics::Metrics,
+    state::AppState,
+};
+
+/// JSON bodies above this are refused with 413 (import endpoints set their own, larger limit).
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Persistence(#[from] PersistenceError),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Connects, migrates, creates the first admin on an empty store, and loads the signing key.
+pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+    let pool = db::connect(&config.database_url, config.pool_size)?;
+    let mut conn = pool.get().map_err(PersistenceError::from)?;
+    for version in db::run_migrations(&mut conn)? {
+        log::info!("applied migration {version}");
+    }
+    bootstrap_admin(&mut conn, config, clock.as_ref())?;
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.expose().to_owned(),
+        None => settings::get_or_insert(&mut conn, "jwt_secret", &auth::random_secret())?,
+    };
+    drop(conn);
+    Ok(AppState {
+        pool,
+        clock,
+        jwt: Arc::new(auth::JwtKeys::new(secret.as_bytes())),
+        throttle: ThrottlePolicy::default(),
+        metrics: Metrics::new()?,
+        dummy_password_hash: Arc::new(auth::hash_password(&auth::random_secret())?),
+    })
+}
+
+fn bootstrap_admin(
+    conn: &mut dangan_persistence::Conn,
+    config: &Config,
+    clock: &dyn Clock,
+) -> Result<(), StartupError> {
+    let (password, generated) = match &config.admin_password {
+        Some(password) => (password.expose().to_owned(), false),
+        None => (auth::random_secret()[..20].to_owned(), true),
+    };
+    let created = users::bootstrap_admin(conn, clock.now(), auth::hash_password(&password)?)?;
+    if created && generated {
+        // Printed once, on the terminal only: it is never stored anywhere but as a hash.
+        eprintln!("Created user `admin` with password: {password}\nChange it, or set DANGAN_ADMIN_PASSWORD before the first start.");
+    } else if created {
+        log::info!("created user `admin` with the password from DANGAN_ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+/// Creates a user from the command line (`dangan admin create-user`).
+pub fn create_user(
+    state: &AppState,
+    username: &str,
+    display_name: Option<&str>,
+    password: &str,
+    roles: &str,
+    clearance: &str,
+) -> Result<users::User, StartupError> {
+    let roles = roles
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.parse::<Role>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| StartupError::Invalid(format!("--roles: {e}")))?;
+    let clearance = clearance
+        .parse::<Classification>()
+        .map_err(|e| StartupError::Invalid(format!("--clearance: {e}")))?;
+    if password.chars().count() < 8 {
+        return Err(StartupError::Invalid(
+            "--password must have at least 8 characters".into(),
+        ));
+    }
+    let new = users::NewUser {
+        username: username.to_owned(),
+        display_name: display_name.unwrap_or(username).to_owned(),
+        password_hash: auth::hash_password(password)?,
+        department_id: None,
+        roles,
+        clearance,
+        email: None,
+        phone: None,
+    };
+    let mut conn = state.pool.get().map_err(PersistenceError::from)?;
+    Ok(users::create(&mut conn, state.clock.now(), None, new)?)
+}
+
+async fn not_found(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
+}
+
+/// Registers the whole application on an actix `App`.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::PayloadConfig::new(JSON_LIMIT))
+            .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+            .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .service(
+                SwaggerUi::new("/swagger-ui/{_:.*}")
+                    .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
+            )
+            .configure(routes::configure)
+            .default_service(web::to(not_found));
+    }
+}
+
+/// A bound, not yet running server: binding first lets tests ask for port 0 and learn the port.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(
+        state: AppState,
+        bind: &str,
+        workers: Option<usize>,
+    ) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(bind)?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(metrics::track))
+                .configure(configure(state.clone()))
+        })
+        .listen(listener)?;
+        if let Some(workers) = workers {
+            server = server.workers(workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn server(self) -> Server {
+        self.server
+    }
+}

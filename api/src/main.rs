@@ -1,0 +1,63 @@
+//! The `dangan` binary: serve (default), migrate, openapi, admin create-user.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use dangan_api::{
+    clock::SystemClock,
+    config::{AdminCommand, Cli, Command},
+    openapi, prepare, Application, StartupError,
+};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dangan: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), StartupError> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            print!("{}", openapi::yaml().map_err(StartupError::Invalid)?);
+            Ok(())
+        }
+        Command::Migrate => {
+            prepare(&config, Arc::new(SystemClock))?;
+            log::info!("migrations are up to date");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateUser {
+            username,
+            display_name,
+            password,
+            roles,
+            clearance,
+        }) => {
+            let state = prepare(&config, Arc::new(SystemClock))?;
+            let user = dangan_api::create_user(
+                &state,
+                &username,
+                display_name.as_deref(),
+                password.expose(),
+                &roles,
+                &clearance,
+            )?;
+            println!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Command::Serve => {
+            let state = prepare(&config, Arc::new(SystemClock))?;
+            let app = Application::build(state, &config.bind, config.workers)?;
+            log::info!("dangan listening on {} (port {})", config.bind, app.port());
+            actix_web::rt::System::new().block_on(app.server())?;
+            Ok(())
+        }
+    }
+}

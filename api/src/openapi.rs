@@ -1,0 +1,72 @@
+//! The OpenAPI document, generated from the handlers and types; `dangan openapi` prints it.
+
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+use crate::{error::Problem, routes};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dangan (档案) API",
+        description = "Archive lending: request → approval → check-out → signed receipt → return → audit. \
+            Errors are RFC 9457 problem details with a stable `code`."
+    ),
+    paths(
+        routes::system::healthz,
+        routes::system::readyz,
+        routes::system::metrics,
+        routes::system::docs,
+        routes::auth::login,
+        routes::auth::refresh,
+        routes::auth::logout,
+        routes::me::me,
+        routes::departments::create,
+        routes::departments::list,
+        routes::departments::get,
+        routes::departments::update,
+        routes::users::create,
+        routes::users::list,
+        routes::users::get,
+        routes::users::update,
+        routes::users::deactivate,
+        routes::audit::list,
+        routes::audit::verify,
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "system", description = "Health, readiness, metrics, docs"),
+        (name = "auth", description = "Login, refresh, logout"),
+        (name = "me", description = "The caller"),
+        (name = "departments", description = "The organisation tree (admin)"),
+        (name = "users", description = "Users, roles and clearance (admin)"),
+        (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as YAML, exactly what `openapi.yaml` holds.
+pub fn yaml() -> Result<String, String> {
+    ApiDoc::openapi().to_yaml().map_err(|e| e.to_string())
+}

@@ -1,0 +1,210 @@
+//! Login, token refresh and logout.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use dangan_persistence::{
+    logins::{self, NewRefreshToken, Refresh},
+    users,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::{
+    auth::{self, CurrentUser, ACCESS_TTL, REFRESH_TTL},
+    error::{ApiError, ErrorCode, Problem},
+    extract::ValidJson,
+    state::{blocking, AppState},
+};
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"username": "zhangsan", "password": "correct horse battery"}))]
+pub struct LoginRequest {
+    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    pub username: String,
+    #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"refresh_token": "drt_5f0c…"}))]
+pub struct RefreshRequest {
+    #[validate(length(min = 1, max = 4096, message = "must be 1 to 4096 characters"))]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9…",
+    "token_type": "Bearer",
+    "expires_in": 900,
+    "refresh_token": "drt_5f0c…"
+}))]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Single use: each refresh returns a new one and spends the old.
+    pub refresh_token: String,
+}
+
+fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
+    TokenPair {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ACCESS_TTL.whole_seconds(),
+        refresh_token,
+    }
+}
+
+/// The client address failures are counted against: the TCP peer (a header could be forged).
+fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+}
+
+/// Log in with username and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 400, description = "Malformed JSON", body = Problem),
+        (status = 401, description = "Unknown user or wrong password (the same answer for both)", body = Problem,
+            example = json!({"type": "urn:dangan:problem:invalid_credentials", "title": "Invalid username or password", "status": 401, "detail": "invalid username or password", "code": "invalid_credentials"})),
+        (status = 403, description = "The account is disabled", body = Problem),
+        (status = 422, description = "Missing fields", body = Problem),
+        (status = 429, description = "Too many failures for this account or address; see Retry-After", body = Problem),
+    ))]
+#[post("/auth/login")]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: ValidJson<LoginRequest>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let LoginRequest { username, password } = body.accept()?;
+    let address = client_address(&req);
+    let username_key = username.trim().to_lowercase();
+    let now = state.clock.now();
+    let policy = state.throttle;
+
+    let (key, addr) = (username_key.clone(), address.clone());
+    let wait = state
+        .db(move |conn| logins::throttled_for(conn, now, &key, &addr, &policy))
+        .await?;
+    if let Some(wait) = wait {
+        return Err(ApiError::rate_limited(wait.whole_seconds() + 1));
+    }
+
+    let key = username_key.clone();
+    let found = state
+        .db(move |conn| users::find_credentials(conn, &key))
+        .await?;
+    let dummy = state.dummy_password_hash.clone();
+    let (user, password_ok) = blocking(move || {
+        let hash = found
+            .as_ref()
+            .map_or(dummy.as_str(), |(_, hash)| hash.as_str());
+        let ok = auth::verify_password(&password, hash);
+        Ok((found.map(|(user, _)| user), ok))
+    })
+    .await?;
+
+    let user = match user {
+        Some(user) if password_ok => user,
+        _ => {
+            let user_id = user.map(|u| u.id);
+            state
+                .db(move |conn| {
+                    logins::record_failure(conn, now, &username_key, &address, user_id, &policy)
+                })
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "invalid username or password",
+            ));
+        }
+    };
+    if user.status != dangan_domain::UserStatus::Active {
+        return Err(ApiError::new(
+            ErrorCode::AccountDisabled,
+            "this account has been disabled",
+        ));
+    }
+
+    let (refresh_token, token_hash) = auth::new_refresh_token();
+    let first_refresh = NewRefreshToken {
+        token_hash,
+        expires_at: now + REFRESH_TTL,
+    };
+    let user_id = user.id;
+    let session_id = state
+        .db(move |conn| {
+            logins::start_session(conn, now, user_id, &username_key, &address, first_refresh)
+        })
+        .await?;
+    let access_token = state.jwt.issue(user_id, session_id, now)?;
+    Ok(web::Json(token_pair(access_token, refresh_token)))
+}
+
+/// Exchange a refresh token for a new pair. The old one is spent; presenting it again ends the
+/// whole login (every token of it).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 401, description = "Unknown, expired, spent or revoked refresh token", body = Problem),
+        (status = 422, description = "Missing field", body = Problem),
+    ))]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: ValidJson<RefreshRequest>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let presented = auth::hash_refresh_token(&body.accept()?.refresh_token);
+    let now = state.clock.now();
+    let (refresh_token, token_hash) = auth::new_refresh_token();
+    let next = NewRefreshToken {
+        token_hash,
+        expires_at: now + REFRESH_TTL,
+    };
+    let outcome = state
+        .db(move |conn| logins::rotate_refresh(conn, now, &presented, next))
+        .await?;
+    match outcome {
+        Refresh::Rotated {
+            user_id,
+            session_id,
+        } => {
+            let access_token = state.jwt.issue(user_id, session_id, now)?;
+            Ok(web::Json(token_pair(access_token, refresh_token)))
+        }
+        Refresh::Refused => Err(ApiError::unauthorized("the refresh token is not valid")),
+        Refresh::ReuseDetected => Err(ApiError::unauthorized(
+            "the refresh token was already used; the login has been revoked",
+        )),
+    }
+}
+
+/// End the login that a refresh token belongs to.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Logged out (also when the token was already spent)"),
+        (status = 401, description = "No valid access token", body = Problem),
+        (status = 422, description = "Missing field", body = Problem),
+    ))]
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let presented = auth::hash_refresh_token(&body.accept()?.refresh_token);
+    let now = state.clock.now();
+    let caller_id = caller.id();
+    state
+        .db(move |conn| logins::logout(conn, now, caller_id, &presented))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

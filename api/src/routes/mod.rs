@@ -1,0 +1,79 @@
+//! Every route of the API, one file per resource, registered in one place.
+
+pub mod audit;
+pub mod auth;
+pub mod departments;
+pub mod me;
+pub mod system;
+pub mod users;
+
+use actix_web::web;
+use dangan_persistence::PageRequest;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+/// `?limit=&cursor=`, common to every list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct Paging {
+    /// 1 to 500; default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Paging {
+    /// Checks the limit and decodes the opaque cursor with `decode`.
+    pub fn request<C>(
+        &self,
+        decode: impl Fn(&str) -> Option<C>,
+    ) -> Result<PageRequest<C>, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::field(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(cursor) => {
+                Some(decode(cursor).ok_or_else(|| ApiError::bad_request("invalid cursor"))?)
+            }
+        };
+        Ok(PageRequest { limit, after })
+    }
+}
+
+pub fn uuid_cursor(cursor: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::try_parse(cursor).ok()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(system::healthz)
+        .service(system::readyz)
+        .service(system::metrics)
+        .service(system::docs)
+        .service(
+            web::scope("/api/v1")
+                .service(auth::login)
+                .service(auth::refresh)
+                .service(auth::logout)
+                .service(me::me)
+                .service(departments::create)
+                .service(departments::list)
+                .service(departments::get)
+                .service(departments::update)
+                .service(users::create)
+                .service(users::list)
+                .service(users::get)
+                .service(users::update)
+                .service(users::deactivate)
+                .service(audit::list)
+                .service(audit::verify),
+        );
+}

@@ -1,0 +1,78 @@
+//! Liveness, readiness, metrics and the docs entry point.
+
+use actix_web::{get, http::header, web, FromRequest, HttpRequest, HttpResponse};
+use dangan_domain::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    auth::CurrentUser,
+    error::{ApiError, ErrorCode, Problem},
+    state::AppState,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    pub status: String,
+}
+
+/// The process is running.
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()),
+    responses((status = 200, description = "The process runs", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "system", security(()),
+    responses(
+        (status = 200, description = "Ready to serve", body = Health),
+        (status = 503, description = "The database does not answer", body = Problem),
+    ))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    state
+        .db(dangan_persistence::db::ping)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the database does not answer"))?;
+    Ok(web::Json(Health {
+        status: "ready".into(),
+    }))
+}
+
+/// Prometheus metrics: open to callers on this machine, otherwise admins only.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String,
+            example = "dangan_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"),
+        (status = 401, description = "Not on loopback and no token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+    ))]
+#[get("/metrics")]
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let local = req.peer_addr().is_some_and(|addr| addr.ip().is_loopback());
+    if !local {
+        let caller = CurrentUser::extract(&req).await?;
+        caller.require_any(&[Role::Admin])?;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.pool)))
+}
+
+/// The interactive API docs (Swagger UI, served from this binary: no internet needed).
+#[utoipa::path(get, path = "/docs", tag = "system", security(()),
+    responses((status = 308, description = "Redirects to /swagger-ui/")))]
+#[get("/docs")]
+pub async fn docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/swagger-ui/"))
+        .finish()
+}

@@ -1,0 +1,313 @@
+//! Users, for admins: create, list, read, change, deactivate.
+
+use actix_web::{get, http::header, patch, post, web, HttpResponse};
+use dangan_domain::{Classification, Role, UserStatus};
+use dangan_persistence::users::{self, NewUser, User, UserFilter, UserPatch};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::{Validate, ValidationError};
+
+use crate::{
+    auth::{self, CurrentUser},
+    error::{ApiError, Problem},
+    extract::{etag, IfMatch, ValidJson},
+    routes::{uuid_cursor, Paging},
+    serde_util::double_option,
+    state::{blocking, AppState},
+};
+
+/// A user as the API shows one: never a password or its hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "username": "zhangsan", "display_name": "张三",
+    "department_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b00", "roles": ["archivist"], "clearance": "secret",
+    "email": "zhangsan@example.org", "phone": null, "status": "active",
+    "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z", "version": 1
+}))]
+pub struct UserDto {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub department_id: Option<Uuid>,
+    pub roles: Vec<Role>,
+    pub clearance: Classification,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub status: UserStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+}
+
+impl From<User> for UserDto {
+    fn from(u: User) -> Self {
+        UserDto {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            department_id: u.department_id,
+            roles: u.roles.into_iter().collect(),
+            clearance: u.clearance,
+            email: u.email,
+            phone: u.phone,
+            status: u.status,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            version: u.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// A deactivated user and the loans they still have to hand back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeactivatedUser {
+    #[serde(flatten)]
+    pub user: UserDto,
+    pub open_loans: Vec<serde_json::Value>,
+}
+
+fn username_chars(username: &str) -> Result<(), ValidationError> {
+    if username
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        let mut error = ValidationError::new("username");
+        error.message = Some("must not contain spaces or control characters".into());
+        return Err(error);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({
+    "username": "zhangsan", "display_name": "张三", "password": "correct horse battery",
+    "department_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b00", "roles": ["archivist"], "clearance": "secret",
+    "email": "zhangsan@example.org"
+}))]
+pub struct CreateUserRequest {
+    #[validate(
+        length(min = 2, max = 64, message = "must be 2 to 64 characters"),
+        custom(function = "username_chars")
+    )]
+    pub username: String,
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    pub display_name: String,
+    #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    pub password: String,
+    pub department_id: Uuid,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    pub clearance: Classification,
+    #[validate(email(message = "must be an e-mail address"))]
+    pub email: Option<String>,
+    #[validate(length(max = 32, message = "must be at most 32 characters"))]
+    pub phone: Option<String>,
+}
+
+/// Fields to change; absent fields stay, `null` clears `department_id`, `email` or `phone`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"roles": ["archivist", "auditor"], "clearance": "confidential"}))]
+pub struct UpdateUserRequest {
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub department_id: Option<Option<Uuid>>,
+    pub roles: Option<Vec<Role>>,
+    pub clearance: Option<Classification>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[validate(email(message = "must be an e-mail address"))]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[validate(length(max = 32, message = "must be at most 32 characters"))]
+    pub phone: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UserQuery {
+    /// Part of the username or display name, any case.
+    pub q: Option<String>,
+    pub department_id: Option<Uuid>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn user_response(status: actix_web::http::StatusCode, user: User) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(user.version)))
+        .json(UserDto::from(user))
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 409, description = "`duplicate_username`", body = Problem),
+        (status = 415, description = "Not JSON", body = Problem),
+        (status = 422, description = "Invalid fields, or the department does not exist", body = Problem),
+    ))]
+#[post("/users")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let request = body.accept()?;
+    let password = request.password;
+    let password_hash = blocking(move || auth::hash_password(&password)).await?;
+    let new = NewUser {
+        username: request.username,
+        display_name: request.display_name,
+        password_hash,
+        department_id: Some(request.department_id),
+        roles: request.roles.into_iter().collect(),
+        clearance: request.clearance,
+        email: request.email,
+        phone: request.phone,
+    };
+    let now = state.clock.now();
+    let actor = caller.id();
+    let user = state
+        .db(move |conn| users::create(conn, now, Some(actor), new))
+        .await?;
+    Ok(user_response(actix_web::http::StatusCode::CREATED, user))
+}
+
+/// List users, newest first.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserList),
+        (status = 400, description = "Bad query", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+    ))]
+#[get("/users")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    query: web::Query<UserQuery>,
+) -> Result<web::Json<UserList>, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let query = query.into_inner();
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request(uuid_cursor)?;
+    let filter = UserFilter {
+        q: query.q,
+        department_id: query.department_id,
+        role: query.role,
+        status: query.status,
+    };
+    let page = state
+        .db(move |conn| users::list(conn, &filter, &page))
+        .await?;
+    Ok(web::Json(UserList {
+        items: page.items.into_iter().map(UserDto::from).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
+    }))
+}
+
+/// Read a user.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user, with its ETag", body = UserDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+    ))]
+#[get("/users/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let id = id.into_inner();
+    let user = state.db(move |conn| users::get(conn, id)).await?;
+    Ok(user_response(actix_web::http::StatusCode::OK, user))
+}
+
+/// Change a user's roles, clearance, department, contact details or display name.
+/// Nobody may raise their own roles or clearance; the last active admin keeps `admin`.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
+    params(
+        ("id" = Uuid, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the user changed since"),
+    ),
+    responses(
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 200, description = "The changed user", body = UserDto),
+        (status = 403, description = "Not an admin, or `self_elevation`", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+        (status = 409, description = "`last_admin`", body = Problem),
+        (status = 412, description = "`precondition_failed`: changed since read", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+#[patch("/users/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let request = body.accept()?;
+    let patch = UserPatch {
+        display_name: request.display_name,
+        department_id: request.department_id,
+        roles: request.roles.map(|roles| roles.into_iter().collect()),
+        clearance: request.clearance,
+        email: request.email,
+        phone: request.phone,
+    };
+    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let user = state
+        .db(move |conn| users::update(conn, now, actor, id, patch, if_match.0))
+        .await?;
+    Ok(user_response(actix_web::http::StatusCode::OK, user))
+}
+
+/// Disable a user: every token of theirs stops working at once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 200, description = "The disabled user and the loans still to be handed back", body = DeactivatedUser),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+        (status = 409, description = "`last_admin`", body = Problem),
+    ))]
+#[post("/users/{id}/deactivate")]
+pub async fn deactivate(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<DeactivatedUser>, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let user = state
+        .db(move |conn| users::deactivate(conn, now, actor, id))
+        .await?;
+    Ok(web::Json(DeactivatedUser {
+        user: user.into(),
+        open_loans: Vec::new(),
+    }))
+}

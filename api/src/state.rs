@@ -1,0 +1,45 @@
+//! What every handler shares: the pool, the clock, the keys, the throttle policy and the metrics.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use dangan_domain::login_throttle::ThrottlePolicy;
+use dangan_persistence::{Conn, PersistenceError, Pool};
+
+use crate::{auth::JwtKeys, clock::Clock, error::ApiError, metrics::Metrics};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    pub jwt: Arc<JwtKeys>,
+    pub throttle: ThrottlePolicy,
+    pub metrics: Metrics,
+    /// Verified against when a login names no user, so both failures take the same time.
+    pub dummy_password_hash: Arc<String>,
+}
+
+impl AppState {
+    /// Runs one persistence use case on a pooled connection, off the async workers.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, PersistenceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        Ok(web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await??)
+    }
+}
+
+/// Runs CPU-heavy work (password hashing) off the async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f).await?
+}

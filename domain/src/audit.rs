@@ -1,0 +1,238 @@
+//! The audit chain: each event's hash covers the previous hash and the event's canonical form,
+//! so changing, removing or reordering any stored event breaks every hash after it.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
+use uuid::Uuid;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Fixed to microseconds, which both stores keep exactly, so a stored time hashes as it was written.
+const CANONICAL_TIME: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// One state change, as it is hashed and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Option<String>,
+    pub data: Value,
+}
+
+/// What a use case records; the chain gives it its `seq` and time when it is appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    pub actor_id: Option<Uuid>,
+    pub action: &'static str,
+    pub entity_type: &'static str,
+    pub entity_id: Option<String>,
+    pub data: Value,
+}
+
+impl NewAuditEvent {
+    pub fn new(action: &'static str, entity_type: &'static str) -> Self {
+        NewAuditEvent {
+            actor_id: None,
+            action,
+            entity_type,
+            entity_id: None,
+            data: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn by(mut self, actor_id: Option<Uuid>) -> Self {
+        self.actor_id = actor_id;
+        self
+    }
+
+    pub fn on(mut self, entity_id: impl ToString) -> Self {
+        self.entity_id = Some(entity_id.to_string());
+        self
+    }
+
+    pub fn with(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Places the event at `seq` at time `at` (truncated to what the stores keep).
+    pub fn at(self, seq: i64, at: OffsetDateTime) -> AuditEvent {
+        AuditEvent {
+            seq,
+            at: truncate_to_micros(at),
+            actor_id: self.actor_id,
+            action: self.action.to_owned(),
+            entity_type: self.entity_type.to_owned(),
+            entity_id: self.entity_id,
+            data: self.data,
+        }
+    }
+}
+
+pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    let micros = at.microsecond();
+    at.replace_microsecond(micros).unwrap_or(at)
+}
+
+impl AuditEvent {
+    /// JSON with sorted keys and no white space; `serde_json` keeps object keys sorted.
+    pub fn canonical(&self) -> String {
+        let at = self
+            .at
+            .to_offset(time::UtcOffset::UTC)
+            .format(CANONICAL_TIME)
+            .unwrap_or_default();
+        json!({
+            "seq": self.seq,
+            "at": at,
+            "actor_id": self.actor_id,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "data": self.data,
+        })
+        .to_string()
+    }
+
+    /// `hex(SHA-256(prev_hash ‖ canonical event))`.
+    pub fn hash(&self, prev_hash: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(self.canonical().as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// Walks a stored chain in `seq` order, one event at a time, so any length fits in memory.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_prev: String,
+    expected_seq: i64,
+    checked: i64,
+    first_invalid_seq: Option<i64>,
+}
+
+/// The verdict on a whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub valid: bool,
+    pub checked: i64,
+    pub head_hash: String,
+    pub first_invalid_seq: Option<i64>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier {
+            expected_prev: GENESIS_HASH.to_owned(),
+            expected_seq: 1,
+            checked: 0,
+            first_invalid_seq: None,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next stored event with the hashes stored beside it.
+    pub fn check(&mut self, event: &AuditEvent, stored_prev_hash: &str, stored_hash: &str) {
+        self.checked += 1;
+        if self.first_invalid_seq.is_none() {
+            let intact = event.seq == self.expected_seq
+                && stored_prev_hash == self.expected_prev
+                && event.hash(stored_prev_hash) == stored_hash;
+            if !intact {
+                self.first_invalid_seq = Some(event.seq);
+            }
+        }
+        self.expected_seq = event.seq + 1;
+        self.expected_prev = stored_hash.to_owned();
+    }
+
+    pub fn finish(self) -> ChainReport {
+        ChainReport {
+            valid: self.first_invalid_seq.is_none(),
+            checked: self.checked,
+            head_hash: self.expected_prev,
+            first_invalid_seq: self.first_invalid_seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn chain(n: i64) -> Vec<(AuditEvent, String, String)> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let event = NewAuditEvent::new("user.created", "user")
+                    .on(seq)
+                    .with(json!({"n": seq, "名": "张三"}))
+                    .at(seq, datetime!(2026-11-24 08:00:00.123456789 UTC));
+                let hash = event.hash(&prev);
+                let row = (event, prev.clone(), hash.clone());
+                prev = hash;
+                row
+            })
+            .collect()
+    }
+
+    fn verify(rows: &[(AuditEvent, String, String)]) -> ChainReport {
+        let mut verifier = ChainVerifier::default();
+        for (event, prev, hash) in rows {
+            verifier.check(event, prev, hash);
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn canonical_form_is_stable_and_sorted() {
+        let event = &chain(1)[0].0;
+        assert_eq!(
+            event.canonical(),
+            r#"{"action":"user.created","actor_id":null,"at":"2026-11-24T08:00:00.123456Z","data":{"n":1,"名":"张三"},"entity_id":"1","entity_type":"user","seq":1}"#
+        );
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let rows = chain(5);
+        let report = verify(&rows);
+        assert_eq!(report.checked, 5);
+        assert!(report.valid);
+        assert_eq!(report.head_hash, rows[4].2);
+    }
+
+    #[test]
+    fn changed_data_is_found_at_its_seq() {
+        let mut rows = chain(5);
+        rows[2].0.data = json!({"n": 99});
+        let report = verify(&rows);
+        assert!(!report.valid);
+        assert_eq!(report.first_invalid_seq, Some(3));
+    }
+
+    #[test]
+    fn a_removed_event_is_found_after_the_gap() {
+        let mut rows = chain(5);
+        rows.remove(1);
+        assert_eq!(verify(&rows).first_invalid_seq, Some(3));
+    }
+
+    #[test]
+    fn a_rewritten_hash_breaks_the_next_link() {
+        let mut rows = chain(5);
+        rows[1].0.action = "user.deleted".into();
+        rows[1].2 = rows[1].0.hash(&rows[1].1);
+        assert_eq!(verify(&rows).first_invalid_seq, Some(3));
+    }
+}

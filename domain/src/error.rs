@@ -1,0 +1,14 @@
+//! The one error type of the domain: a rule that a command would break.
+
+/// A business rule refused a command. Each variant names the rule, not the layer that noticed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0} is not a known value")]
+    UnknownValue(String),
+    #[error("nobody can raise their own roles or clearance")]
+    SelfElevation,
+    #[error("the last active admin cannot be deactivated or lose the admin role")]
+    LastAdmin,
+    #[error("a department cannot be its own ancestor")]
+    DepartmentCycle,
+}

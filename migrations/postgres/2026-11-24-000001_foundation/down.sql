@@ -1,0 +1,11 @@
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE audit_head;
+DROP TABLE login_failures;
+DROP TABLE login_throttles;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+ALTER TABLE departments DROP CONSTRAINT departments_head_user_fkey;
+DROP TABLE users;
+DROP TABLE departments;
+DROP TABLE settings;

@@ -1,0 +1,9 @@
+DROP TABLE audit_events;
+DROP TABLE audit_head;
+DROP TABLE login_failures;
+DROP TABLE login_throttles;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TABLE departments;
+DROP TABLE settings;

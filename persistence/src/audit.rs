@@ -1,0 +1,167 @@
+//! The audit chain in the store: append (serialised on the chain head), list, verify.
+
+use dangan_domain::audit::{AuditEvent, ChainReport, ChainVerifier, NewAuditEvent};
+use diesel::prelude::*;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    db::read_transaction,
+    from_db_time,
+    schema::{audit_events, audit_head},
+    sql_types::DbId,
+    to_db_time, Conn, Page, PageRequest, PersistenceError,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+struct AuditEventRow {
+    seq: i64,
+    at: time::PrimitiveDateTime,
+    actor_id: Option<DbId>,
+    action: String,
+    entity_type: String,
+    entity_id: Option<String>,
+    data: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// An event as stored, with its links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAuditEvent {
+    pub event: AuditEvent,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditEventRow {
+    fn into_stored(self) -> StoredAuditEvent {
+        // Data is written from a `Value`; text that no longer parses is tampering, and a null
+        // in its place still fails the hash check.
+        let data = serde_json::from_str(&self.data).unwrap_or(serde_json::Value::Null);
+        StoredAuditEvent {
+            event: AuditEvent {
+                seq: self.seq,
+                at: from_db_time(self.at),
+                actor_id: self.actor_id.map(Uuid::from),
+                action: self.action,
+                entity_type: self.entity_type,
+                entity_id: self.entity_id,
+                data,
+            },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Appends an event to the chain. Call it as the last statement of the use case's transaction:
+/// the head row stays locked until commit, which serialises every writer behind it.
+pub fn append(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    event: NewAuditEvent,
+) -> Result<i64, PersistenceError> {
+    let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1))
+        .set(audit_head::seq.eq(audit_head::seq + 1))
+        .returning((audit_head::seq, audit_head::hash))
+        .get_result(conn)?;
+    let event = event.at(seq, now);
+    let hash = event.hash(&prev_hash);
+    let row = AuditEventRow {
+        seq,
+        at: to_db_time(event.at),
+        actor_id: event.actor_id.map(DbId),
+        action: event.action,
+        entity_type: event.entity_type,
+        entity_id: event.entity_id,
+        data: event.data.to_string(),
+        prev_hash,
+        hash: hash.clone(),
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
+    diesel::update(audit_head::table.find(1))
+        .set(audit_head::hash.eq(hash))
+        .execute(conn)?;
+    Ok(seq)
+}
+
+/// Filters of `GET /audit-events`; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+/// Events in `seq` order, after the cursor's `seq`.
+pub fn list(
+    conn: &mut Conn,
+    filter: &AuditFilter,
+    page: &PageRequest<i64>,
+) -> Result<Page<StoredAuditEvent, i64>, PersistenceError> {
+    let mut query = audit_events::table
+        .select(AuditEventRow::as_select())
+        .order(audit_events::seq.asc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(entity_type) = &filter.entity_type {
+        query = query.filter(audit_events::entity_type.eq(entity_type.clone()));
+    }
+    if let Some(entity_id) = &filter.entity_id {
+        query = query.filter(audit_events::entity_id.eq(entity_id.clone()));
+    }
+    if let Some(actor_id) = filter.actor_id {
+        query = query.filter(audit_events::actor_id.eq(DbId(actor_id)));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::at.ge(to_db_time(from)));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::at.lt(to_db_time(to)));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(audit_events::seq.gt(after));
+    }
+    let rows = query.load::<AuditEventRow>(conn)?;
+    let items = rows.into_iter().map(AuditEventRow::into_stored).collect();
+    Ok(Page::from_rows(
+        items,
+        page.limit,
+        |e: &StoredAuditEvent| e.event.seq,
+    ))
+}
+
+const VERIFY_BATCH: i64 = 5_000;
+
+/// Recomputes the whole chain in batches, in one snapshot.
+pub fn verify(conn: &mut Conn) -> Result<ChainReport, PersistenceError> {
+    read_transaction(conn, |conn| {
+        let mut verifier = ChainVerifier::default();
+        let mut after = 0_i64;
+        loop {
+            let rows = audit_events::table
+                .select(AuditEventRow::as_select())
+                .filter(audit_events::seq.gt(after))
+                .order(audit_events::seq.asc())
+                .limit(VERIFY_BATCH)
+                .load::<AuditEventRow>(conn)?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in rows {
+                let stored = row.into_stored();
+                verifier.check(&stored.event, &stored.prev_hash, &stored.hash);
+            }
+        }
+        Ok(verifier.finish())
+    })
+}

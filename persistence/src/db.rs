@@ -1,0 +1,152 @@
+//! One connection type and one pool for both stores: the backend is chosen by the URL scheme.
+
+use std::time::Duration;
+
+use diesel::{
+    connection::SimpleConnection, pg::PgConnection, r2d2::R2D2Connection, sqlite::SqliteConnection,
+    Connection, RunQueryDsl,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::PersistenceError;
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Conn = AnyConnection;
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+
+/// Which store a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Postgres,
+    Sqlite,
+}
+
+impl Store {
+    pub fn of(url: &str) -> Store {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::Postgres
+        } else {
+            Store::Sqlite
+        }
+    }
+}
+
+/// Establishes connections by URL scheme itself: the derived `establish` tries each backend in
+/// turn and hides libpq's real message behind a generic one after the pool's time-out.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+impl Manager {
+    pub fn new(url: impl Into<String>) -> Self {
+        Manager { url: url.into() }
+    }
+
+    fn sqlite_path(&self) -> &str {
+        self.url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.url.strip_prefix("sqlite:"))
+            .unwrap_or(&self.url)
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match Store::of(&self.url) {
+            Store::Postgres => PgConnection::establish(&self.url)
+                .map(AnyConnection::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            Store::Sqlite => {
+                let mut conn = SqliteConnection::establish(self.sqlite_path())
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // Foreign keys are off by default in SQLite; WAL lets readers run beside the writer.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Builds the pool and checks that the store answers.
+pub fn connect(url: &str, max_size: u32) -> Result<Pool, PersistenceError> {
+    let pool = r2d2::Pool::builder()
+        .max_size(max_size)
+        // Open connections on demand: an idle server keeps two, not the whole pool.
+        .min_idle(Some(max_size.min(2)))
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager::new(url))?;
+    Ok(pool)
+}
+
+/// Runs the embedded migrations of the connection's store. On PostgreSQL an advisory lock keeps
+/// several instances starting at once from migrating over each other.
+pub fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, PersistenceError> {
+    let applied = match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(pg)?;
+            let result = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect());
+            diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(pg)?;
+            result
+        }
+        AnyConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect()),
+    };
+    applied.map_err(|e| PersistenceError::Migration(e.to_string()))
+}
+
+/// A transaction for a use case that writes. On SQLite the write lock is taken at the start:
+/// a deferred transaction that reads first and writes later fails with SQLITE_BUSY when another
+/// writer got in between, and no busy time-out helps then.
+pub fn write_transaction<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, PersistenceError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, PersistenceError>,
+{
+    conn.transaction(|conn| {
+        if let AnyConnection::Sqlite(sqlite) = conn {
+            diesel::sql_query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(sqlite)?;
+        }
+        f(conn)
+    })
+}
+
+/// A read-only transaction, so multi-query reads see one snapshot.
+pub fn read_transaction<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, PersistenceError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, PersistenceError>,
+{
+    conn.transaction(f)
+}
+
+/// Whether the store answers a trivial query (for `/readyz`).
+pub fn ping(conn: &mut AnyConnection) -> Result<(), PersistenceError> {
+    conn.ping()?;
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! The persistence error: what went wrong with a use case, in terms the API can map once.
+
+use dangan_domain::DomainError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PersistenceError {
+    #[error("not found")]
+    NotFound,
+    /// A state conflict with a stable code (e.g. `duplicate_username`).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A reference to something that does not exist: the field that holds it.
+    #[error("{0} does not exist")]
+    MissingReference(&'static str),
+    /// The row changed since the caller read it (`If-Match` / version check).
+    #[error("the row changed since it was read")]
+    VersionMismatch,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("database error: {0}")]
+    Database(DieselError),
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<DieselError> for PersistenceError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => PersistenceError::NotFound,
+            other => PersistenceError::Database(other),
+        }
+    }
+}
+
+impl PersistenceError {
+    /// Maps a unique violation to a conflict code; any other error passes through.
+    pub(crate) fn on_unique(error: DieselError, code: &'static str) -> Self {
+        match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                PersistenceError::Conflict(code)
+            }
+            other => other.into(),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The tables, one definition for both stores (ids are `DbUuid`, times are UTC `Timestamp`).
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    departments (id) {
+        id -> DbUuid,
+        code -> Text,
+        name -> Text,
+        parent_id -> Nullable<DbUuid>,
+        head_user_id -> Nullable<DbUuid>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    users (id) {
+        id -> DbUuid,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        department_id -> Nullable<DbUuid>,
+        roles -> Text,
+        clearance -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    sessions (id) {
+        id -> DbUuid,
+        user_id -> DbUuid,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> DbUuid,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_throttles (username_key) {
+        username_key -> Text,
+        failures -> Integer,
+        window_started_at -> Nullable<Timestamp>,
+        locked_until -> Nullable<Timestamp>,
+        lockouts -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    login_failures (id) {
+        id -> DbUuid,
+        address -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<DbUuid>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Nullable<Text>,
+        data -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(users -> departments (department_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    departments,
+    users,
+    sessions,
+    refresh_tokens,
+    login_throttles,
+    login_failures,
+    audit_head,
+    audit_events,
+);

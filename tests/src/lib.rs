@@ -1,0 +1,159 @@
+//! Test support: a fresh database per test on each store, the app on a real port with a movable
+//! clock, and a small HTTP client. Panicking on a broken fixture is the point here, so the
+//! workspace's unwrap/expect lints are lifted for this crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod http;
+pub mod store;
+
+use std::{sync::Arc, thread::JoinHandle};
+
+use dangan_api::{
+    clock::ManualClock,
+    config::{Config, Secret},
+    prepare,
+    state::AppState,
+    Application,
+};
+use time::OffsetDateTime;
+
+pub use http::{Client, Reply};
+pub use store::TestStore;
+
+pub const ADMIN_PASSWORD: &str = "admin-pass-2026";
+pub const PASSWORD: &str = "borrower-pass-2026";
+
+/// Runs a test body once per configured store: SQLite always, PostgreSQL when
+/// `DANGAN_TEST_POSTGRES_URL` is set. Each run gets its own fresh database.
+#[macro_export]
+macro_rules! both_stores {
+    ($(fn $name:ident($store:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[test]
+                fn sqlite() {
+                    let $store = $crate::TestStore::sqlite();
+                    $body
+                }
+
+                #[test]
+                fn postgres() {
+                    let Some($store) = $crate::TestStore::postgres() else {
+                        eprintln!("skipped: DANGAN_TEST_POSTGRES_URL is not set");
+                        return;
+                    };
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// The app, started in this process on a free port, with a clock the test moves.
+pub struct TestApp {
+    pub client: Client,
+    pub clock: ManualClock,
+    pub store: TestStore,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn config_for(store: &TestStore) -> Config {
+    Config {
+        database_url: store.url.clone(),
+        bind: "127.0.0.1:0".into(),
+        jwt_secret: None,
+        admin_password: Some(Secret::from(ADMIN_PASSWORD)),
+        pool_size: 8,
+        workers: Some(2),
+    }
+}
+
+impl TestApp {
+    pub fn start(store: TestStore) -> TestApp {
+        Self::start_with(store, |_| {})
+    }
+
+    /// Starts the app after `adjust` has changed its state (e.g. a tighter throttle policy).
+    pub fn start_with(store: TestStore, adjust: impl FnOnce(&mut AppState)) -> TestApp {
+        let clock = ManualClock::new(OffsetDateTime::now_utc());
+        let config = config_for(&store);
+        let mut state = prepare(&config, Arc::new(clock.clone())).expect("app state");
+        adjust(&mut state);
+        let app = Application::build(state, &config.bind, config.workers).expect("bind");
+        let port = app.port();
+        let server = app.server();
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        TestApp {
+            client: Client::new(format!("http://127.0.0.1:{port}")),
+            clock,
+            store,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// Logs in and returns the access token.
+    pub fn login(&self, username: &str, password: &str) -> String {
+        let reply = self.client.post(
+            "/api/v1/auth/login",
+            None,
+            &serde_json::json!({"username": username, "password": password}),
+        );
+        assert_eq!(reply.status, 200, "login of {username}: {}", reply.body);
+        reply.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD)
+    }
+
+    /// Creates a department and returns its id.
+    pub fn department(&self, admin: &str, code: &str) -> String {
+        let reply = self.client.post(
+            "/api/v1/departments",
+            Some(admin),
+            &serde_json::json!({"code": code, "name": format!("{code} 部门")}),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with `PASSWORD` and returns the created user object.
+    pub fn user(
+        &self,
+        admin: &str,
+        username: &str,
+        department_id: &str,
+        roles: &[&str],
+        clearance: &str,
+    ) -> serde_json::Value {
+        let reply = self.client.post(
+            "/api/v1/users",
+            Some(admin),
+            &serde_json::json!({
+                "username": username,
+                "display_name": username,
+                "password": PASSWORD,
+                "department_id": department_id,
+                "roles": roles,
+                "clearance": clearance,
+            }),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

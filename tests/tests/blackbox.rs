@@ -1,0 +1,131 @@
+//! The real `dangan` binary on a free port against a fresh database, spoken to over HTTP only.
+// Test code: a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use dangan_tests::{Client, TestStore, ADMIN_PASSWORD, PASSWORD};
+use serde_json::json;
+
+/// `target/<profile>/dangan`, built by `cargo test --workspace` before any test runs.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = dir.join(format!("dangan{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build -p dangan-api`)",
+        binary.display()
+    );
+    binary
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary on port 0 and reads the port it reports.
+fn start(store: &TestStore) -> (Server, Client) {
+    let mut child = Command::new(binary())
+        .arg("serve")
+        .env("DANGAN_DATABASE_URL", &store.url)
+        .env("DANGAN_BIND", "127.0.0.1:0")
+        .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("DANGAN_WORKERS", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let mut port = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("(port ").nth(1) {
+            port = rest.trim_end_matches(')').parse::<u16>().ok();
+            break;
+        }
+    }
+    let port = port.expect("the server reports its port");
+    // Keep draining the log so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let client = Client::new(format!("http://127.0.0.1:{port}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.get("/healthz", None).status != 200 {
+        assert!(Instant::now() < deadline, "no /healthz within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (server, client)
+}
+
+fn login_create_user_me(store: TestStore) {
+    let (_server, client) = start(&store);
+    let login = client.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    );
+    assert_eq!(login.status, 200, "{}", login.body);
+    let admin = login.json()["access_token"].as_str().unwrap().to_owned();
+    let department = client.post(
+        "/api/v1/departments",
+        Some(&admin),
+        &json!({"code": "WS", "name": "文书科"}),
+    );
+    assert_eq!(department.status, 201, "{}", department.body);
+    let created = client.post(
+        "/api/v1/users",
+        Some(&admin),
+        &json!({
+            "username": "chenba", "display_name": "陈八", "password": PASSWORD,
+            "department_id": department.json()["id"], "roles": [], "clearance": "internal"
+        }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let login = client.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": "chenba", "password": PASSWORD}),
+    );
+    let token = login.json()["access_token"].as_str().unwrap().to_owned();
+    let me = client.get("/api/v1/me", Some(&token));
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["username"], "chenba");
+    assert_eq!(me.json()["department"]["name"], "文书科");
+}
+
+#[test]
+fn the_binary_serves_login_create_user_and_me_on_sqlite() {
+    login_create_user_me(TestStore::sqlite());
+}
+
+#[test]
+fn the_binary_serves_login_create_user_and_me_on_postgres() {
+    let Some(store) = TestStore::postgres() else {
+        eprintln!("skipped: DANGAN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    login_create_user_me(store);
+}
+
+#[test]
+fn the_binary_prints_the_committed_openapi_document() {
+    let output = Command::new(binary()).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"))
+            .unwrap_or_default();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
+}
