@@ -11,112 +11,52 @@ use dangan_persistence::PersistenceError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Every error code the API can answer with, its status and its title: the one table of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    BadRequest,
-    Unauthorized,
-    InvalidCredentials,
-    Forbidden,
-    AccountDisabled,
-    SelfElevation,
-    NotFound,
-    DuplicateCode,
-    DuplicateUsername,
-    LastAdmin,
-    PreconditionFailed,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationFailed,
-    RateLimited,
-    Internal,
-    Unavailable,
+macro_rules! error_codes {
+    ($($variant:ident => $status:ident, $code:literal, $title:literal;)+) => {
+        /// Every error code the API can answer with, its status and its title: the one table of them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($variant),+ }
+
+        impl ErrorCode {
+            pub fn parts(self) -> (StatusCode, &'static str, &'static str) {
+                match self { $(ErrorCode::$variant => (StatusCode::$status, $code, $title)),+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadRequest => BAD_REQUEST, "bad_request", "Malformed request";
+    Unauthorized => UNAUTHORIZED, "unauthorized", "Authentication required";
+    InvalidCredentials => UNAUTHORIZED, "invalid_credentials", "Invalid username or password";
+    Forbidden => FORBIDDEN, "forbidden", "Not allowed";
+    AccountDisabled => FORBIDDEN, "account_disabled", "Account disabled";
+    SelfElevation => FORBIDDEN, "self_elevation", "Cannot raise one's own authority";
+    NotFound => NOT_FOUND, "not_found", "Not found";
+    DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
+    DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";
+    DuplicateArchiveCode => CONFLICT, "duplicate_archive_code", "Archive code already in use";
+    DuplicateBarcode => CONFLICT, "duplicate_barcode", "Barcode already in use";
+    ArchiveOnLoan => CONFLICT, "archive_on_loan", "The archive is out";
+    IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
+    LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
+    PreconditionFailed => PRECONDITION_FAILED, "precondition_failed", "The resource changed";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported content type";
+    ValidationFailed => UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed";
+    IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency key reused with another request";
+    RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many attempts";
+    Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal error";
+    Unavailable => SERVICE_UNAVAILABLE, "unavailable", "Service unavailable";
 }
 
 impl ErrorCode {
-    pub fn parts(self) -> (StatusCode, &'static str, &'static str) {
-        use ErrorCode::*;
-        match self {
-            BadRequest => (StatusCode::BAD_REQUEST, "bad_request", "Malformed request"),
-            Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Authentication required",
-            ),
-            InvalidCredentials => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Invalid username or password",
-            ),
-            Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
-            AccountDisabled => (
-                StatusCode::FORBIDDEN,
-                "account_disabled",
-                "Account disabled",
-            ),
-            SelfElevation => (
-                StatusCode::FORBIDDEN,
-                "self_elevation",
-                "Cannot raise one's own authority",
-            ),
-            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            DuplicateCode => (
-                StatusCode::CONFLICT,
-                "duplicate_code",
-                "Code already in use",
-            ),
-            DuplicateUsername => (
-                StatusCode::CONFLICT,
-                "duplicate_username",
-                "Username already in use",
-            ),
-            LastAdmin => (
-                StatusCode::CONFLICT,
-                "last_admin",
-                "The last active admin must stay",
-            ),
-            PreconditionFailed => (
-                StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "The resource changed",
-            ),
-            PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Body too large",
-            ),
-            UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported content type",
-            ),
-            ValidationFailed => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "Validation failed",
-            ),
-            RateLimited => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many attempts",
-            ),
-            Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Internal error",
-            ),
-            Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service unavailable",
-            ),
-        }
-    }
-
     fn from_conflict(code: &str) -> ErrorCode {
         match code {
             "duplicate_code" => ErrorCode::DuplicateCode,
             "duplicate_username" => ErrorCode::DuplicateUsername,
+            "duplicate_archive_code" => ErrorCode::DuplicateArchiveCode,
+            "duplicate_barcode" => ErrorCode::DuplicateBarcode,
             _ => ErrorCode::Internal,
         }
     }
@@ -258,6 +198,10 @@ impl From<DomainError> for ApiError {
             }
             DomainError::LastAdmin => ApiError::new(ErrorCode::LastAdmin, error.to_string()),
             DomainError::DepartmentCycle => ApiError::field("parent_id", error.to_string()),
+            DomainError::ArchiveOnLoan => {
+                ApiError::new(ErrorCode::ArchiveOnLoan, error.to_string())
+            }
+            DomainError::StatusChange { .. } => ApiError::field("status", error.to_string()),
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }

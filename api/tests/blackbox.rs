@@ -12,17 +12,9 @@ use std::{
 use dangan_tests::{Client, TestStore, ADMIN_PASSWORD, PASSWORD};
 use serde_json::json;
 
-/// `target/<profile>/dangan`, built by `cargo test --workspace` before any test runs.
+/// Cargo builds the package's binary before its integration tests and says where it is.
 fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = dir.join(format!("dangan{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p dangan-api`)",
-        binary.display()
-    );
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_dangan"))
 }
 
 struct Server(Child);
