@@ -11,4 +11,11 @@ pub enum DomainError {
     LastAdmin,
     #[error("a department cannot be its own ancestor")]
     DepartmentCycle,
+    #[error("the archive is out on loan or reserved")]
+    ArchiveOnLoan,
+    #[error("an edit cannot move an archive from {from} to {to}")]
+    StatusChange {
+        from: &'static str,
+        to: &'static str,
+    },
 }

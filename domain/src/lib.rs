@@ -1,10 +1,12 @@
 //! Dangan's business rules. Pure: no I/O, no database, no HTTP, no clock reads — `now` is an argument.
 
+pub mod archive;
 pub mod audit;
 pub mod classification;
 pub mod department;
 pub mod error;
 pub mod login_throttle;
+pub mod search;
 pub mod user;
 
 pub use classification::Classification;

@@ -1,0 +1,351 @@
+//! Archives (档案) of the catalogue: their fields, the rules a record must meet, and which status
+//! changes an edit may make.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Classification, DomainError};
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DomainError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| DomainError::UnknownValue(s.to_owned()))
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// What an archive is made of.
+    Medium { Paper => "paper", Electronic => "electronic", Mixed => "mixed" }
+}
+
+named_enum! {
+    /// Where an archive stands in circulation.
+    ArchiveStatus {
+        Available => "available",
+        Reserved => "reserved",
+        OnLoan => "on_loan",
+        Damaged => "damaged",
+        Lost => "lost",
+        Retired => "retired",
+    }
+}
+
+/// One field that broke a rule, with a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// The fields a person writes when cataloguing an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveFields {
+    pub archive_code: String,
+    pub barcode: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub category: String,
+    pub classification: Classification,
+    pub medium: Medium,
+    pub department_id: Option<Uuid>,
+    pub location: String,
+    pub year: Option<i32>,
+    pub pages: Option<i32>,
+}
+
+/// The names of the fields, as CSV headers and JSON keys spell them.
+pub const FIELD_NAMES: [&str; 11] = [
+    "archive_code",
+    "barcode",
+    "title",
+    "description",
+    "category",
+    "classification",
+    "medium",
+    "department_id",
+    "location",
+    "year",
+    "pages",
+];
+
+fn check_text(errors: &mut Vec<FieldError>, field: &'static str, value: &str, max: usize) {
+    let length = value.chars().count();
+    if value.trim().is_empty() {
+        errors.push(FieldError::new(field, "is required"));
+    } else if length > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+}
+
+fn check_identifier(errors: &mut Vec<FieldError>, field: &'static str, value: &str) {
+    check_text(errors, field, value, 64);
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain spaces or control characters",
+        ));
+    }
+}
+
+impl ArchiveFields {
+    /// Every rule the fields break, for a cataloguer whose clearance is `clearance`
+    /// (nobody catalogues an archive they could not see afterwards).
+    pub fn check(&self, clearance: Classification) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        check_identifier(&mut errors, "archive_code", &self.archive_code);
+        check_identifier(&mut errors, "barcode", &self.barcode);
+        check_text(&mut errors, "title", &self.title, 500);
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 5000)
+        {
+            errors.push(FieldError::new(
+                "description",
+                "must be at most 5000 characters",
+            ));
+        }
+        check_text(&mut errors, "category", &self.category, 64);
+        check_text(&mut errors, "location", &self.location, 100);
+        if !self.classification.visible_to(clearance) {
+            errors.push(FieldError::new("classification", "is above your clearance"));
+        }
+        if self.year.is_some_and(|y| !(1..=9999).contains(&y)) {
+            errors.push(FieldError::new("year", "must be between 1 and 9999"));
+        }
+        if self.pages.is_some_and(|p| !(0..=1_000_000).contains(&p)) {
+            errors.push(FieldError::new("pages", "must be between 0 and 1000000"));
+        }
+        errors
+    }
+
+    /// Builds fields from text (a CSV row, a JSON item), checking each: `get` returns a
+    /// field's text, `None` or empty meaning absent.
+    pub fn parse<'a>(
+        get: impl Fn(&str) -> Option<&'a str>,
+        clearance: Classification,
+    ) -> Result<ArchiveFields, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let text = |name: &str| get(name).map(str::trim).filter(|v| !v.is_empty());
+        let required = |name: &str| text(name).unwrap_or_default().to_owned();
+        fn parsed<T: FromStr>(
+            errors: &mut Vec<FieldError>,
+            field: &'static str,
+            value: Option<&str>,
+            expected: &str,
+        ) -> Option<T> {
+            let value = value?;
+            match value.parse() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("{value:?} is not {expected}"),
+                    ));
+                    None
+                }
+            }
+        }
+        let classification = match text("classification") {
+            None => {
+                errors.push(FieldError::new("classification", "is required"));
+                None
+            }
+            v => parsed(
+                &mut errors,
+                "classification",
+                v,
+                "one of public, internal, secret, confidential, top_secret",
+            ),
+        };
+        let medium = match text("medium") {
+            None => {
+                errors.push(FieldError::new("medium", "is required"));
+                None
+            }
+            v => parsed(&mut errors, "medium", v, "one of paper, electronic, mixed"),
+        };
+        let department_id = parsed(
+            &mut errors,
+            "department_id",
+            text("department_id"),
+            "a department id (UUID)",
+        );
+        let year = parsed(&mut errors, "year", text("year"), "a whole number");
+        let pages = parsed(&mut errors, "pages", text("pages"), "a whole number");
+        let (Some(classification), Some(medium)) = (classification, medium) else {
+            return Err(errors);
+        };
+        let fields = ArchiveFields {
+            archive_code: required("archive_code"),
+            barcode: required("barcode"),
+            title: required("title"),
+            description: text("description").map(str::to_owned),
+            category: required("category"),
+            classification,
+            medium,
+            department_id,
+            location: required("location"),
+            year,
+            pages,
+        };
+        errors.extend(fields.check(clearance));
+        if errors.is_empty() {
+            Ok(fields)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// An archive may be retired unless it is out or promised to someone.
+pub fn check_retire(status: ArchiveStatus) -> Result<(), DomainError> {
+    match status {
+        ArchiveStatus::OnLoan | ArchiveStatus::Reserved => Err(DomainError::ArchiveOnLoan),
+        _ => Ok(()),
+    }
+}
+
+/// A catalogue edit may only move an archive between `available` and `damaged` (after a repair,
+/// or on finding damage); circulation states change through check-out, return and retire.
+pub fn check_status_edit(from: ArchiveStatus, to: ArchiveStatus) -> Result<(), DomainError> {
+    use ArchiveStatus::*;
+    match (from, to) {
+        (a, b) if a == b => Ok(()),
+        (Available, Damaged) | (Damaged, Available) => Ok(()),
+        _ => Err(DomainError::StatusChange {
+            from: from.as_str(),
+            to: to.as_str(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn row(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn good() -> HashMap<String, String> {
+        row(&[
+            ("archive_code", "WS-2019-Y-0042"),
+            ("barcode", "B000042"),
+            ("title", "2019年劳动合同"),
+            ("category", "文书"),
+            ("classification", "internal"),
+            ("medium", "paper"),
+            ("location", "A-03-12-05"),
+            ("year", "2019"),
+        ])
+    }
+
+    fn parse(
+        r: &HashMap<String, String>,
+        clearance: Classification,
+    ) -> Result<ArchiveFields, Vec<FieldError>> {
+        ArchiveFields::parse(|k| r.get(k).map(String::as_str), clearance)
+    }
+
+    fn fields_of(errors: Vec<FieldError>) -> Vec<&'static str> {
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_complete_row_parses() {
+        let fields = parse(&good(), Classification::Internal).unwrap();
+        assert_eq!(fields.year, Some(2019));
+        assert_eq!(fields.medium, Medium::Paper);
+        assert_eq!(fields.description, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let mut r = good();
+        r.insert("archive_code".into(), "WS 2019".into());
+        r.insert("title".into(), " ".into());
+        r.insert("medium".into(), "vellum".into());
+        r.insert("year".into(), "MMXIX".into());
+        r.insert("department_id".into(), "hr".into());
+        let errors = parse(&r, Classification::Internal).unwrap_err();
+        assert_eq!(fields_of(errors), ["medium", "department_id", "year"]);
+        r.insert("medium".into(), "paper".into());
+        let errors = parse(&r, Classification::Internal).unwrap_err();
+        assert_eq!(
+            fields_of(errors),
+            ["department_id", "year", "archive_code", "title"]
+        );
+    }
+
+    #[test]
+    fn nobody_catalogues_above_their_clearance() {
+        let mut r = good();
+        r.insert("classification".into(), "secret".into());
+        assert_eq!(
+            fields_of(parse(&r, Classification::Internal).unwrap_err()),
+            ["classification"]
+        );
+        assert!(parse(&r, Classification::Secret).is_ok());
+    }
+
+    #[test]
+    fn retire_and_status_edits_follow_circulation() {
+        assert_eq!(
+            check_retire(ArchiveStatus::OnLoan),
+            Err(DomainError::ArchiveOnLoan)
+        );
+        assert_eq!(check_retire(ArchiveStatus::Damaged), Ok(()));
+        assert!(check_status_edit(ArchiveStatus::Damaged, ArchiveStatus::Available).is_ok());
+        assert!(check_status_edit(ArchiveStatus::Available, ArchiveStatus::OnLoan).is_err());
+        assert!(check_status_edit(ArchiveStatus::Retired, ArchiveStatus::Available).is_err());
+    }
+}
