@@ -6,7 +6,7 @@ use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
-use dangan_domain::DomainError;
+use dangan_domain::{archive::FieldError, DomainError};
 use dangan_persistence::PersistenceError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -209,6 +209,16 @@ impl From<DomainError> for ApiError {
     }
 }
 
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        let mut map = FieldErrors::new();
+        for e in errors {
+            map.entry(e.field.to_owned()).or_default().push(e.message);
+        }
+        ApiError::validation(map)
+    }
+}
+
 impl From<PersistenceError> for ApiError {
     fn from(error: PersistenceError) -> Self {
         match error {
@@ -217,6 +227,7 @@ impl From<PersistenceError> for ApiError {
                 ApiError::new(ErrorCode::from_conflict(code), error.to_string())
             }
             PersistenceError::MissingReference(field) => ApiError::field(field, "does not exist"),
+            PersistenceError::Invalid(errors) => errors.into(),
             PersistenceError::VersionMismatch => ApiError::new(
                 ErrorCode::PreconditionFailed,
                 "the resource changed since it was read; fetch it again",

@@ -32,11 +32,18 @@ use crate::{error::Problem, routes};
         routes::users::get,
         routes::users::update,
         routes::users::deactivate,
+        routes::archives::create,
+        routes::archives::list,
+        routes::archives::get,
+        routes::archives::by_barcode,
+        routes::archives::update,
+        routes::archives::retire,
+        routes::imports::import_archives,
         routes::audit::list,
         routes::audit::verify,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemJson),
     security(("bearer" = [])),
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
@@ -44,6 +51,7 @@ use crate::{error::Problem, routes};
         (name = "me", description = "The caller"),
         (name = "departments", description = "The organisation tree (admin)"),
         (name = "users", description = "Users, roles and clearance (admin)"),
+        (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
     )
 )]
@@ -63,6 +71,38 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Error bodies are written as `body = Problem` in the handlers; what the server sends is
+/// `application/problem+json`, so the document says that.
+struct ProblemJson;
+
+impl Modify for ProblemJson {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let utoipa::openapi::RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if status.starts_with(['4', '5']) {
+                        if let Some(content) = response.content.shift_remove("application/json") {
+                            response
+                                .content
+                                .insert("application/problem+json".into(), content);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -13,6 +13,9 @@ pub enum PersistenceError {
     /// A reference to something that does not exist: the field that holds it.
     #[error("{0} does not exist")]
     MissingReference(&'static str),
+    /// Fields that break the domain's rules.
+    #[error("invalid fields")]
+    Invalid(Vec<dangan_domain::archive::FieldError>),
     /// The row changed since the caller read it (`If-Match` / version check).
     #[error("the row changed since it was read")]
     VersionMismatch,

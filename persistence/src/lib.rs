@@ -2,6 +2,7 @@
 //! one function per use case. Each writing function runs in one transaction and appends its
 //! audit event in that same transaction; the rules themselves live in `dangan_domain`.
 
+pub mod archives;
 pub mod audit;
 pub mod db;
 pub mod departments;

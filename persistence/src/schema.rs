@@ -119,7 +119,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    /// Also `seq` (insertion order, the SQLite full-text rowid) and, on PostgreSQL, the generated
+    /// `search_vector`: neither is read or written through diesel.
+    archives (id) {
+        id -> DbUuid,
+        archive_code -> Text,
+        barcode -> Text,
+        title -> Text,
+        description -> Nullable<Text>,
+        category -> Text,
+        classification -> Text,
+        medium -> Text,
+        department_id -> Nullable<DbUuid>,
+        location -> Text,
+        year -> Nullable<Integer>,
+        pages -> Nullable<Integer>,
+        status -> Text,
+        search_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    idempotency_keys (user_id, key) {
+        user_id -> DbUuid,
+        key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        content_type -> Nullable<Text>,
+        body -> Nullable<Binary>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
+diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
@@ -133,4 +176,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     audit_head,
     audit_events,
+    archives,
+    idempotency_keys,
 );

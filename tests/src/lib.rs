@@ -157,3 +157,41 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// The fields of a valid archive; tests change what they are about.
+pub fn archive_body(code: &str, classification: &str) -> serde_json::Value {
+    serde_json::json!({
+        "archive_code": code,
+        "barcode": format!("BC-{code}"),
+        "title": format!("{code} 档案"),
+        "category": "文书",
+        "classification": classification,
+        "medium": "paper",
+        "location": "A-01-01-01",
+    })
+}
+
+impl TestApp {
+    /// Catalogues an archive and returns it.
+    pub fn archive(&self, token: &str, body: &serde_json::Value) -> serde_json::Value {
+        let reply = self.client.post("/api/v1/archives", Some(token), body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()
+    }
+
+    /// Sends raw bytes with a content type.
+    pub fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let headers = vec![
+            ("Content-Type".to_owned(), content_type.to_owned()),
+            ("Authorization".to_owned(), format!("Bearer {token}")),
+        ];
+        self.client.raw(method, path, &headers, body)
+    }
+}

@@ -1,8 +1,10 @@
 //! Every route of the API, one file per resource, registered in one place.
 
+pub mod archives;
 pub mod audit;
 pub mod auth;
 pub mod departments;
+pub mod imports;
 pub mod me;
 pub mod system;
 pub mod users;
@@ -73,6 +75,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(users::get)
                 .service(users::update)
                 .service(users::deactivate)
+                .service(imports::import_archives)
+                .service(archives::create)
+                .service(archives::list)
+                .service(archives::by_barcode)
+                .service(archives::get)
+                .service(archives::update)
+                .service(archives::retire)
                 .service(audit::list)
                 .service(audit::verify),
         );

@@ -2,10 +2,13 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod archives;
 mod audit;
 mod auth;
 mod departments;
 mod errors;
+mod imports;
 mod openapi;
+mod search;
 mod system;
 mod users;

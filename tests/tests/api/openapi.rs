@@ -51,10 +51,19 @@ fn every_operation_is_documented_with_errors_and_examples() {
             }
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
-                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
-                    assert_eq!(
-                        schema, "#/components/schemas/Problem",
-                        "{name} {status}: Problem body"
+                    let content = response["content"].as_object().unwrap();
+                    let types: Vec<&String> = content.keys().collect();
+                    assert_eq!(types, ["application/problem+json"], "{name} {status}");
+                    let schema = content["application/problem+json"]["schema"]["$ref"]
+                        .as_str()
+                        .unwrap();
+                    assert!(
+                        [
+                            "#/components/schemas/Problem",
+                            "#/components/schemas/ImportProblem"
+                        ]
+                        .contains(&schema),
+                        "{name} {status}: {schema}"
                     );
                 }
             }

@@ -1,0 +1,440 @@
+//! The catalogue: read by every user within clearance, written by archivists and admins.
+
+use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use dangan_domain::{
+    archive::{ArchiveFields, ArchiveStatus, FieldError, Medium},
+    search::query_terms,
+    Classification, Role,
+};
+use dangan_persistence::archives::{
+    self, Archive, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    auth::CurrentUser,
+    error::{ApiError, Problem},
+    extract::{etag, IfMatch, ValidJson},
+    routes::Paging,
+    serde_util::double_option,
+    state::AppState,
+};
+
+/// Roles that write the catalogue.
+pub const CATALOGUERS: &[Role] = &[Role::Archivist, Role::Admin];
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b42", "archive_code": "WS-2019-Y-0042", "barcode": "B000042",
+    "title": "2019年劳动合同", "description": "人事处 2019 年度劳动合同汇编", "category": "人事",
+    "classification": "internal", "medium": "paper", "department_id": null, "location": "A-03-12-05",
+    "year": 2019, "pages": 120, "status": "available",
+    "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z", "version": 1
+}))]
+pub struct ArchiveDto {
+    pub id: Uuid,
+    /// 档号, unique.
+    pub archive_code: String,
+    pub barcode: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub category: String,
+    pub classification: Classification,
+    pub medium: Medium,
+    pub department_id: Option<Uuid>,
+    /// Shelf location such as `A-03-12-05`.
+    pub location: String,
+    pub year: Option<i32>,
+    pub pages: Option<i32>,
+    pub status: ArchiveStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+}
+
+impl From<Archive> for ArchiveDto {
+    fn from(a: Archive) -> Self {
+        let f = a.fields;
+        ArchiveDto {
+            id: a.id,
+            archive_code: f.archive_code,
+            barcode: f.barcode,
+            title: f.title,
+            description: f.description,
+            category: f.category,
+            classification: f.classification,
+            medium: f.medium,
+            department_id: f.department_id,
+            location: f.location,
+            year: f.year,
+            pages: f.pages,
+            status: a.status,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            version: a.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArchiveList {
+    pub items: Vec<ArchiveDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// A new archive. Required: `archive_code`, `barcode`, `title`, `category`, `classification`,
+/// `medium`, `location`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({
+    "archive_code": "WS-2019-Y-0042", "barcode": "B000042", "title": "2019年劳动合同",
+    "description": "人事处 2019 年度劳动合同汇编", "category": "人事", "classification": "internal",
+    "medium": "paper", "location": "A-03-12-05", "year": 2019, "pages": 120
+}))]
+pub struct CreateArchiveRequest {
+    #[serde(default)]
+    pub archive_code: String,
+    #[serde(default)]
+    pub barcode: String,
+    #[serde(default)]
+    pub title: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub category: String,
+    pub classification: Option<Classification>,
+    pub medium: Option<Medium>,
+    pub department_id: Option<Uuid>,
+    #[serde(default)]
+    pub location: String,
+    pub year: Option<i32>,
+    pub pages: Option<i32>,
+}
+
+impl CreateArchiveRequest {
+    fn into_fields(self) -> Result<ArchiveFields, ApiError> {
+        let mut missing = Vec::new();
+        if self.classification.is_none() {
+            missing.push(FieldError::new("classification", "is required"));
+        }
+        if self.medium.is_none() {
+            missing.push(FieldError::new("medium", "is required"));
+        }
+        let (Some(classification), Some(medium)) = (self.classification, self.medium) else {
+            return Err(missing.into());
+        };
+        Ok(ArchiveFields {
+            archive_code: self.archive_code.trim().to_owned(),
+            barcode: self.barcode.trim().to_owned(),
+            title: self.title.trim().to_owned(),
+            description: self.description.filter(|d| !d.trim().is_empty()),
+            category: self.category.trim().to_owned(),
+            classification,
+            medium,
+            department_id: self.department_id,
+            location: self.location.trim().to_owned(),
+            year: self.year,
+            pages: self.pages,
+        })
+    }
+}
+
+/// Fields to change; absent fields stay, `null` clears a nullable one. `status` may only move
+/// between `available` and `damaged` here.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"location": "B-01-02-03", "status": "available"}))]
+pub struct UpdateArchiveRequest {
+    pub archive_code: Option<String>,
+    pub barcode: Option<String>,
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    pub category: Option<String>,
+    pub classification: Option<Classification>,
+    pub medium: Option<Medium>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub department_id: Option<Option<Uuid>>,
+    pub location: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub pages: Option<Option<i32>>,
+    pub status: Option<ArchiveStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+pub enum SortParam {
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[default]
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+    #[serde(rename = "archive_code")]
+    ArchiveCode,
+    #[serde(rename = "title")]
+    Title,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ArchiveQuery {
+    /// Words or Chinese text found in the code, barcode, title or description (any case).
+    pub q: Option<String>,
+    pub category: Option<String>,
+    pub classification: Option<Classification>,
+    pub status: Option<ArchiveStatus>,
+    pub department_id: Option<Uuid>,
+    pub medium: Option<Medium>,
+    pub year_from: Option<i32>,
+    pub year_to: Option<i32>,
+    /// Location prefix, e.g. `A-03`.
+    pub location: Option<String>,
+    /// `created_at`, `-created_at` (default), `archive_code` or `title`.
+    #[param(value_type = Option<String>)]
+    pub sort: Option<SortParam>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Cursors are opaque to clients: the sort key of the last item, base64url-encoded.
+fn encode_cursor(cursor: &ArchiveCursor) -> String {
+    let text = match cursor {
+        ArchiveCursor::CreatedAt(at, id) => {
+            format!("c\u{1f}{}\u{1f}{id}", at.unix_timestamp_nanos())
+        }
+        ArchiveCursor::ArchiveCode(code) => format!("k\u{1f}{code}"),
+        ArchiveCursor::Title(title, id) => format!("t\u{1f}{title}\u{1f}{id}"),
+    };
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(cursor: &str) -> Option<ArchiveCursor> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let parts: Vec<&str> = text.split('\u{1f}').collect();
+    match parts.as_slice() {
+        ["c", nanos, id] => Some(ArchiveCursor::CreatedAt(
+            OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
+            Uuid::try_parse(id).ok()?,
+        )),
+        ["k", code] => Some(ArchiveCursor::ArchiveCode((*code).to_owned())),
+        ["t", title, id] => Some(ArchiveCursor::Title(
+            (*title).to_owned(),
+            Uuid::try_parse(id).ok()?,
+        )),
+        _ => None,
+    }
+}
+
+/// A cursor only continues the sort it came from.
+fn fits(cursor: &ArchiveCursor, sort: ArchiveSort) -> bool {
+    matches!(
+        (cursor, sort),
+        (
+            ArchiveCursor::CreatedAt(..),
+            ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc
+        ) | (ArchiveCursor::ArchiveCode(_), ArchiveSort::ArchiveCode)
+            | (ArchiveCursor::Title(..), ArchiveSort::Title)
+    )
+}
+
+fn cataloguer(caller: &CurrentUser) -> Cataloguer {
+    Cataloguer {
+        id: caller.id(),
+        clearance: caller.user.clearance,
+    }
+}
+
+fn archive_response(status: StatusCode, archive: Archive) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(archive.version)))
+        .json(ArchiveDto::from(archive))
+}
+
+/// Catalogue an archive.
+#[utoipa::path(post, path = "/api/v1/archives", tag = "archives", request_body = CreateArchiveRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+    responses(
+        (status = 201, description = "Catalogued", body = ArchiveDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist or admin", body = Problem),
+        (status = 409, description = "`duplicate_archive_code` or `duplicate_barcode`", body = Problem),
+        (status = 422, description = "Invalid fields (classification above your clearance included)", body = Problem),
+    ))]
+#[post("/archives")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<CreateArchiveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(CATALOGUERS)?;
+    let fields = body.accept()?.into_fields()?;
+    let (now, by) = (state.clock.now(), cataloguer(&caller));
+    let archive = state
+        .db(move |conn| archives::create(conn, now, by, fields))
+        .await?;
+    Ok(archive_response(StatusCode::CREATED, archive))
+}
+
+/// Search the catalogue within your clearance.
+#[utoipa::path(get, path = "/api/v1/archives", tag = "archives", params(ArchiveQuery),
+    responses(
+        (status = 200, description = "A page of archives", body = ArchiveList),
+        (status = 400, description = "Bad query or cursor", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 422, description = "Bad limit", body = Problem),
+    ))]
+#[get("/archives")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    query: web::Query<ArchiveQuery>,
+) -> Result<web::Json<ArchiveList>, ApiError> {
+    let query = query.into_inner();
+    let sort = match query.sort.unwrap_or_default() {
+        SortParam::CreatedAt => ArchiveSort::CreatedAt,
+        SortParam::CreatedAtDesc => ArchiveSort::CreatedAtDesc,
+        SortParam::ArchiveCode => ArchiveSort::ArchiveCode,
+        SortParam::Title => ArchiveSort::Title,
+    };
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request(|c| decode_cursor(c).filter(|cursor| fits(cursor, sort)))?;
+    let search = ArchiveSearch {
+        terms: query.q.as_deref().and_then(query_terms),
+        category: query.category,
+        classification: query.classification,
+        status: query.status,
+        department_id: query.department_id,
+        medium: query.medium,
+        year_from: query.year_from,
+        year_to: query.year_to,
+        location_prefix: query.location,
+        clearance: caller.user.clearance,
+        sort,
+    };
+    let page = state
+        .db(move |conn| archives::search(conn, &search, &page))
+        .await?;
+    Ok(web::Json(ArchiveList {
+        next_cursor: page.next.as_ref().map(encode_cursor),
+        items: page.items.into_iter().map(ArchiveDto::from).collect(),
+    }))
+}
+
+/// Read an archive.
+#[utoipa::path(get, path = "/api/v1/archives/{id}", tag = "archives",
+    params(("id" = Uuid, Path, description = "Archive id")),
+    responses(
+        (status = 200, description = "The archive, with its ETag", body = ArchiveDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such archive, or above your clearance", body = Problem),
+    ))]
+#[get("/archives/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, clearance) = (id.into_inner(), caller.user.clearance);
+    let archive = state
+        .db(move |conn| archives::get(conn, id, clearance))
+        .await?;
+    Ok(archive_response(StatusCode::OK, archive))
+}
+
+/// Find an archive by its barcode (what a scanner calls).
+#[utoipa::path(get, path = "/api/v1/archives/by-barcode/{barcode}", tag = "archives",
+    params(("barcode" = String, Path, description = "The barcode as scanned")),
+    responses(
+        (status = 200, description = "The archive", body = ArchiveDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such barcode, or above your clearance", body = Problem),
+    ))]
+#[get("/archives/by-barcode/{barcode}")]
+pub async fn by_barcode(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    barcode: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (barcode, clearance) = (barcode.into_inner(), caller.user.clearance);
+    let archive = state
+        .db(move |conn| archives::get_by_barcode(conn, &barcode, clearance))
+        .await?;
+    Ok(archive_response(StatusCode::OK, archive))
+}
+
+/// Edit an archive.
+#[utoipa::path(patch, path = "/api/v1/archives/{id}", tag = "archives", request_body = UpdateArchiveRequest,
+    params(
+        ("id" = Uuid, Path, description = "Archive id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if it changed since"),
+    ),
+    responses(
+        (status = 200, description = "The edited archive", body = ArchiveDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist or admin", body = Problem),
+        (status = 404, description = "No such archive, or above your clearance", body = Problem),
+        (status = 409, description = "`duplicate_archive_code` or `duplicate_barcode`", body = Problem),
+        (status = 412, description = "`precondition_failed`", body = Problem),
+        (status = 422, description = "Invalid fields or status change", body = Problem),
+    ))]
+#[patch("/archives/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<UpdateArchiveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(CATALOGUERS)?;
+    let r = body.accept()?;
+    let patch = ArchivePatch {
+        archive_code: r.archive_code.map(|v| v.trim().to_owned()),
+        barcode: r.barcode.map(|v| v.trim().to_owned()),
+        title: r.title.map(|v| v.trim().to_owned()),
+        description: r.description,
+        category: r.category.map(|v| v.trim().to_owned()),
+        classification: r.classification,
+        medium: r.medium,
+        department_id: r.department_id,
+        location: r.location.map(|v| v.trim().to_owned()),
+        year: r.year,
+        pages: r.pages,
+        status: r.status,
+    };
+    let (now, by, id) = (state.clock.now(), cataloguer(&caller), id.into_inner());
+    let archive = state
+        .db(move |conn| archives::update(conn, now, by, id, patch, if_match.0))
+        .await?;
+    Ok(archive_response(StatusCode::OK, archive))
+}
+
+/// Retire an archive from circulation.
+#[utoipa::path(post, path = "/api/v1/archives/{id}/retire", tag = "archives",
+    params(("id" = Uuid, Path, description = "Archive id")),
+    responses(
+        (status = 200, description = "Retired", body = ArchiveDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist or admin", body = Problem),
+        (status = 404, description = "No such archive, or above your clearance", body = Problem),
+        (status = 409, description = "`archive_on_loan`", body = Problem),
+    ))]
+#[post("/archives/{id}/retire")]
+pub async fn retire(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(CATALOGUERS)?;
+    let (now, by, id) = (state.clock.now(), cataloguer(&caller), id.into_inner());
+    let archive = state
+        .db(move |conn| archives::retire(conn, now, by, id))
+        .await?;
+    Ok(archive_response(StatusCode::OK, archive))
+}

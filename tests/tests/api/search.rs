@@ -1,0 +1,216 @@
+//! Catalogue search: every field, Chinese and English, case, each filter, sorts, and paging.
+
+use dangan_tests::{archive_body, both_stores, TestApp};
+use serde_json::json;
+
+/// Percent-encodes a query value (Chinese included).
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn codes(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let reply = app
+        .client
+        .get(&format!("/api/v1/archives?{query}"), Some(token));
+    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+    reply.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["archive_code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn seed(app: &TestApp, token: &str, department: &str) {
+    let rows = [
+        (
+            "WS-2019-Y-0042",
+            "B-0042",
+            "2019年劳动合同",
+            "人事处 合同 汇编",
+            "人事",
+            "internal",
+            "paper",
+            "A-03-12-05",
+            2019,
+        ),
+        (
+            "WS-2020-Y-0007",
+            "B-0007",
+            "Annual Budget REPORT",
+            "finance, yearly",
+            "会计",
+            "public",
+            "electronic",
+            "A-03-14-01",
+            2020,
+        ),
+        (
+            "KJ-2018-C-0100",
+            "B-0100",
+            "桥梁设计图纸",
+            "Bridge drawings, steel",
+            "科技",
+            "secret",
+            "mixed",
+            "B-01-02-03",
+            2018,
+        ),
+        (
+            "JJ-2021-Y-0300",
+            "B-0300",
+            "基建工程合同",
+            "construction contract",
+            "基建",
+            "internal",
+            "paper",
+            "A-04-01-01",
+            2021,
+        ),
+        (
+            "RS-2017-Y-0005",
+            "B-0005",
+            "人事任免文件",
+            "personnel appointments",
+            "人事",
+            "confidential",
+            "paper",
+            "C-01-01-01",
+            2017,
+        ),
+    ];
+    for (code, barcode, title, description, category, classification, medium, location, year) in
+        rows
+    {
+        let mut body = archive_body(code, classification);
+        body["barcode"] = json!(barcode);
+        body["title"] = json!(title);
+        body["description"] = json!(description);
+        body["category"] = json!(category);
+        body["medium"] = json!(medium);
+        body["location"] = json!(location);
+        body["year"] = json!(year);
+        if category == "人事" {
+            body["department_id"] = json!(department);
+        }
+        app.archive(token, &body);
+    }
+}
+
+both_stores! {
+    fn q_matches_code_barcode_title_and_description_in_any_case(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let department = app.department(&admin, "RS");
+        seed(&app, &admin, &department);
+        let q = |text: &str| codes(&app, &admin, &format!("q={}", enc(text)));
+
+        assert_eq!(q("合同"), ["JJ-2021-Y-0300", "WS-2019-Y-0042"], "two-character Chinese word, title and description");
+        assert_eq!(q("人事"), ["RS-2017-Y-0005", "WS-2019-Y-0042"]);
+        assert_eq!(q("劳动合同"), ["WS-2019-Y-0042"], "a longer Chinese phrase");
+        assert_eq!(q("合同劳动"), Vec::<String>::new(), "phrase order matters");
+        assert_eq!(q("桥"), ["KJ-2018-C-0100"], "one character");
+        assert_eq!(q("report"), ["WS-2020-Y-0007"], "case-insensitive title");
+        assert_eq!(q("REP"), ["WS-2020-Y-0007"], "prefix of a word");
+        assert_eq!(q("Steel"), ["KJ-2018-C-0100"], "description");
+        assert_eq!(q("ws-2019-y-0042"), ["WS-2019-Y-0042"], "archive code, any case");
+        assert_eq!(q("B-0300"), ["JJ-2021-Y-0300"], "barcode");
+        assert_eq!(q("2019年"), ["WS-2019-Y-0042"], "digits and Chinese together");
+        assert_eq!(q("contract 基建"), ["JJ-2021-Y-0300"], "all words must match");
+        assert_eq!(q("nothing-like-this"), Vec::<String>::new());
+        assert_eq!(q("%_"), q(""), "a query with nothing searchable is no filter");
+    }
+
+    fn every_filter_narrows_and_combines(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let department = app.department(&admin, "RS");
+        seed(&app, &admin, &department);
+        let f = |query: &str| codes(&app, &admin, query);
+
+        assert_eq!(f(&format!("category={}", enc("人事"))), ["RS-2017-Y-0005", "WS-2019-Y-0042"]);
+        assert_eq!(f("classification=internal"), ["JJ-2021-Y-0300", "WS-2019-Y-0042"]);
+        assert_eq!(f("medium=electronic"), ["WS-2020-Y-0007"]);
+        assert_eq!(f(&format!("department_id={department}")), ["RS-2017-Y-0005", "WS-2019-Y-0042"]);
+        assert_eq!(f("year_from=2019&year_to=2020"), ["WS-2020-Y-0007", "WS-2019-Y-0042"]);
+        assert_eq!(f("year_from=2021"), ["JJ-2021-Y-0300"]);
+        assert_eq!(f("location=A-03"), ["WS-2020-Y-0007", "WS-2019-Y-0042"]);
+        assert_eq!(f("location=A-03-12"), ["WS-2019-Y-0042"]);
+        assert_eq!(f("location=a-03"), Vec::<String>::new(), "locations are codes: exact case");
+        assert_eq!(f("status=available").len(), 5);
+        assert_eq!(f("status=retired").len(), 0);
+        assert_eq!(f(&format!("q={}&classification=internal&location=A", enc("合同"))), ["JJ-2021-Y-0300", "WS-2019-Y-0042"]);
+        assert_eq!(f(&format!("q={}&year_to=2020", enc("合同"))), ["WS-2019-Y-0042"]);
+        app.client.get("/api/v1/archives?classification=restricted", Some(&admin)).assert_problem(400, "bad_request");
+        app.client.get("/api/v1/archives?sort=size", Some(&admin)).assert_problem(400, "bad_request");
+        app.client.get("/api/v1/archives?year_from=soon", Some(&admin)).assert_problem(400, "bad_request");
+    }
+
+    fn sorts_and_pages_without_duplicates_or_gaps_while_others_insert(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        for i in 0..23 {
+            let mut body = archive_body(&format!("PG-{:03}", (i * 7) % 23), "public");
+            body["title"] = json!(format!("标题 {}", (i * 5) % 23 % 4));
+            app.archive(&admin, &body);
+        }
+        let by = |sort: &str| codes(&app, &admin, &format!("sort={sort}&limit=500&q=PG"));
+        let created = by("created_at");
+        let mut newest = by("-created_at");
+        assert_eq!(newest, by("-created_at"));
+        newest.reverse();
+        assert_eq!(created, newest, "created_at is the reverse of -created_at");
+        let mut sorted = created.clone();
+        sorted.sort();
+        assert_eq!(by("archive_code"), sorted);
+        let titles: Vec<String> = app.client.get("/api/v1/archives?sort=title&limit=500", Some(&admin)).json()["items"]
+            .as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap().to_owned()).collect();
+        let mut sorted_titles = titles.clone();
+        sorted_titles.sort();
+        assert_eq!(titles, sorted_titles);
+
+        for sort in ["-created_at", "created_at", "archive_code", "title"] {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                let path = match &cursor {
+                    Some(c) => format!("/api/v1/archives?sort={sort}&limit=5&q=PG&cursor={c}"),
+                    None => format!("/api/v1/archives?sort={sort}&limit=5&q=PG"),
+                };
+                let page = app.client.get(&path, Some(&admin)).json();
+                pages += 1;
+                seen.extend(page["items"].as_array().unwrap().iter().map(|a| a["archive_code"].as_str().unwrap().to_owned()));
+                if pages == 2 {
+                    // Someone catalogues more while we page: the walk neither repeats nor skips.
+                    let mut body = archive_body(&format!("PG-NEW-{sort}"), "public");
+                    body["title"] = json!("标题 9");
+                    app.archive(&admin, &body);
+                }
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            let mut unique = seen.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), seen.len(), "{sort}: no duplicates");
+            for code in &created {
+                assert!(seen.contains(code), "{sort}: {code} was skipped");
+            }
+        }
+        let first = app.client.get("/api/v1/archives?sort=title&limit=2", Some(&admin)).json();
+        let cursor = first["next_cursor"].as_str().unwrap();
+        app.client.get(&format!("/api/v1/archives?sort=archive_code&cursor={cursor}"), Some(&admin)).assert_problem(400, "bad_request");
+        app.client.get("/api/v1/archives?cursor=not-a-cursor", Some(&admin)).assert_problem(400, "bad_request");
+    }
+}
