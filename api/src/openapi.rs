@@ -43,7 +43,7 @@ use crate::{error::Problem, routes};
         routes::audit::verify,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth, &ProblemJson),
+    modifiers(&BearerAuth, &ProblemJson, &IdempotencyKey),
     security(("bearer" = [])),
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
@@ -102,6 +102,41 @@ impl Modify for ProblemJson {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Every authenticated POST takes an `Idempotency-Key` (see `crate::idempotency`).
+struct IdempotencyKey;
+
+impl Modify for IdempotencyKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            path::{ParameterBuilder, ParameterIn},
+            Required,
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(post) = item.post.as_mut() else {
+                continue;
+            };
+            if !path.starts_with("/api/v1/") || path.starts_with("/api/v1/auth/") {
+                continue;
+            }
+            let parameter = ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "Replays the first response (same status and body) for 24 hours; \
+                     another request under the same key gets 422 `idempotency_key_reused`, \
+                     a duplicate while the first still runs 409 `idempotency_in_progress`.",
+                ))
+                .schema(Some(utoipa::openapi::schema::Object::with_type(
+                    utoipa::openapi::schema::Type::String,
+                )))
+                .example(Some(serde_json::json!("3f0c9a52-checkout-0042")))
+                .build();
+            post.parameters.get_or_insert_with(Vec::new).push(parameter);
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod db;
 pub mod departments;
 mod error;
+pub mod idempotency;
 pub mod logins;
 pub mod page;
 pub mod schema;

@@ -256,7 +256,6 @@ fn archive_response(status: StatusCode, archive: Archive) -> HttpResponse {
 
 /// Catalogue an archive.
 #[utoipa::path(post, path = "/api/v1/archives", tag = "archives", request_body = CreateArchiveRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
     responses(
         (status = 201, description = "Catalogued", body = ArchiveDto),
         (status = 401, description = "No valid token", body = Problem),

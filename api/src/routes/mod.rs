@@ -9,7 +9,7 @@ pub mod me;
 pub mod system;
 pub mod users;
 
-use actix_web::web;
+use actix_web::{middleware::from_fn, web};
 use dangan_persistence::PageRequest;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -62,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(system::docs)
         .service(
             web::scope("/api/v1")
+                .wrap(from_fn(crate::idempotency::guard))
                 .service(auth::login)
                 .service(auth::refresh)
                 .service(auth::logout)

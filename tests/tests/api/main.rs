@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod departments;
 mod errors;
+mod idempotency;
 mod imports;
 mod openapi;
 mod search;
