@@ -6,7 +6,7 @@ use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
-use dangan_domain::{archive::FieldError, DomainError};
+use dangan_domain::{DomainError, FieldError};
 use dangan_persistence::PersistenceError;
 use serde::Serialize;
 use utoipa::ToSchema;

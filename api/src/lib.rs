@@ -17,7 +17,11 @@ use std::{net::TcpListener, sync::Arc};
 use actix_web::{
     dev::Server, middleware::from_fn, web, App, HttpRequest, HttpResponse, HttpServer,
 };
-use dangan_domain::{login_throttle::ThrottlePolicy, Classification, Role};
+use dangan_domain::{
+    login_throttle::ThrottlePolicy,
+    user::{check_password, UserFields},
+    Classification, Role,
+};
 use dangan_persistence::{db, settings, users, PersistenceError};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -108,20 +112,23 @@ pub fn create_user(
     let clearance = clearance
         .parse::<Classification>()
         .map_err(|e| StartupError::Invalid(format!("--clearance: {e}")))?;
-    if password.chars().count() < 8 {
-        return Err(StartupError::Invalid(
-            "--password must have at least 8 characters".into(),
-        ));
+    if let Some(error) = check_password(password) {
+        return Err(StartupError::Invalid(format!(
+            "--password {}",
+            error.message
+        )));
     }
     let new = users::NewUser {
-        username: username.to_owned(),
-        display_name: display_name.unwrap_or(username).to_owned(),
+        fields: UserFields {
+            username: username.to_owned(),
+            display_name: display_name.unwrap_or(username).to_owned(),
+            department_id: None,
+            roles,
+            clearance,
+            email: None,
+            phone: None,
+        },
         password_hash: auth::hash_password(password)?,
-        department_id: None,
-        roles,
-        clearance,
-        email: None,
-        phone: None,
     };
     let mut conn = state.pool.get().map_err(PersistenceError::from)?;
     Ok(users::create(&mut conn, state.clock.now(), None, new)?)

@@ -27,6 +27,7 @@ use crate::{error::Problem, routes};
         routes::departments::list,
         routes::departments::get,
         routes::departments::update,
+        routes::imports::import_users,
         routes::users::create,
         routes::users::list,
         routes::users::get,

@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Classification, DomainError};
+use crate::{Classification, DomainError, FieldError};
 
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -61,22 +61,6 @@ named_enum! {
     }
 }
 
-/// One field that broke a rule, with a message a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        FieldError {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
 /// The fields a person writes when cataloguing an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveFields {
@@ -108,7 +92,12 @@ pub const FIELD_NAMES: [&str; 11] = [
     "pages",
 ];
 
-fn check_text(errors: &mut Vec<FieldError>, field: &'static str, value: &str, max: usize) {
+pub(crate) fn check_text(
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    value: &str,
+    max: usize,
+) {
     let length = value.chars().count();
     if value.trim().is_empty() {
         errors.push(FieldError::new(field, "is required"));
@@ -120,7 +109,7 @@ fn check_text(errors: &mut Vec<FieldError>, field: &'static str, value: &str, ma
     }
 }
 
-fn check_identifier(errors: &mut Vec<FieldError>, field: &'static str, value: &str) {
+pub(crate) fn check_identifier(errors: &mut Vec<FieldError>, field: &'static str, value: &str) {
     check_text(errors, field, value, 64);
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         errors.push(FieldError::new(

@@ -10,5 +10,5 @@ pub mod search;
 pub mod user;
 
 pub use classification::Classification;
-pub use error::DomainError;
+pub use error::{DomainError, FieldError};
 pub use user::{Role, UserStatus};

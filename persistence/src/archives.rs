@@ -3,10 +3,10 @@
 use std::collections::{HashMap, HashSet};
 
 use dangan_domain::{
-    archive::{check_retire, check_status_edit, ArchiveFields, ArchiveStatus, FieldError, Medium},
+    archive::{check_retire, check_status_edit, ArchiveFields, ArchiveStatus, Medium},
     audit::NewAuditEvent,
     search::{index_text, QueryTerm},
-    Classification,
+    Classification, FieldError,
 };
 use diesel::{
     dsl::sql,
@@ -21,6 +21,7 @@ use crate::{
     audit,
     db::write_transaction,
     departments, from_db_time,
+    import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
     schema::{archives, departments as departments_table},
     sql_types::DbId,
     to_db_time, AnyConnection, Conn, Page, PageRequest, PersistenceError,
@@ -537,65 +538,6 @@ pub fn search(
     ))
 }
 
-/// Whether an import may change archives that exist (keyed by `archive_code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ImportMode {
-    #[default]
-    Upsert,
-    Insert,
-}
-
-/// One parsed row of an import, numbered as the person who wrote the file sees it.
-#[derive(Debug, Clone)]
-pub struct ImportRow {
-    pub row: i64,
-    pub fields: ArchiveFields,
-}
-
-/// A rule a row breaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
-    pub row: i64,
-    pub field: String,
-    pub message: String,
-}
-
-impl RowError {
-    pub fn new(row: i64, field: &str, message: impl Into<String>) -> Self {
-        RowError {
-            row,
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ImportCounts {
-    pub created: i64,
-    pub updated: i64,
-    pub unchanged: i64,
-}
-
-/// What an import did, or would do (`dry_run`), or the rows that stopped it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImportOutcome {
-    Done(ImportCounts),
-    Refused(Vec<RowError>),
-}
-
-/// Parameters of one import besides its rows.
-#[derive(Debug, Clone)]
-pub struct ImportRequest {
-    pub mode: ImportMode,
-    pub dry_run: bool,
-    /// SHA-256 of the payload as received, for the audit trail.
-    pub payload_sha256: String,
-    pub format: &'static str,
-}
-
-const CHUNK: usize = 500;
-
 fn existing_by_code(
     conn: &mut Conn,
     codes: &[String],
@@ -648,7 +590,7 @@ pub fn import(
     conn: &mut Conn,
     now: OffsetDateTime,
     by: Cataloguer,
-    rows: Vec<ImportRow>,
+    rows: Vec<ImportRow<ArchiveFields>>,
     request: &ImportRequest,
 ) -> Result<ImportOutcome, PersistenceError> {
     write_transaction(conn, |conn| {

@@ -15,7 +15,7 @@ pub enum PersistenceError {
     MissingReference(&'static str),
     /// Fields that break the domain's rules.
     #[error("invalid fields")]
-    Invalid(Vec<dangan_domain::archive::FieldError>),
+    Invalid(Vec<dangan_domain::FieldError>),
     /// The row changed since the caller read it (`If-Match` / version check).
     #[error("the row changed since it was read")]
     VersionMismatch,

@@ -8,6 +8,7 @@ pub mod db;
 pub mod departments;
 mod error;
 pub mod idempotency;
+pub mod import;
 pub mod logins;
 pub mod page;
 pub mod schema;

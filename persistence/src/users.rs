@@ -2,9 +2,11 @@
 
 use dangan_domain::{
     audit::NewAuditEvent,
-    user::{check_authority_change, Authority, Roles},
+    user::{check_authority_change, Authority, DepartmentRef, Roles, UserFields, UserImport},
     Classification, Role, UserStatus,
 };
+use std::collections::{HashMap, HashSet};
+
 use diesel::prelude::*;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -14,7 +16,8 @@ use crate::{
     audit,
     db::write_transaction,
     departments, from_db_time,
-    schema::{sessions, users},
+    import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
+    schema::{departments as departments_table, sessions, users},
     sql_types::DbId,
     to_db_time, Conn, Page, PageRequest, PersistenceError,
 };
@@ -124,14 +127,38 @@ impl UserRow {
 /// What it takes to create a user; the password is already hashed.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub username: String,
-    pub display_name: String,
+    pub fields: UserFields,
     pub password_hash: String,
-    pub department_id: Option<Uuid>,
-    pub roles: Roles,
-    pub clearance: Classification,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+}
+
+impl User {
+    pub fn fields(&self) -> UserFields {
+        UserFields {
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            department_id: self.department_id,
+            roles: self.roles.clone(),
+            clearance: self.clearance,
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+
+    /// This user with `fields` written over, one version on.
+    fn changed(&self, fields: UserFields, now: OffsetDateTime) -> User {
+        User {
+            username: fields.username,
+            display_name: fields.display_name,
+            department_id: fields.department_id,
+            roles: fields.roles,
+            clearance: fields.clearance,
+            email: fields.email,
+            phone: fields.phone,
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
 }
 
 /// The audited summary of a user: everything but contact details and secrets.
@@ -147,18 +174,23 @@ fn audit_view(user: &User) -> serde_json::Value {
 }
 
 fn insert(conn: &mut Conn, now: OffsetDateTime, new: NewUser) -> Result<User, PersistenceError> {
-    if let Some(department_id) = new.department_id {
+    let errors = new.fields.check();
+    if !errors.is_empty() {
+        return Err(PersistenceError::Invalid(errors));
+    }
+    let fields = new.fields;
+    if let Some(department_id) = fields.department_id {
         departments::ensure_exists(conn, department_id, "department_id")?;
     }
     let user = User {
         id: Uuid::now_v7(),
-        username: new.username,
-        display_name: new.display_name,
-        department_id: new.department_id,
-        roles: new.roles,
-        clearance: new.clearance,
-        email: new.email,
-        phone: new.phone,
+        username: fields.username,
+        display_name: fields.display_name,
+        department_id: fields.department_id,
+        roles: fields.roles,
+        clearance: fields.clearance,
+        email: fields.email,
+        phone: fields.phone,
         status: UserStatus::Active,
         created_at: now,
         updated_at: now,
@@ -210,14 +242,16 @@ pub fn bootstrap_admin(
             conn,
             now,
             NewUser {
-                username: "admin".into(),
-                display_name: "Administrator".into(),
+                fields: UserFields {
+                    username: "admin".into(),
+                    display_name: "Administrator".into(),
+                    department_id: None,
+                    roles: [Role::Admin].into_iter().collect(),
+                    clearance: Classification::TopSecret,
+                    email: None,
+                    phone: None,
+                },
                 password_hash,
-                department_id: None,
-                roles: [Role::Admin].into_iter().collect(),
-                clearance: Classification::TopSecret,
-                email: None,
-                phone: None,
             },
         )?;
         audit::append(
@@ -346,22 +380,27 @@ pub fn update(
         if expected_version.is_some_and(|v| v != before.version) {
             return Err(PersistenceError::VersionMismatch);
         }
-        if let Some(Some(department_id)) = patch.department_id {
+        let current = before.fields();
+        let fields = UserFields {
+            display_name: patch.display_name.unwrap_or(current.display_name),
+            department_id: patch.department_id.unwrap_or(current.department_id),
+            roles: patch.roles.unwrap_or(current.roles),
+            clearance: patch.clearance.unwrap_or(current.clearance),
+            email: patch.email.unwrap_or(current.email),
+            phone: patch.phone.unwrap_or(current.phone),
+            username: current.username,
+        };
+        let errors = fields.check();
+        if !errors.is_empty() {
+            return Err(PersistenceError::Invalid(errors));
+        }
+        if let Some(department_id) = fields
+            .department_id
+            .filter(|d| Some(*d) != before.department_id)
+        {
             departments::ensure_exists(conn, department_id, "department_id")?;
         }
-        let after = User {
-            display_name: patch
-                .display_name
-                .unwrap_or_else(|| before.display_name.clone()),
-            department_id: patch.department_id.unwrap_or(before.department_id),
-            roles: patch.roles.unwrap_or_else(|| before.roles.clone()),
-            clearance: patch.clearance.unwrap_or(before.clearance),
-            email: patch.email.unwrap_or_else(|| before.email.clone()),
-            phone: patch.phone.unwrap_or_else(|| before.phone.clone()),
-            updated_at: now,
-            version: before.version + 1,
-            ..before.clone()
-        };
+        let after = before.changed(fields, now);
         let others = other_active_admins(conn, id)?;
         check_authority_change(
             actor_id == id,
@@ -423,5 +462,265 @@ pub fn deactivate(
                 .on(id),
         )?;
         Ok(user)
+    })
+}
+
+/// A row of a user import, its password already hashed where it had one.
+#[derive(Debug, Clone)]
+pub struct UserImportRow {
+    pub import: UserImport,
+    pub password_hash: Option<String>,
+}
+
+fn departments_by_code(
+    conn: &mut Conn,
+    codes: &[String],
+) -> Result<HashMap<String, Uuid>, PersistenceError> {
+    let mut found = HashMap::new();
+    for chunk in codes.chunks(CHUNK) {
+        let rows = departments_table::table
+            .filter(departments_table::code.eq_any(chunk))
+            .select((departments_table::code, departments_table::id))
+            .load::<(String, DbId)>(conn)?;
+        found.extend(rows.into_iter().map(|(code, id)| (code, id.0)));
+    }
+    Ok(found)
+}
+
+fn users_by_username(
+    conn: &mut Conn,
+    keys: &[String],
+) -> Result<HashMap<String, User>, PersistenceError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(CHUNK) {
+        let rows = users::table
+            .filter(crate::lower(users::username).eq_any(chunk))
+            .select(UserRow::as_select())
+            .load::<UserRow>(conn)?;
+        found.extend(rows.into_iter().map(|row| {
+            let user = row.into_user();
+            (user.username.to_lowercase(), user)
+        }));
+    }
+    Ok(found)
+}
+
+/// What one checked row of a user import will do.
+enum Planned {
+    Create(NewUser),
+    Update {
+        before: Box<User>,
+        after: Box<User>,
+        password_hash: Option<String>,
+    },
+    Unchanged,
+}
+
+/// Creates and updates users (keyed by username, any case) all-or-nothing, under the same rules
+/// as one by one: valid fields, existing departments, a password for every new user, nobody
+/// raising their own authority, and an active admin left at the end.
+pub fn import(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    rows: Vec<ImportRow<UserImportRow>>,
+    request: &ImportRequest,
+) -> Result<ImportOutcome, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let mut errors = Vec::new();
+        let mut first: HashMap<String, i64> = HashMap::new();
+        for r in &rows {
+            let key = r.fields.import.fields.username.to_lowercase();
+            if let Some(row) = first.get(&key) {
+                errors.push(RowError::new(
+                    r.row,
+                    "username",
+                    format!("repeats row {row}"),
+                ));
+            } else {
+                first.insert(key, r.row);
+            }
+        }
+        let keys: Vec<String> = first.keys().cloned().collect();
+        let existing = users_by_username(conn, &keys)?;
+        let mut codes: Vec<String> = rows
+            .iter()
+            .filter_map(|r| match &r.fields.import.department {
+                Some(DepartmentRef::Code(code)) => Some(code.clone()),
+                _ => None,
+            })
+            .collect();
+        codes.sort();
+        codes.dedup();
+        let by_code = departments_by_code(conn, &codes)?;
+        let mut ids: Vec<Uuid> = rows
+            .iter()
+            .filter_map(|r| match &r.fields.import.department {
+                Some(DepartmentRef::Id(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut known_ids = HashSet::new();
+        for id in ids {
+            if departments::ensure_exists(conn, id, "department_id").is_ok() {
+                known_ids.insert(id);
+            }
+        }
+
+        let mut plans = Vec::new();
+        for r in rows {
+            let UserImportRow {
+                import,
+                password_hash,
+            } = r.fields;
+            let mut fields = import.fields;
+            fields.department_id = match import.department {
+                None => None,
+                Some(DepartmentRef::Id(id)) if known_ids.contains(&id) => Some(id),
+                Some(DepartmentRef::Code(code)) if by_code.contains_key(&code) => {
+                    by_code.get(&code).copied()
+                }
+                Some(DepartmentRef::Id(_)) => {
+                    errors.push(RowError::new(r.row, "department_id", "does not exist"));
+                    None
+                }
+                Some(DepartmentRef::Code(code)) => {
+                    errors.push(RowError::new(
+                        r.row,
+                        "department_code",
+                        format!("no department has code {code:?}"),
+                    ));
+                    None
+                }
+            };
+            let plan = match existing.get(&fields.username.to_lowercase()) {
+                None => match password_hash {
+                    Some(password_hash) => Planned::Create(NewUser {
+                        fields,
+                        password_hash,
+                    }),
+                    None => {
+                        errors.push(RowError::new(
+                            r.row,
+                            "password",
+                            "is required for a new user",
+                        ));
+                        continue;
+                    }
+                },
+                Some(_) if request.mode == ImportMode::Insert => {
+                    errors.push(RowError::new(
+                        r.row,
+                        "username",
+                        "already exists (mode=insert)",
+                    ));
+                    continue;
+                }
+                Some(before) => {
+                    // The stored spelling of a username stays; the key matched regardless of case.
+                    fields.username = before.username.clone();
+                    if before.fields() == fields && password_hash.is_none() {
+                        Planned::Unchanged
+                    } else {
+                        Planned::Update {
+                            before: Box::new(before.clone()),
+                            after: Box::new(before.changed(fields, now)),
+                            password_hash,
+                        }
+                    }
+                }
+            };
+            plans.push((r.row, plan));
+        }
+
+        // The active admins once the whole import is applied, to judge each demotion against.
+        let mut admins: HashSet<Uuid> = users::table
+            .filter(users::status.eq(UserStatus::Active.as_str()))
+            .filter(users::roles.like("%,admin,%"))
+            .select(users::id)
+            .load::<DbId>(conn)?
+            .into_iter()
+            .map(Uuid::from)
+            .collect();
+        for (_, plan) in &plans {
+            if let Planned::Update { after, .. } = plan {
+                if after.authority().is_active_admin() {
+                    admins.insert(after.id);
+                } else {
+                    admins.remove(&after.id);
+                }
+            }
+        }
+        let new_admins = plans
+            .iter()
+            .filter(
+                |(_, p)| matches!(p, Planned::Create(n) if n.fields.roles.contains(&Role::Admin)),
+            )
+            .count();
+        for (row, plan) in &plans {
+            if let Planned::Update { before, after, .. } = plan {
+                let others = admins.iter().filter(|id| **id != before.id).count() + new_admins;
+                let others = i64::try_from(others).unwrap_or(i64::MAX);
+                if let Err(e) = check_authority_change(
+                    actor_id == before.id,
+                    &before.authority(),
+                    &after.authority(),
+                    others,
+                ) {
+                    errors.push(RowError::new(*row, "roles", e.to_string()));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| a.row.cmp(&b.row).then_with(|| a.field.cmp(&b.field)));
+            return Ok(ImportOutcome::Refused(errors));
+        }
+        let mut counts = ImportCounts::default();
+        for (_, plan) in &plans {
+            match plan {
+                Planned::Create(_) => counts.created += 1,
+                Planned::Update { .. } => counts.updated += 1,
+                Planned::Unchanged => counts.unchanged += 1,
+            }
+        }
+        if request.dry_run {
+            return Ok(ImportOutcome::Done(counts));
+        }
+        for (_, plan) in plans {
+            match plan {
+                Planned::Create(new) => {
+                    insert(conn, now, new)?;
+                }
+                Planned::Update {
+                    before,
+                    after,
+                    password_hash,
+                } => {
+                    store_change(conn, &before, &after)?;
+                    if let Some(hash) = password_hash {
+                        diesel::update(users::table.find(DbId(after.id)))
+                            .set(users::password_hash.eq(hash))
+                            .execute(conn)?;
+                    }
+                }
+                Planned::Unchanged => {}
+            }
+        }
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.imported", "user")
+                .by(Some(actor_id))
+                .with(json!({
+                    "created": counts.created,
+                    "updated": counts.updated,
+                    "unchanged": counts.unchanged,
+                    "format": request.format,
+                    "sha256": request.payload_sha256,
+                })),
+        )?;
+        Ok(ImportOutcome::Done(counts))
     })
 }

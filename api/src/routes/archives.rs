@@ -3,9 +3,9 @@
 use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use dangan_domain::{
-    archive::{ArchiveFields, ArchiveStatus, FieldError, Medium},
+    archive::{ArchiveFields, ArchiveStatus, Medium},
     search::query_terms,
-    Classification, Role,
+    Classification, FieldError, Role,
 };
 use dangan_persistence::archives::{
     self, Archive, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer,

@@ -1,13 +1,16 @@
-//! Bulk import of archives from CSV (a header row with the field names) or JSON `{"items": [...]}`:
-//! every row checked, all or nothing, row numbers as a spreadsheet shows them.
+//! Bulk import of archives and users from CSV (a header row with the field names) or JSON
+//! `{"items": [...]}`: every row checked, all or nothing, row numbers as a spreadsheet shows them.
 
 use actix_web::{http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
 use dangan_domain::{
     archive::{ArchiveFields, FIELD_NAMES},
-    Classification,
+    user::{UserImport, IMPORT_FIELD_NAMES},
+    FieldError, Role,
 };
-use dangan_persistence::archives::{
-    self, Cataloguer, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError,
+use dangan_persistence::{
+    archives::{self, Cataloguer},
+    import::{ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError},
+    users::{self, UserImportRow},
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -15,11 +18,22 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
+    auth,
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
     routes::archives::CATALOGUERS,
     state::{blocking, AppState},
 };
+
+const REQUIRED_ARCHIVE_FIELDS: &[&str] = &[
+    "archive_code",
+    "barcode",
+    "title",
+    "category",
+    "classification",
+    "medium",
+    "location",
+];
 
 /// Import bodies may be this large (other JSON bodies: 1 MiB).
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
@@ -134,43 +148,28 @@ pub async fn read_limited(
     Ok(body.freeze())
 }
 
-type Parsed = Result<Vec<ImportRow>, Vec<RowError>>;
+/// One row's fields as text, by field name.
+type Texts = Vec<(&'static str, String)>;
 
-fn collect(results: Vec<(i64, Result<ArchiveFields, Vec<RowError>>)>) -> Parsed {
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    for (row, result) in results {
-        match result {
-            Ok(fields) => rows.push(ImportRow { row, fields }),
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
+fn lookup<'a>(texts: &'a Texts, name: &str) -> Option<&'a str> {
+    texts
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
 }
 
-fn parse_fields<'a>(
-    row: i64,
-    get: impl Fn(&str) -> Option<&'a str>,
-    clearance: Classification,
-) -> Result<ArchiveFields, Vec<RowError>> {
-    ArchiveFields::parse(get, clearance).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| RowError::new(row, e.field, e.message))
-            .collect()
-    })
-}
+/// Rows numbered as their writer sees them, each read into texts or refused.
+type RawRows = Vec<(i64, Result<Texts, Vec<RowError>>)>;
 
-fn parse_csv(bytes: &[u8], clearance: Classification) -> Parsed {
+fn rows_from_csv(
+    bytes: &[u8],
+    names: &'static [&'static str],
+    required: &[&str],
+    noun: &str,
+) -> Result<RawRows, Vec<RowError>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let headers = reader
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let headers: Vec<String> = reader
         .headers()
         .map_err(|e| {
             vec![RowError::new(
@@ -179,47 +178,46 @@ fn parse_csv(bytes: &[u8], clearance: Classification) -> Parsed {
                 format!("not readable as UTF-8 CSV: {e}"),
             )]
         })?
-        .clone();
-    let mut errors: Vec<RowError> = headers
         .iter()
-        .filter(|h| !FIELD_NAMES.contains(h))
-        .map(|h| RowError::new(1, h, "is not a field of an archive"))
+        .map(|h| h.trim().to_owned())
         .collect();
-    for required in [
-        "archive_code",
-        "barcode",
-        "title",
-        "category",
-        "classification",
-        "medium",
-        "location",
-    ] {
-        if !headers.iter().any(|h| h == required) {
-            errors.push(RowError::new(1, required, "column is missing"));
+    let mut columns = Vec::new();
+    let mut errors = Vec::new();
+    for header in &headers {
+        match names.iter().find(|n| **n == header.as_str()) {
+            Some(name) => columns.push(*name),
+            None => errors.push(RowError::new(
+                1,
+                header,
+                format!("is not a field of {noun}"),
+            )),
+        }
+    }
+    for name in required {
+        if !headers.iter().any(|h| h == name) {
+            errors.push(RowError::new(1, name, "column is missing"));
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut results = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let row = i64::try_from(index).unwrap_or(i64::MAX - 2) + 2;
-        let result = match record {
-            Ok(record) => parse_fields(
-                row,
-                |name| {
-                    headers
+    Ok(reader
+        .records()
+        .enumerate()
+        .map(|(index, record)| {
+            let row = i64::try_from(index).unwrap_or(i64::MAX - 2) + 2;
+            let texts = record
+                .map(|record| {
+                    columns
                         .iter()
-                        .position(|h| h == name)
-                        .and_then(|i| record.get(i))
-                },
-                clearance,
-            ),
-            Err(e) => Err(vec![RowError::new(row, "", format!("not readable: {e}"))]),
-        };
-        results.push((row, result));
-    }
-    collect(results)
+                        .copied()
+                        .zip(record.iter().map(str::to_owned))
+                        .collect()
+                })
+                .map_err(|e| vec![RowError::new(row, "", format!("not readable: {e}"))]);
+            (row, texts)
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -227,42 +225,108 @@ struct JsonImport {
     items: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-fn parse_json(bytes: &[u8], clearance: Classification) -> Result<Parsed, ApiError> {
+fn rows_from_json(
+    bytes: &[u8],
+    names: &'static [&'static str],
+    noun: &str,
+) -> Result<RawRows, ApiError> {
     let import: JsonImport = crate::extract::parse_json(bytes)?;
-    let mut results = Vec::new();
-    for (index, item) in import.items.iter().enumerate() {
-        let row = i64::try_from(index).unwrap_or(i64::MAX - 1) + 1;
-        let mut texts = Vec::new();
-        let mut errors = Vec::new();
-        for (key, value) in item {
-            let Some(&name) = FIELD_NAMES.iter().find(|n| *n == key) else {
-                errors.push(RowError::new(row, key, "is not a field of an archive"));
-                continue;
-            };
-            match value {
-                serde_json::Value::Null => {}
-                serde_json::Value::String(s) => texts.push((name, s.clone())),
-                serde_json::Value::Number(n) => texts.push((name, n.to_string())),
-                _ => errors.push(RowError::new(row, name, "must be text or a number")),
+    Ok(import
+        .items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let row = i64::try_from(index).unwrap_or(i64::MAX - 1) + 1;
+            let mut texts = Texts::new();
+            let mut errors = Vec::new();
+            for (key, value) in item {
+                let Some(&name) = names.iter().find(|n| *n == key) else {
+                    errors.push(RowError::new(row, key, format!("is not a field of {noun}")));
+                    continue;
+                };
+                match value {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::String(s) => texts.push((name, s.clone())),
+                    serde_json::Value::Number(n) => texts.push((name, n.to_string())),
+                    _ => errors.push(RowError::new(row, name, "must be text or a number")),
+                }
             }
-        }
-        let result = if errors.is_empty() {
-            parse_fields(
+            (
                 row,
-                |name| {
-                    texts
-                        .iter()
-                        .find(|(n, _)| *n == name)
-                        .map(|(_, v)| v.as_str())
+                if errors.is_empty() {
+                    Ok(texts)
+                } else {
+                    Err(errors)
                 },
-                clearance,
             )
-        } else {
-            Err(errors)
-        };
-        results.push((row, result));
+        })
+        .collect())
+}
+
+/// The rows of an import, each checked by `parse`, or every error found.
+type Parsed<T> = Result<Vec<ImportRow<T>>, Vec<RowError>>;
+
+fn parse_rows<T>(
+    format: Format,
+    bytes: &[u8],
+    names: &'static [&'static str],
+    required: &[&str],
+    noun: &str,
+    parse: impl Fn(&Texts) -> Result<T, Vec<FieldError>>,
+) -> Result<Parsed<T>, ApiError> {
+    let raw = match format {
+        Format::Csv => match rows_from_csv(bytes, names, required, noun) {
+            Ok(raw) => raw,
+            Err(errors) => return Ok(Err(errors)),
+        },
+        Format::Json => rows_from_json(bytes, names, noun)?,
+    };
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (row, texts) in raw {
+        match texts.and_then(|texts| {
+            parse(&texts).map_err(|e| {
+                e.into_iter()
+                    .map(|e| RowError::new(row, e.field, e.message))
+                    .collect()
+            })
+        }) {
+            Ok(fields) => rows.push(ImportRow { row, fields }),
+            Err(mut e) => errors.append(&mut e),
+        }
     }
-    Ok(collect(results))
+    Ok(if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    })
+}
+
+fn import_request(query: &ImportQuery, format: Format, payload_sha256: String) -> ImportRequest {
+    ImportRequest {
+        mode: match query.mode.unwrap_or_default() {
+            ImportModeParam::Upsert => ImportMode::Upsert,
+            ImportModeParam::Insert => ImportMode::Insert,
+        },
+        dry_run: query.dry_run.unwrap_or(false),
+        payload_sha256,
+        format: match format {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        },
+    }
+}
+
+fn answer(outcome: ImportOutcome) -> HttpResponse {
+    match outcome {
+        ImportOutcome::Done(counts) => HttpResponse::Ok().json(ImportResult {
+            created: counts.created,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            errors: Vec::new(),
+        }),
+        ImportOutcome::Refused(errors) => refused(errors),
+    }
 }
 
 fn refused(errors: Vec<RowError>) -> HttpResponse {
@@ -320,47 +384,104 @@ pub async fn import_archives(
     let bytes = read_limited(&req, payload, IMPORT_LIMIT).await?;
     let clearance = caller.user.clearance;
     let (parsed, payload_sha256) = blocking(move || {
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let parsed = match format {
-            Format::Csv => parse_csv(&bytes, clearance),
-            Format::Json => parse_json(&bytes, clearance)?,
-        };
-        Ok((parsed, sha))
+        let parsed = parse_rows(
+            format,
+            &bytes,
+            &FIELD_NAMES,
+            REQUIRED_ARCHIVE_FIELDS,
+            "an archive",
+            |texts| ArchiveFields::parse(|name| lookup(texts, name), clearance),
+        )?;
+        Ok((parsed, hex::encode(Sha256::digest(&bytes))))
     })
     .await?;
     let rows = match parsed {
         Ok(rows) => rows,
         Err(errors) => return Ok(refused(errors)),
     };
-    let request = ImportRequest {
-        mode: match query.mode.unwrap_or_default() {
-            ImportModeParam::Upsert => ImportMode::Upsert,
-            ImportModeParam::Insert => ImportMode::Insert,
-        },
-        dry_run: query.dry_run.unwrap_or(false),
-        payload_sha256,
-        format: match format {
-            Format::Csv => "csv",
-            Format::Json => "json",
-        },
+    let request = import_request(&query, format, payload_sha256);
+    let by = Cataloguer {
+        id: caller.id(),
+        clearance,
     };
-    let (now, by) = (
-        state.clock.now(),
-        Cataloguer {
-            id: caller.id(),
-            clearance,
-        },
-    );
+    let now = state.clock.now();
     let outcome = state
         .db(move |conn| archives::import(conn, now, by, rows, &request))
         .await?;
-    Ok(match outcome {
-        ImportOutcome::Done(counts) => HttpResponse::Ok().json(ImportResult {
-            created: counts.created,
-            updated: counts.updated,
-            unchanged: counts.unchanged,
-            errors: Vec::new(),
-        }),
-        ImportOutcome::Refused(errors) => refused(errors),
+    Ok(answer(outcome))
+}
+
+/// Create and update users (keyed by username), all or nothing.
+#[utoipa::path(post, path = "/api/v1/users/import", tag = "users", params(ImportQuery),
+    request_body(
+        description = "CSV with a header row (username, display_name, password, department_id or department_code, \
+            roles separated by `;`, clearance, email, phone), or JSON `{\"items\": [...]}` with the same keys. \
+            A password is required for new users and resets it for existing ones.",
+        content(
+            (String = "text/csv", example = "username,display_name,password,department_code,roles,clearance,email\nzhangsan,张三,zhangsan-2026,HR,archivist;auditor,secret,zs@example.org\n"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Imported (or, with dry_run, would import)", body = ImportResult),
+        (status = 400, description = "Malformed JSON", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 413, description = "Over 64 MiB", body = Problem),
+        (status = 415, description = "Neither text/csv nor application/json", body = Problem),
+        (status = 422, description = "Row errors; nothing written", body = ImportProblem, content_type = "application/problem+json"),
+    ))]
+#[post("/users/import")]
+pub async fn import_users(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    query: web::Query<ImportQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let format = format_of(&req)?;
+    let bytes = read_limited(&req, payload, IMPORT_LIMIT).await?;
+    let (parsed, payload_sha256) = blocking(move || {
+        let parsed = parse_rows(
+            format,
+            &bytes,
+            &IMPORT_FIELD_NAMES,
+            &["username", "clearance"],
+            "a user",
+            |texts| UserImport::parse(|name| lookup(texts, name)),
+        )?;
+        Ok((parsed, hex::encode(Sha256::digest(&bytes))))
     })
+    .await?;
+    let rows = match parsed {
+        Ok(rows) => rows,
+        Err(errors) => return Ok(refused(errors)),
+    };
+    // Hashing is the slow part (argon2id, by design): done once per row that carries a password.
+    let rows = blocking(move || {
+        rows.into_iter()
+            .map(|r| {
+                let password_hash = r
+                    .fields
+                    .password
+                    .as_deref()
+                    .map(auth::hash_password)
+                    .transpose()?;
+                Ok(ImportRow {
+                    row: r.row,
+                    fields: UserImportRow {
+                        import: r.fields,
+                        password_hash,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    let request = import_request(&query, format, payload_sha256);
+    let (now, actor) = (state.clock.now(), caller.id());
+    let outcome = state
+        .db(move |conn| users::import(conn, now, actor, rows, &request))
+        .await?;
+    Ok(answer(outcome))
 }

@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(departments::list)
                 .service(departments::get)
                 .service(departments::update)
+                .service(imports::import_users)
                 .service(users::create)
                 .service(users::list)
                 .service(users::get)

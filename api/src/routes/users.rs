@@ -1,13 +1,16 @@
 //! Users, for admins: create, list, read, change, deactivate.
 
 use actix_web::{get, http::header, patch, post, web, HttpResponse};
-use dangan_domain::{Classification, Role, UserStatus};
+use dangan_domain::{
+    user::{check_password, UserFields},
+    Classification, Role, UserStatus,
+};
 use dangan_persistence::users::{self, NewUser, User, UserFilter, UserPatch};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use crate::{
     auth::{self, CurrentUser},
@@ -76,41 +79,23 @@ pub struct DeactivatedUser {
     pub open_loans: Vec<serde_json::Value>,
 }
 
-fn username_chars(username: &str) -> Result<(), ValidationError> {
-    if username
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        let mut error = ValidationError::new("username");
-        error.message = Some("must not contain spaces or control characters".into());
-        return Err(error);
-    }
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({
     "username": "zhangsan", "display_name": "张三", "password": "correct horse battery",
     "department_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b00", "roles": ["archivist"], "clearance": "secret",
     "email": "zhangsan@example.org"
 }))]
+/// A new user. Usernames are 2 to 64 characters without spaces, unique in any case; passwords
+/// 8 to 128 characters.
 pub struct CreateUserRequest {
-    #[validate(
-        length(min = 2, max = 64, message = "must be 2 to 64 characters"),
-        custom(function = "username_chars")
-    )]
     pub username: String,
-    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     pub display_name: String,
-    #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
     pub password: String,
     pub department_id: Uuid,
     #[serde(default)]
     pub roles: Vec<Role>,
     pub clearance: Classification,
-    #[validate(email(message = "must be an e-mail address"))]
     pub email: Option<String>,
-    #[validate(length(max = 32, message = "must be at most 32 characters"))]
     pub phone: Option<String>,
 }
 
@@ -118,17 +103,14 @@ pub struct CreateUserRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({"roles": ["archivist", "auditor"], "clearance": "confidential"}))]
 pub struct UpdateUserRequest {
-    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub department_id: Option<Option<Uuid>>,
     pub roles: Option<Vec<Role>>,
     pub clearance: Option<Classification>,
     #[serde(default, deserialize_with = "double_option")]
-    #[validate(email(message = "must be an e-mail address"))]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[validate(length(max = 32, message = "must be at most 32 characters"))]
     pub phone: Option<Option<String>>,
 }
 
@@ -167,17 +149,25 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Role::Admin])?;
     let request = body.accept()?;
-    let password = request.password;
-    let password_hash = blocking(move || auth::hash_password(&password)).await?;
-    let new = NewUser {
-        username: request.username,
-        display_name: request.display_name,
-        password_hash,
+    let fields = UserFields {
+        username: request.username.trim().to_owned(),
+        display_name: request.display_name.trim().to_owned(),
         department_id: Some(request.department_id),
         roles: request.roles.into_iter().collect(),
         clearance: request.clearance,
         email: request.email,
         phone: request.phone,
+    };
+    let mut errors = fields.check();
+    errors.extend(check_password(&request.password));
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let password = request.password;
+    let password_hash = blocking(move || auth::hash_password(&password)).await?;
+    let new = NewUser {
+        fields,
+        password_hash,
     };
     let now = state.clock.now();
     let actor = caller.id();

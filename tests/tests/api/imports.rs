@@ -184,3 +184,86 @@ both_stores! {
         assert_eq!(found["items"][0]["barcode"], "BB11999");
     }
 }
+
+fn import_users(app: &TestApp, token: &str, query: &str, body: &str) -> dangan_tests::Reply {
+    app.send_bytes(
+        "POST",
+        &format!("/api/v1/users/import{query}"),
+        token,
+        "text/csv",
+        body.as_bytes(),
+    )
+}
+
+both_stores! {
+    fn users_import_creates_updates_and_keeps_the_rules(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let hr = app.department(&admin, "HR");
+        app.department(&admin, "OPS");
+        let body = "username,display_name,password,department_code,roles,clearance,email\n\
+            zhangsan,张三,zhangsan-2026,HR,archivist;auditor,secret,zs@example.org\n\
+            lisi,李四,lisi-pass-2026,OPS,,internal,\n";
+        let reply = import_users(&app, &admin, "", body);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json(), json!({"created": 2, "updated": 0, "unchanged": 0, "errors": []}));
+        let token = app.login("zhangsan", "zhangsan-2026");
+        let me = app.client.get("/api/v1/me", Some(&token)).json();
+        assert_eq!(me["roles"], json!(["archivist", "auditor"]));
+        assert_eq!(me["department_id"], hr.as_str());
+        assert_eq!(me["email"], "zs@example.org");
+
+        // Upsert: one changed (and its password reset), one the same.
+        let body = "username,display_name,password,department_code,roles,clearance,email\n\
+            ZhangSan,张三,new-pass-2026,HR,archivist,confidential,zs@example.org\n\
+            lisi,李四,,OPS,,internal,\n";
+        let reply = import_users(&app, &admin, "?mode=upsert", body);
+        assert_eq!(reply.json(), json!({"created": 0, "updated": 1, "unchanged": 1, "errors": []}));
+        let token = app.login("zhangsan", "new-pass-2026");
+        let me = app.client.get("/api/v1/me", Some(&token)).json();
+        assert_eq!(me["roles"], json!(["archivist"]));
+        assert_eq!(me["clearance"], "confidential");
+        assert_eq!(me["username"], "zhangsan", "the stored spelling stays");
+
+        let bad = "username,password,department_code,roles,clearance\n\
+            wangwu,,HR,,internal\n\
+            zhaoliu,zhaoliu-2026,NOPE,,internal\n\
+            sunqi,sunqi-2026,HR,root,internal\n\
+            zhouba,zhouba-2026,HR,,internal\n\
+            ZHOUBA,zhouba-2026,HR,,internal\n";
+        let problem = import_users(&app, &admin, "", bad).assert_problem(422, "validation_failed");
+        let errors: Vec<(i64, &str)> = problem["errors"].as_array().unwrap().iter()
+            .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap())).collect();
+        assert_eq!(errors, [(4, "roles")], "parse errors come first: {problem}");
+        let bad = bad.replace(",root,", ",,");
+        let problem = import_users(&app, &admin, "", &bad).assert_problem(422, "validation_failed");
+        let errors: Vec<(i64, &str)> = problem["errors"].as_array().unwrap().iter()
+            .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap())).collect();
+        assert_eq!(errors, [(2, "password"), (3, "department_code"), (6, "username")], "{problem}");
+        let listed = app.client.get("/api/v1/users?limit=500", Some(&admin)).json();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 3, "nothing written");
+
+        // Authority rules hold row by row: the admin cannot raise itself, nor leave no admin.
+        let problem = import_users(&app, &admin, "", "username,roles,clearance\nadmin,admin;auditor,top_secret\n")
+            .assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"][0]["field"], "roles");
+        let problem = import_users(&app, &admin, "", "username,roles,clearance\nadmin,,top_secret\n")
+            .assert_problem(422, "validation_failed");
+        assert!(problem["errors"][0]["message"].as_str().unwrap().contains("last active admin"), "{problem}");
+        // Handing over in the same file is fine.
+        let reply = import_users(&app, &admin, "?dry_run=true", "username,roles,clearance\nadmin,,top_secret\nlisi,admin,internal\n");
+        assert_eq!(reply.json()["updated"], 2, "{}", reply.body);
+
+        let json_body = json!({"items": [{"username": "qianjiu", "password": "qianjiu-2026", "clearance": "public", "department_id": hr}]});
+        let reply = app.send_bytes("POST", "/api/v1/users/import", &admin, "application/json", json_body.to_string().as_bytes());
+        assert_eq!(reply.json()["created"], 1, "{}", reply.body);
+        app.login("qianjiu", "qianjiu-2026");
+        let events = app.client.get("/api/v1/audit-events?action=user.imported", Some(&admin)).json();
+        assert_eq!(events["items"].as_array().unwrap().len(), 3);
+
+        let clerk = app.login("lisi", "lisi-pass-2026");
+        import_users(&app, &clerk, "", "username,clearance\nx,public\n").assert_problem(403, "forbidden");
+        app.send_bytes("POST", "/api/v1/users/import", &admin, "text/plain", b"username\nx\n").assert_problem(415, "unsupported_media_type");
+        assert!(!app.client.get("/api/v1/audit-events?limit=500", Some(&admin)).body.contains("new-pass-2026"));
+    }
+}
