@@ -15,8 +15,6 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub throttle: ThrottlePolicy,
     pub metrics: Metrics,
-    /// Verified against when a login names no user, so both failures take the same time.
-    pub dummy_password_hash: Arc<String>,
 }
 
 impl AppState {

@@ -265,6 +265,10 @@ pub fn bootstrap_admin(
     })
 }
 
+pub fn count(conn: &mut Conn) -> Result<i64, PersistenceError> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
 pub fn get(conn: &mut Conn, id: Uuid) -> Result<User, PersistenceError> {
     let row = users::table
         .find(DbId(id))

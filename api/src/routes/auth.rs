@@ -100,11 +100,10 @@ pub async fn login(
     let found = state
         .db(move |conn| users::find_credentials(conn, &key))
         .await?;
-    let dummy = state.dummy_password_hash.clone();
     let (user, password_ok) = blocking(move || {
         let hash = found
             .as_ref()
-            .map_or(dummy.as_str(), |(_, hash)| hash.as_str());
+            .map_or(auth::DUMMY_PASSWORD_HASH, |(_, hash)| hash.as_str());
         let ok = auth::verify_password(&password, hash);
         Ok((found.map(|(user, _)| user), ok))
     })

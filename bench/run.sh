@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Dangan's benchmark: starts the release binary on SQLite and on PostgreSQL, imports a generated
+# catalogue through POST /archives/import, then measures catalogue searches with wrk. Prints each
+# figure beside its target from DESIGN.md.
+#
+#   bench/run.sh                       # 1,000,000 archives, both stores
+#   BENCH_ROWS=100000 BENCH_STORES=sqlite bench/run.sh
+#
+# Needs: python3, wrk, curl, and for PostgreSQL a server reachable at BENCH_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/test; the benchmark creates and drops its own database).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS=${BENCH_ROWS:-1000000}
+STORES=${BENCH_STORES:-"sqlite postgres"}
+PG_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-8}
+PORT=${BENCH_PORT:-18090}
+OUT=bench/out
+DATA=$OUT/data-$ROWS
+PASSWORD=bench-admin-2026
+
+command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
+cargo build --release -q -p dangan-api
+if [ ! -f "$DATA/.complete" ]; then
+    rm -rf "$DATA"
+    python3 bench/gen_archives.py "$DATA" "$ROWS" 100000
+    touch "$DATA/.complete"
+fi
+
+server_pid=""
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+trap stop_server EXIT
+
+start_server() {
+    DANGAN_DATABASE_URL="$1" DANGAN_BIND="127.0.0.1:$PORT" DANGAN_ADMIN_PASSWORD="$PASSWORD" \
+        RUST_LOG=warn target/release/dangan serve > "$OUT/server-$2.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0
+        sleep 0.1
+    done
+    echo "server did not start; see $OUT/server-$2.log" >&2
+    exit 1
+}
+
+token() {
+    curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# Prints "p50 p95 p99 rps errors" for one query file.
+measure() {
+    local file=$1 token=$2
+    local absolute
+    absolute=$(mktemp)
+    sed "s|^|http://127.0.0.1:$PORT|" "$file" > "$absolute"
+    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $token" \
+        -s bench/search.lua "http://127.0.0.1:$PORT" -- "$absolute" \
+        | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                          print v["p50"], v["p95"], v["p99"], v["rps"], v["errors"] }'
+    rm -f "$absolute"
+}
+
+mkdir -p "$OUT"
+report=$OUT/report.txt
+: > "$report"
+for store in $STORES; do
+    case $store in
+        sqlite)
+            rm -f "$OUT"/bench.db*
+            url="sqlite://$OUT/bench.db"
+            ;;
+        postgres)
+            psql "$PG_URL" -qc "DROP DATABASE IF EXISTS dangan_bench WITH (FORCE)" >/dev/null
+            psql "$PG_URL" -qc "CREATE DATABASE dangan_bench" >/dev/null
+            url="${PG_URL%/*}/dangan_bench"
+            ;;
+        *) echo "unknown store $store" >&2; exit 1 ;;
+    esac
+    start_server "$url" "$store"
+    tok=$(token)
+    first_import=""
+    started=$(date +%s.%N)
+    for file in "$DATA"/archives-*.csv; do
+        seconds=$(curl -s -o "$OUT/import-$store.json" -w '%{time_total}' -X POST \
+            "http://127.0.0.1:$PORT/api/v1/archives/import" -H "Authorization: Bearer $tok" \
+            -H 'Content-Type: text/csv' --data-binary "@$file")
+        grep -q '"created":100000\|"created":[0-9]' "$OUT/import-$store.json" || { cat "$OUT/import-$store.json"; exit 1; }
+        [ -n "$first_import" ] || first_import=$seconds
+        last_import=$seconds
+        tok=$(token)
+    done
+    total_import=$(python3 -c "print($(date +%s.%N) - $started)")
+    if [ "$store" = postgres ]; then
+        psql "${PG_URL%/*}/dangan_bench" -qc "VACUUM ANALYZE archives" >/dev/null
+    fi
+    tok=$(token)
+    {
+        echo "== $store: $ROWS archives (wrk: $CONNECTIONS connections, $DURATION per workload; ms) =="
+        printf "%-34s %8s %8s %8s %9s %6s   %s\n" workload p50 p95 p99 req/s errors target
+        for workload in keyword keyword_filters filters chinese2; do
+            read -r p50 p95 p99 rps errors < <(measure "bench/queries/$workload.txt" "$tok")
+            printf "%-34s %8s %8s %8s %9s %6s   %s\n" "search: $workload" "$p50" "$p95" "$p99" "$rps" "$errors" "p99 < 50 ms"
+        done
+        printf "%-34s %8.2f s   %s\n" "import: first 100,000 rows (empty)" "$first_import" "< 5 s"
+        printf "%-34s %8.2f s   %s\n" "import: last 100,000 rows" "$last_import" "< 5 s"
+        printf "%-34s %8.1f s\n" "import: all $ROWS rows" "$total_import"
+        echo
+    } | tee -a "$report"
+    stop_server
+    [ "$store" != postgres ] || psql "$PG_URL" -qc "DROP DATABASE IF EXISTS dangan_bench WITH (FORCE)" >/dev/null
+done
+echo "report: $report"
