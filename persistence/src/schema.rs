@@ -123,9 +123,10 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::DbUuid;
 
-    /// Also `seq` (insertion order, the SQLite full-text rowid) and, on PostgreSQL, the generated
-    /// `search_vector`: neither is read or written through diesel.
+    /// `seq` is the catalogue order (and SQLite's full-text rowid), given by the store on insert.
+    /// On PostgreSQL there is also the generated `search_vector`, used only in raw SQL.
     archives (id) {
+        seq -> BigInt,
         id -> DbUuid,
         archive_code -> Text,
         barcode -> Text,

@@ -11,6 +11,14 @@ pub fn get_or_insert(
     key: &str,
     candidate: &str,
 ) -> Result<String, PersistenceError> {
+    let stored = settings::table
+        .find(key)
+        .select(settings::value)
+        .first::<String>(conn)
+        .optional()?;
+    if let Some(value) = stored {
+        return Ok(value);
+    }
     let inserted = diesel::insert_into(settings::table)
         .values((settings::key.eq(key), settings::value.eq(candidate)))
         .execute(conn);

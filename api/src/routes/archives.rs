@@ -203,9 +203,7 @@ pub struct ArchiveQuery {
 /// Cursors are opaque to clients: the sort key of the last item, base64url-encoded.
 fn encode_cursor(cursor: &ArchiveCursor) -> String {
     let text = match cursor {
-        ArchiveCursor::CreatedAt(at, id) => {
-            format!("c\u{1f}{}\u{1f}{id}", at.unix_timestamp_nanos())
-        }
+        ArchiveCursor::Catalogued(seq) => format!("c\u{1f}{seq}"),
         ArchiveCursor::ArchiveCode(code) => format!("k\u{1f}{code}"),
         ArchiveCursor::Title(title, id) => format!("t\u{1f}{title}\u{1f}{id}"),
     };
@@ -216,10 +214,7 @@ fn decode_cursor(cursor: &str) -> Option<ArchiveCursor> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let parts: Vec<&str> = text.split('\u{1f}').collect();
     match parts.as_slice() {
-        ["c", nanos, id] => Some(ArchiveCursor::CreatedAt(
-            OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-            Uuid::try_parse(id).ok()?,
-        )),
+        ["c", seq] => Some(ArchiveCursor::Catalogued(seq.parse().ok()?)),
         ["k", code] => Some(ArchiveCursor::ArchiveCode((*code).to_owned())),
         ["t", title, id] => Some(ArchiveCursor::Title(
             (*title).to_owned(),
@@ -234,7 +229,7 @@ fn fits(cursor: &ArchiveCursor, sort: ArchiveSort) -> bool {
     matches!(
         (cursor, sort),
         (
-            ArchiveCursor::CreatedAt(..),
+            ArchiveCursor::Catalogued(_),
             ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc
         ) | (ArchiveCursor::ArchiveCode(_), ArchiveSort::ArchiveCode)
             | (ArchiveCursor::Title(..), ArchiveSort::Title)

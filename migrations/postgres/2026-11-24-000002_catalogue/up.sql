@@ -27,15 +27,17 @@ CREATE TABLE archives (
 );
 CREATE UNIQUE INDEX archives_archive_code_key ON archives (archive_code);
 CREATE UNIQUE INDEX archives_barcode_key ON archives (barcode);
+-- "Newest first" is `seq` order (the order archives were catalogued): each filter's index ends
+-- in `seq` so a filtered, newest-first page reads only the rows it returns.
 CREATE INDEX archives_search_idx ON archives USING GIN (search_vector);
-CREATE INDEX archives_created_idx ON archives (created_at, id);
 CREATE INDEX archives_title_idx ON archives (title, id);
-CREATE INDEX archives_category_idx ON archives (category, created_at);
-CREATE INDEX archives_classification_idx ON archives (classification, created_at);
-CREATE INDEX archives_status_idx ON archives (status, created_at);
-CREATE INDEX archives_department_idx ON archives (department_id, created_at);
-CREATE INDEX archives_year_idx ON archives (year);
-CREATE INDEX archives_location_idx ON archives (location);
+CREATE INDEX archives_category_idx ON archives (category, seq);
+CREATE INDEX archives_classification_idx ON archives (classification, seq);
+CREATE INDEX archives_status_idx ON archives (status, seq);
+CREATE INDEX archives_department_idx ON archives (department_id, seq);
+CREATE INDEX archives_medium_idx ON archives (medium, seq);
+CREATE INDEX archives_year_idx ON archives (year, seq);
+CREATE INDEX archives_location_idx ON archives (location, seq);
 
 -- A mutating POST's first response per user and key, replayed for 24 hours.
 CREATE TABLE idempotency_keys (

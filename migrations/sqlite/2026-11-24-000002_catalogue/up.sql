@@ -24,12 +24,14 @@ CREATE TABLE archives (
 );
 CREATE UNIQUE INDEX archives_archive_code_key ON archives (archive_code);
 CREATE UNIQUE INDEX archives_barcode_key ON archives (barcode);
-CREATE INDEX archives_created_idx ON archives (created_at, id);
+-- "Newest first" is `seq` (rowid) order; every SQLite index ends in the rowid, so each filter's
+-- index also yields its rows newest first. Classification has no index: the clearance filter
+-- keeps most rows, and an index on it lures the planner away from the rowid order.
 CREATE INDEX archives_title_idx ON archives (title, id);
-CREATE INDEX archives_category_idx ON archives (category, created_at);
-CREATE INDEX archives_classification_idx ON archives (classification, created_at);
-CREATE INDEX archives_status_idx ON archives (status, created_at);
-CREATE INDEX archives_department_idx ON archives (department_id, created_at);
+CREATE INDEX archives_category_idx ON archives (category);
+CREATE INDEX archives_status_idx ON archives (status);
+CREATE INDEX archives_department_idx ON archives (department_id);
+CREATE INDEX archives_medium_idx ON archives (medium);
 CREATE INDEX archives_year_idx ON archives (year);
 CREATE INDEX archives_location_idx ON archives (location);
 
