@@ -15,7 +15,8 @@ ROWS=${BENCH_ROWS:-1000000}
 STORES=${BENCH_STORES:-"sqlite postgres"}
 PG_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 DURATION=${BENCH_DURATION:-10s}
-CONNECTIONS=${BENCH_CONNECTIONS:-8}
+# Moderate load below saturation: on 2 cores wrk itself takes a share of the CPU.
+CONNECTIONS=${BENCH_CONNECTIONS:-4}
 PORT=${BENCH_PORT:-18090}
 OUT=bench/out
 DATA=$OUT/data-$ROWS
@@ -106,9 +107,11 @@ for store in $STORES; do
     {
         echo "== $store: $ROWS archives (wrk: $CONNECTIONS connections, $DURATION per workload; ms) =="
         printf "%-34s %8s %8s %8s %9s %6s   %s\n" workload p50 p95 p99 req/s errors target
-        for workload in keyword keyword_filters filters chinese2; do
+        for workload in keyword keyword_filters filters chinese2 sorted; do
             read -r p50 p95 p99 rps errors < <(measure "bench/queries/$workload.txt" "$tok")
-            printf "%-34s %8s %8s %8s %9s %6s   %s\n" "search: $workload" "$p50" "$p95" "$p99" "$rps" "$errors" "p99 < 50 ms"
+            target="p99 < 50 ms"
+            [ "$workload" != sorted ] || target="(no target: sort by code/title)"
+            printf "%-34s %8s %8s %8s %9s %6s   %s\n" "search: $workload" "$p50" "$p95" "$p99" "$rps" "$errors" "$target"
         done
         printf "%-34s %8.2f s   %s\n" "import: first 100,000 rows (empty)" "$first_import" "< 5 s"
         printf "%-34s %8.2f s   %s\n" "import: last 100,000 rows" "$last_import" "< 5 s"

@@ -233,7 +233,7 @@ impl From<PersistenceError> for ApiError {
                 "the resource changed since it was read; fetch it again",
             ),
             PersistenceError::Domain(domain) => domain.into(),
-            PersistenceError::Pool(_) => {
+            PersistenceError::Pool(_) | PersistenceError::Connect(_) => {
                 log::error!("database unavailable: {error}");
                 ApiError::new(ErrorCode::Unavailable, "the database is not answering")
             }

@@ -600,6 +600,27 @@ pub fn import(
     rows: Vec<ImportRow<ArchiveFields>>,
     request: &ImportRequest,
 ) -> Result<ImportOutcome, PersistenceError> {
+    // A large import's pages outgrow SQLite's 2 MiB default cache, which then spills to the
+    // WAL again and again; give the import room, then hand the pool its connection back as it was.
+    let sqlite_cache = |conn: &mut Conn, kib: i64| match conn {
+        AnyConnection::Sqlite(sqlite) => diesel::sql_query(format!("PRAGMA cache_size = -{kib}"))
+            .execute(sqlite)
+            .map(drop),
+        AnyConnection::Postgresql(_) => Ok(()),
+    };
+    sqlite_cache(conn, 262_144)?;
+    let outcome = import_rows(conn, now, by, rows, request);
+    sqlite_cache(conn, 2_000)?;
+    outcome
+}
+
+fn import_rows(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    by: Cataloguer,
+    rows: Vec<ImportRow<ArchiveFields>>,
+    request: &ImportRequest,
+) -> Result<ImportOutcome, PersistenceError> {
     write_transaction(conn, |conn| {
         let mut errors = Vec::new();
         let mut first_code: HashMap<&str, i64> = HashMap::new();
@@ -698,11 +719,18 @@ pub fn import(
         }
         for chunk in inserts.chunks(CHUNK) {
             let rows: Vec<ArchiveRow> = chunk.iter().map(ArchiveRow::from_archive).collect();
-            // Multi-row INSERTs exist per backend only, not on the multi-connection.
-            let insert = diesel::insert_into(archives::table).values(&rows);
+            // Multi-row INSERTs exist per backend only, not on the multi-connection; SQLite is
+            // faster still with one cached single-row statement run per row.
             match conn {
-                AnyConnection::Postgresql(pg) => insert.execute(pg),
-                AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+                AnyConnection::Postgresql(pg) => diesel::insert_into(archives::table)
+                    .values(&rows)
+                    .execute(pg),
+                AnyConnection::Sqlite(sqlite) => rows.iter().try_fold(0, |n, row| {
+                    diesel::insert_into(archives::table)
+                        .values(row)
+                        .execute(sqlite)
+                        .map(|k| n + k)
+                }),
             }
             .map_err(on_duplicate)?;
         }

@@ -72,10 +72,10 @@ impl r2d2::ManageConnection for Manager {
             Store::Sqlite => {
                 let mut conn = SqliteConnection::establish(self.sqlite_path())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
-                // Foreign keys are off by default in SQLite; WAL lets readers run beside the writer.
+                // Foreign keys are off by default in SQLite. WAL (set once in `connect`, it stays
+                // with the file) makes NORMAL sync durable at every checkpoint.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -94,12 +94,19 @@ impl r2d2::ManageConnection for Manager {
 
 /// Builds the pool and checks that the store answers.
 pub fn connect(url: &str, max_size: u32) -> Result<Pool, PersistenceError> {
+    let manager = Manager::new(url);
+    if Store::of(url) == Store::Sqlite {
+        // WAL lets readers run beside the writer. Switching needs the file to itself, so it is
+        // done once here rather than by every pooled connection racing for it.
+        let mut conn = r2d2::ManageConnection::connect(&manager)?;
+        diesel::sql_query("PRAGMA journal_mode = WAL").execute(&mut conn)?;
+    }
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
         // Open connections on demand: an idle server keeps two, not the whole pool.
         .min_idle(Some(max_size.min(2)))
         .connection_timeout(Duration::from_secs(10))
-        .build(Manager::new(url))?;
+        .build(manager)?;
     Ok(pool)
 }
 

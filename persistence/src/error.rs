@@ -23,10 +23,21 @@ pub enum PersistenceError {
     Domain(#[from] DomainError),
     #[error("database error: {0}")]
     Database(DieselError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+}
+
+impl From<diesel::r2d2::Error> for PersistenceError {
+    fn from(error: diesel::r2d2::Error) -> Self {
+        match error {
+            diesel::r2d2::Error::QueryError(e) => e.into(),
+            diesel::r2d2::Error::ConnectionError(e) => PersistenceError::Connect(e.to_string()),
+        }
+    }
 }
 
 impl From<DieselError> for PersistenceError {
