@@ -11,7 +11,7 @@ use dangan_domain::{
 use diesel::{
     dsl::sql,
     prelude::*,
-    sql_types::{Bool, Text},
+    sql_types::{Bool, Integer, Text},
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -427,35 +427,26 @@ fn tsquery(terms: &[QueryTerm]) -> String {
         .join(" & ")
 }
 
-/// The archives of the catalogue that match, within the caller's clearance, one page at a time.
-pub fn search(
-    conn: &mut Conn,
-    search: &ArchiveSearch,
-    page: &PageRequest<ArchiveCursor>,
-) -> Result<Page<Archive, ArchiveCursor>, PersistenceError> {
+type SearchRow = (i64, ArchiveRow);
+type SearchQuery<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::Select<
+        archives::table,
+        (
+            archives::seq,
+            diesel::dsl::AsSelect<ArchiveRow, crate::db::MultiBackend>,
+        ),
+    >,
+    crate::db::MultiBackend,
+>;
+
+/// Every condition of a search but the full-text one, and no order or limit.
+fn filtered(search: &ArchiveSearch) -> SearchQuery<'static> {
     let mut query = archives::table
         .select((archives::seq, ArchiveRow::as_select()))
-        .limit(page.limit + 1)
         .into_boxed();
     if search.clearance != Classification::TopSecret {
         query = query.filter(archives::classification.eq_any(visible(search.clearance)));
-    }
-    if let Some(terms) = &search.terms {
-        // Tokens hold only letters and digits (domain::search), so quoting them is safe.
-        query = match conn {
-            AnyConnection::Sqlite(_) => query.filter(
-                sql::<Bool>(
-                    "archives.seq IN (SELECT rowid FROM archives_fts WHERE archives_fts MATCH ",
-                )
-                .bind::<Text, _>(fts5_match(terms))
-                .sql(")"),
-            ),
-            AnyConnection::Postgresql(_) => query.filter(
-                sql::<Bool>("archives.search_vector @@ to_tsquery('simple', ")
-                    .bind::<Text, _>(tsquery(terms))
-                    .sql(")"),
-            ),
-        };
     }
     if let Some(category) = &search.category {
         query = query.filter(archives::category.eq(category.clone()));
@@ -472,11 +463,18 @@ pub fn search(
     if let Some(medium) = search.medium {
         query = query.filter(archives::medium.eq(medium.as_str()));
     }
-    if let Some(year_from) = search.year_from {
-        query = query.filter(archives::year.ge(year_from));
-    }
-    if let Some(year_to) = search.year_to {
-        query = query.filter(archives::year.le(year_to));
+    match (search.year_from, search.year_to) {
+        (Some(from), Some(to)) if from == to => query = query.filter(archives::year.eq(from)),
+        (from, to) => {
+            // `+year` is not indexable: for a range, walking newest-first and testing the year
+            // reads far fewer rows than the year index followed by a sort of the whole range.
+            if let Some(from) = from {
+                query = query.filter(sql::<Bool>("+archives.year >= ").bind::<Integer, _>(from));
+            }
+            if let Some(to) = to {
+                query = query.filter(sql::<Bool>("+archives.year <= ").bind::<Integer, _>(to));
+            }
+        }
     }
     if let Some(prefix) = search.location_prefix.as_deref().filter(|p| !p.is_empty()) {
         // Locations compare bytewise on both stores; U+10FFFF sorts after every continuation.
@@ -484,7 +482,17 @@ pub fn search(
             .filter(archives::location.ge(prefix.to_owned()))
             .filter(archives::location.lt(format!("{prefix}\u{10FFFF}")));
     }
-    query = match (search.sort, &page.after) {
+    query
+}
+
+/// Continues after the cursor, in the search's order, one more row than a page.
+fn ordered(
+    mut query: SearchQuery<'static>,
+    sort: ArchiveSort,
+    after: Option<&ArchiveCursor>,
+    limit: i64,
+) -> Result<SearchQuery<'static>, PersistenceError> {
+    query = match (sort, after) {
         (ArchiveSort::CreatedAtDesc, Some(ArchiveCursor::Catalogued(seq))) => {
             query.filter(archives::seq.lt(*seq))
         }
@@ -507,23 +515,129 @@ pub fn search(
             )]))
         }
     };
-    query = match search.sort {
+    Ok(match sort {
         ArchiveSort::CreatedAtDesc => query.order(archives::seq.desc()),
         ArchiveSort::CreatedAt => query.order(archives::seq.asc()),
         ArchiveSort::ArchiveCode => query.order(archives::archive_code.asc()),
         ArchiveSort::Title => query.order((archives::title.asc(), archives::id.asc())),
+    }
+    .limit(limit))
+}
+
+#[derive(QueryableByName)]
+struct FtsHit {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rowid: i64,
+}
+
+/// Rows the SQLite full-text index matches read this many at a time, in catalogue order.
+const FTS_BATCH: i64 = 512;
+
+/// A newest-first (or oldest-first) keyword search on SQLite, streamed from the full-text index
+/// in catalogue order: a common word then reads one batch instead of materialising every match,
+/// and a rare one reads its few matches.
+fn search_sqlite_fts(
+    conn: &mut Conn,
+    search: &ArchiveSearch,
+    matches: &str,
+    page: &PageRequest<ArchiveCursor>,
+) -> Result<Vec<SearchRow>, PersistenceError> {
+    let descending = search.sort == ArchiveSort::CreatedAtDesc;
+    let mut bound = match &page.after {
+        Some(ArchiveCursor::Catalogued(seq)) => Some(*seq),
+        _ => None,
     };
-    let rows = query.load::<(i64, ArchiveRow)>(conn)?;
-    let sort = search.sort;
-    let page = Page::from_rows(
-        rows,
-        page.limit,
-        move |(seq, row): &(i64, ArchiveRow)| match sort {
-            ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc => ArchiveCursor::Catalogued(*seq),
-            ArchiveSort::ArchiveCode => ArchiveCursor::ArchiveCode(row.archive_code.clone()),
-            ArchiveSort::Title => ArchiveCursor::Title(row.title.clone(), row.id.0),
-        },
+    let wanted = page.limit + 1;
+    let mut rows: Vec<SearchRow> = Vec::new();
+    loop {
+        let (comparison, direction) = if descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let hits = diesel::sql_query(format!(
+            "SELECT rowid FROM archives_fts WHERE archives_fts MATCH ? AND rowid {comparison} ? \
+             ORDER BY rowid {direction} LIMIT ?"
+        ))
+        .bind::<Text, _>(matches)
+        .bind::<diesel::sql_types::BigInt, _>(bound.unwrap_or(if descending {
+            i64::MAX
+        } else {
+            i64::MIN
+        }))
+        .bind::<diesel::sql_types::BigInt, _>(FTS_BATCH)
+        .load::<FtsHit>(conn)?;
+        let Some(last) = hits.last().map(|h| h.rowid) else {
+            break;
+        };
+        let seqs: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
+        let missing = wanted - i64::try_from(rows.len()).unwrap_or(wanted);
+        let query = ordered(
+            filtered(search).filter(archives::seq.eq_any(seqs)),
+            search.sort,
+            None,
+            missing,
+        )?;
+        rows.extend(query.load::<SearchRow>(conn)?);
+        if i64::try_from(rows.len()).unwrap_or(wanted) >= wanted
+            || i64::try_from(hits.len()).unwrap_or(0) < FTS_BATCH
+        {
+            break;
+        }
+        bound = Some(last);
+    }
+    Ok(rows)
+}
+
+/// The archives of the catalogue that match, within the caller's clearance, one page at a time.
+pub fn search(
+    conn: &mut Conn,
+    search: &ArchiveSearch,
+    page: &PageRequest<ArchiveCursor>,
+) -> Result<Page<Archive, ArchiveCursor>, PersistenceError> {
+    let catalogue_order = matches!(
+        search.sort,
+        ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc
     );
+    // Tokens hold only letters and digits (domain::search), so quoting them is safe.
+    let rows = match (&*conn, &search.terms) {
+        (AnyConnection::Sqlite(_), Some(terms)) if catalogue_order => {
+            search_sqlite_fts(conn, search, &fts5_match(terms), page)?
+        }
+        (AnyConnection::Sqlite(_), Some(terms)) => {
+            let query = filtered(search).filter(
+                sql::<Bool>(
+                    "archives.seq IN (SELECT rowid FROM archives_fts WHERE archives_fts MATCH ",
+                )
+                .bind::<Text, _>(fts5_match(terms))
+                .sql(")"),
+            );
+            ordered(query, search.sort, page.after.as_ref(), page.limit + 1)?
+                .load::<SearchRow>(conn)?
+        }
+        (AnyConnection::Postgresql(_), Some(terms)) => {
+            let query = filtered(search).filter(
+                sql::<Bool>("archives.search_vector @@ to_tsquery('simple', ")
+                    .bind::<Text, _>(tsquery(terms))
+                    .sql(")"),
+            );
+            ordered(query, search.sort, page.after.as_ref(), page.limit + 1)?
+                .load::<SearchRow>(conn)?
+        }
+        (_, None) => ordered(
+            filtered(search),
+            search.sort,
+            page.after.as_ref(),
+            page.limit + 1,
+        )?
+        .load::<SearchRow>(conn)?,
+    };
+    let sort = search.sort;
+    let page = Page::from_rows(rows, page.limit, move |(seq, row): &SearchRow| match sort {
+        ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc => ArchiveCursor::Catalogued(*seq),
+        ArchiveSort::ArchiveCode => ArchiveCursor::ArchiveCode(row.archive_code.clone()),
+        ArchiveSort::Title => ArchiveCursor::Title(row.title.clone(), row.id.0),
+    });
     Ok(Page {
         items: page
             .items
