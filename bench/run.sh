@@ -119,6 +119,7 @@ for store in $STORES; do
         echo
     } | tee -a "$report"
     stop_server
-    [ "$store" != postgres ] || psql "$PG_URL" -qc "DROP DATABASE IF EXISTS dangan_bench WITH (FORCE)" >/dev/null
+    # BENCH_KEEP=1 leaves the PostgreSQL database for a closer look (EXPLAIN ANALYZE).
+    [ "$store" != postgres ] || [ -n "${BENCH_KEEP:-}" ] || psql "$PG_URL" -qc "DROP DATABASE IF EXISTS dangan_bench WITH (FORCE)" >/dev/null
 done
 echo "report: $report"

@@ -589,6 +589,81 @@ fn search_sqlite_fts(
     Ok(rows)
 }
 
+/// How many of the newest archives a PostgreSQL keyword search checks row by row before it asks
+/// the full-text index for the rest.
+const PG_WINDOW: i64 = 20_000;
+
+/// A newest-first (or oldest-first) keyword search on PostgreSQL, in two steps: the archives
+/// nearest the cursor are checked row by row (cheap when the words are common, and PostgreSQL
+/// underestimates phrases and several words badly enough to fetch and sort tens of thousands of
+/// matches otherwise); only if that window holds too few matches does the GIN index find the rest.
+fn search_postgres_fts(
+    conn: &mut Conn,
+    search: &ArchiveSearch,
+    query: &str,
+    page: &PageRequest<ArchiveCursor>,
+) -> Result<Vec<SearchRow>, PersistenceError> {
+    let descending = search.sort == ArchiveSort::CreatedAtDesc;
+    // The window's test is written so the GIN index cannot serve it (`coalesce(...)`): the
+    // planner then walks the window newest-first instead of fetching every match it misjudged.
+    let matching = |indexed: bool| {
+        let vector = if indexed {
+            "archives.search_vector"
+        } else {
+            "coalesce(archives.search_vector, ''::tsvector)"
+        };
+        filtered(search).filter(
+            sql::<Bool>(&format!("{vector} @@ to_tsquery('simple', "))
+                .bind::<Text, _>(query.to_owned())
+                .sql(")"),
+        )
+    };
+    let mut edge_query = archives::table.select(archives::seq).into_boxed();
+    if let Some(ArchiveCursor::Catalogued(seq)) = &page.after {
+        edge_query = if descending {
+            edge_query.filter(archives::seq.lt(*seq))
+        } else {
+            edge_query.filter(archives::seq.gt(*seq))
+        };
+    }
+    edge_query = if descending {
+        edge_query.order(archives::seq.desc())
+    } else {
+        edge_query.order(archives::seq.asc())
+    };
+    let edge: Option<i64> = edge_query
+        .offset(PG_WINDOW)
+        .limit(1)
+        .first(conn)
+        .optional()?;
+    let Some(edge) = edge else {
+        return Ok(ordered(
+            matching(true),
+            search.sort,
+            page.after.as_ref(),
+            page.limit + 1,
+        )?
+        .load(conn)?);
+    };
+    let near = if descending {
+        matching(false).filter(archives::seq.gt(edge))
+    } else {
+        matching(false).filter(archives::seq.lt(edge))
+    };
+    let mut rows: Vec<SearchRow> =
+        ordered(near, search.sort, page.after.as_ref(), page.limit + 1)?.load(conn)?;
+    let missing = page.limit + 1 - i64::try_from(rows.len()).unwrap_or(0);
+    if missing > 0 {
+        let far = if descending {
+            matching(true).filter(archives::seq.le(edge))
+        } else {
+            matching(true).filter(archives::seq.ge(edge))
+        };
+        rows.extend(ordered(far, search.sort, None, missing)?.load::<SearchRow>(conn)?);
+    }
+    Ok(rows)
+}
+
 /// The archives of the catalogue that match, within the caller's clearance, one page at a time.
 pub fn search(
     conn: &mut Conn,
@@ -614,6 +689,9 @@ pub fn search(
             );
             ordered(query, search.sort, page.after.as_ref(), page.limit + 1)?
                 .load::<SearchRow>(conn)?
+        }
+        (AnyConnection::Postgresql(_), Some(terms)) if catalogue_order => {
+            search_postgres_fts(conn, search, &tsquery(terms), page)?
         }
         (AnyConnection::Postgresql(_), Some(terms)) => {
             let query = filtered(search).filter(

@@ -219,25 +219,43 @@ both_stores! {
     fn a_common_word_with_a_rare_filter_is_found_across_the_whole_index(store) {
         let app = TestApp::start(store);
         let admin = app.admin_token();
-        // 1,300 archives share a word; only the three oldest are 基建. The full-text index is read
-        // in batches, newest first, so finding them means reading past every newer match.
+        // 20,100 archives share a word; only the three oldest are 基建. SQLite reads its full-text
+        // index in batches and PostgreSQL checks the newest 20,000 row by row before asking its
+        // index, so finding them means going past every newer match on both stores.
         let mut csv = String::from("archive_code,barcode,title,category,classification,medium,location\n");
-        for i in 0..1300 {
+        for i in 0..20_100 {
             let category = if i < 3 { "基建" } else { "文书" };
-            csv.push_str(&format!("BULK-{i:04},BB-{i:04},批量档案 {i},{category},public,paper,A-01\n"));
+            csv.push_str(&format!("BULK-{i:05},BB-{i:05},批量档案 {i},{category},public,paper,A-01\n"));
         }
         let reply = app.send_bytes("POST", "/api/v1/archives/import", &admin, "text/csv", csv.as_bytes());
         assert_eq!(reply.status, 200, "{}", reply.body);
         let query = format!("q={}&category={}", enc("批量"), enc("基建"));
-        assert_eq!(codes(&app, &admin, &query), ["BULK-0002", "BULK-0001", "BULK-0000"]);
-        assert_eq!(codes(&app, &admin, &format!("{query}&sort=created_at")), ["BULK-0000", "BULK-0001", "BULK-0002"]);
+        assert_eq!(codes(&app, &admin, &query), ["BULK-00002", "BULK-00001", "BULK-00000"]);
+        assert_eq!(codes(&app, &admin, &format!("{query}&sort=created_at")), ["BULK-00000", "BULK-00001", "BULK-00002"]);
 
         let first = app.client.get(&format!("/api/v1/archives?{query}&limit=2"), Some(&admin)).json();
         let cursor = first["next_cursor"].as_str().unwrap();
         let second = codes(&app, &admin, &format!("{query}&limit=2&cursor={cursor}"));
-        assert_eq!(second, ["BULK-0000"]);
+        assert_eq!(second, ["BULK-00000"]);
         let all = app.client.get(&format!("/api/v1/archives?q={}&limit=500", enc("批量")), Some(&admin)).json();
-        assert_eq!(all["items"][0]["archive_code"], "BULK-1299");
+        assert_eq!(all["items"][0]["archive_code"], "BULK-20099");
         assert_eq!(all["items"].as_array().unwrap().len(), 500);
+        // A page that straddles the newest 20,000 and the rest continues without a gap.
+        let cursor = all["next_cursor"].as_str().unwrap();
+        let mut seen = 500;
+        let mut cursor = cursor.to_owned();
+        let mut last = String::new();
+        for _ in 0..40 {
+            let page = app.client.get(&format!("/api/v1/archives?q={}&limit=500&cursor={cursor}", enc("批量")), Some(&admin)).json();
+            let items = page["items"].as_array().unwrap();
+            seen += items.len();
+            last = items.last().map(|a| a["archive_code"].as_str().unwrap().to_owned()).unwrap_or(last);
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 20_100);
+        assert_eq!(last, "BULK-00000");
     }
 }
