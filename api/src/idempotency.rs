@@ -46,13 +46,7 @@ pub async fn guard(
     let (Some(key), true) = (key, req.method() == Method::POST) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Ok(key) = key.map_err(|_| ()).and_then(|k| {
-        if (1..=255).contains(&k.len()) {
-            Ok(k)
-        } else {
-            Err(())
-        }
-    }) else {
+    let Some(key) = key.ok().filter(|k| (1..=255).contains(&k.len())) else {
         return Ok(refuse(
             req,
             ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"),
