@@ -40,6 +40,7 @@ error_codes! {
     ArchiveOnLoan => CONFLICT, "archive_on_loan", "The archive is out";
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
+    NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     PreconditionFailed => PRECONDITION_FAILED, "precondition_failed", "The resource changed";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported content type";
@@ -202,6 +203,7 @@ impl From<DomainError> for ApiError {
                 ApiError::new(ErrorCode::ArchiveOnLoan, error.to_string())
             }
             DomainError::StatusChange { .. } => ApiError::field("status", error.to_string()),
+            DomainError::NoApprover(_) => ApiError::new(ErrorCode::NoApprover, error.to_string()),
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }

@@ -11,6 +11,8 @@ pub enum DomainError {
     LastAdmin,
     #[error("a department cannot be its own ancestor")]
     DepartmentCycle,
+    #[error("nobody but the borrower could approve the step {0:?}")]
+    NoApprover(String),
     #[error("the archive is out on loan or reserved")]
     ArchiveOnLoan,
     #[error("an edit cannot move an archive from {from} to {to}")]

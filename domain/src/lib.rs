@@ -6,6 +6,7 @@ pub mod classification;
 pub mod department;
 pub mod error;
 pub mod login_throttle;
+pub mod policy;
 pub mod search;
 pub mod user;
 

@@ -1,0 +1,494 @@
+//! Loan policies: which policy governs an archive and loan type, how the policies of a request's
+//! several archives combine into the strictest, and who concretely approves each step.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Classification, DomainError, Role};
+
+/// How an archive leaves the archivist's hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum LoanType {
+    /// Read in the reading room.
+    OnSite,
+    /// Leaves the archive room.
+    TakeOut,
+    /// Copies or excerpts.
+    Copy,
+}
+
+impl LoanType {
+    pub const ALL: [LoanType; 3] = [LoanType::OnSite, LoanType::TakeOut, LoanType::Copy];
+}
+
+/// Who approves a step, as a policy states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Approver {
+    /// The head of the borrower's department.
+    DepartmentHead,
+    /// Anyone holding the role.
+    Role { role: Role },
+    /// One named user.
+    User { user_id: Uuid },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StepSpec {
+    pub name: String,
+    pub approver: Approver,
+}
+
+/// Which requests a policy covers; an empty list means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyMatch {
+    #[serde(default)]
+    pub classifications: Vec<Classification>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub loan_types: Vec<LoanType>,
+}
+
+impl PolicyMatch {
+    pub fn fits(
+        &self,
+        classification: Classification,
+        category: &str,
+        loan_type: LoanType,
+    ) -> bool {
+        (self.classifications.is_empty() || self.classifications.contains(&classification))
+            && (self.categories.is_empty() || self.categories.iter().any(|c| c == category))
+            && (self.loan_types.is_empty() || self.loan_types.contains(&loan_type))
+    }
+}
+
+/// The rules of lending, as an admin writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoanPolicy {
+    pub name: String,
+    pub priority: i32,
+    pub matches: PolicyMatch,
+    pub approval_steps: Vec<StepSpec>,
+    pub max_days: i32,
+    pub max_renewals: i32,
+    pub renewal_requires_approval: bool,
+    pub allowed_loan_types: Vec<LoanType>,
+    pub dual_signoff_on_return: bool,
+    pub pickup_days: i32,
+}
+
+/// The policy with the highest priority whose match fits (the first listed among equals).
+pub fn applicable<'a>(
+    policies: &'a [LoanPolicy],
+    classification: Classification,
+    category: &str,
+    loan_type: LoanType,
+) -> Option<&'a LoanPolicy> {
+    policies
+        .iter()
+        .filter(|p| p.matches.fits(classification, category, loan_type))
+        .fold(None, |best: Option<&LoanPolicy>, p| match best {
+            Some(b) if b.priority >= p.priority => Some(b),
+            _ => Some(p),
+        })
+}
+
+/// The strictest combination of the policies of a request's archives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectivePolicy {
+    /// The longest chain among them (the first listed among equals).
+    pub approval_steps: Vec<StepSpec>,
+    pub max_days: i32,
+    pub max_renewals: i32,
+    pub renewal_requires_approval: bool,
+    /// Only the loan types every policy allows.
+    pub allowed_loan_types: BTreeSet<LoanType>,
+    pub dual_signoff_on_return: bool,
+    pub pickup_days: i32,
+}
+
+/// Combines policies into the strictest; `None` for none.
+pub fn combine(policies: &[&LoanPolicy]) -> Option<EffectivePolicy> {
+    let (first, rest) = policies.split_first()?;
+    let mut effective = EffectivePolicy {
+        approval_steps: first.approval_steps.clone(),
+        max_days: first.max_days,
+        max_renewals: first.max_renewals,
+        renewal_requires_approval: first.renewal_requires_approval,
+        allowed_loan_types: first.allowed_loan_types.iter().copied().collect(),
+        dual_signoff_on_return: first.dual_signoff_on_return,
+        pickup_days: first.pickup_days,
+    };
+    for p in rest {
+        if p.approval_steps.len() > effective.approval_steps.len() {
+            effective.approval_steps = p.approval_steps.clone();
+        }
+        effective.max_days = effective.max_days.min(p.max_days);
+        effective.max_renewals = effective.max_renewals.min(p.max_renewals);
+        effective.renewal_requires_approval |= p.renewal_requires_approval;
+        let allowed: BTreeSet<LoanType> = p.allowed_loan_types.iter().copied().collect();
+        effective.allowed_loan_types = effective
+            .allowed_loan_types
+            .intersection(&allowed)
+            .copied()
+            .collect();
+        effective.dual_signoff_on_return |= p.dual_signoff_on_return;
+        effective.pickup_days = effective.pickup_days.min(p.pickup_days);
+    }
+    Some(effective)
+}
+
+/// The policies seeded on an empty database (DESIGN.md, "Default policies").
+pub fn default_policies() -> Vec<LoanPolicy> {
+    let head = || StepSpec {
+        name: "department head".into(),
+        approver: Approver::DepartmentHead,
+    };
+    let role = |name: &str, role: Role| StepSpec {
+        name: name.into(),
+        approver: Approver::Role { role },
+    };
+    let policy = |classification: Classification,
+                  steps: Vec<StepSpec>,
+                  max_days: i32,
+                  max_renewals: i32,
+                  renewal_requires_approval: bool,
+                  allowed_loan_types: &[LoanType],
+                  dual_signoff_on_return: bool| LoanPolicy {
+        name: format!("{classification} default"),
+        priority: 0,
+        matches: PolicyMatch {
+            classifications: vec![classification],
+            ..PolicyMatch::default()
+        },
+        approval_steps: steps,
+        max_days,
+        max_renewals,
+        renewal_requires_approval,
+        allowed_loan_types: allowed_loan_types.to_vec(),
+        dual_signoff_on_return,
+        pickup_days: 7,
+    };
+    use Classification::*;
+    use LoanType::*;
+    vec![
+        policy(
+            Public,
+            vec![role("archivist", Role::Archivist)],
+            30,
+            2,
+            false,
+            &[OnSite, TakeOut, Copy],
+            false,
+        ),
+        policy(
+            Internal,
+            vec![head(), role("archivist", Role::Archivist)],
+            30,
+            1,
+            false,
+            &[OnSite, TakeOut, Copy],
+            false,
+        ),
+        policy(
+            Secret,
+            vec![head(), role("security officer", Role::SecurityOfficer)],
+            14,
+            1,
+            true,
+            &[OnSite, TakeOut, Copy],
+            true,
+        ),
+        policy(
+            Confidential,
+            vec![
+                head(),
+                role("security officer", Role::SecurityOfficer),
+                role("leader", Role::Leader),
+            ],
+            7,
+            0,
+            false,
+            &[OnSite, Copy],
+            true,
+        ),
+        policy(
+            TopSecret,
+            vec![
+                head(),
+                role("security officer", Role::SecurityOfficer),
+                role("leader", Role::Leader),
+            ],
+            1,
+            0,
+            false,
+            &[OnSite],
+            true,
+        ),
+    ]
+}
+
+/// What chain resolution needs to know about the organisation, loaded by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Organisation {
+    /// The heads of the borrower's department and then of each ancestor, nearest first
+    /// (`None` where a department has no head).
+    pub heads_upward: Vec<Option<Uuid>>,
+    /// Active holders of each role.
+    pub role_holders: BTreeMap<Role, Vec<Uuid>>,
+    /// Active users, to check a named approver still exists.
+    pub active_users: BTreeSet<Uuid>,
+}
+
+impl Organisation {
+    fn holders(&self, role: Role) -> Vec<Uuid> {
+        self.role_holders.get(&role).cloned().unwrap_or_default()
+    }
+}
+
+/// A step with the people who may decide it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedStep {
+    pub name: String,
+    pub approver_ids: Vec<Uuid>,
+}
+
+/// Turns a policy's steps into the concrete people who may decide each, for `borrower`.
+/// Nobody approves their own request: where the borrower would be the only approver the step goes
+/// to the head of the next department up, then to the admins; a step nobody else can decide
+/// refuses the request.
+pub fn resolve_chain(
+    steps: &[StepSpec],
+    borrower: Uuid,
+    org: &Organisation,
+) -> Result<Vec<ResolvedStep>, DomainError> {
+    let others =
+        |ids: Vec<Uuid>| -> Vec<Uuid> { ids.into_iter().filter(|id| *id != borrower).collect() };
+    // The parent department's head (or the next one up that has a head), then the admins.
+    let fallback = || -> Vec<Uuid> {
+        let head = org
+            .heads_upward
+            .iter()
+            .skip(1)
+            .flatten()
+            .copied()
+            .find(|id| *id != borrower);
+        match head {
+            Some(head) => vec![head],
+            None => others(org.holders(Role::Admin)),
+        }
+    };
+    steps
+        .iter()
+        .map(|step| {
+            let named = match &step.approver {
+                Approver::DepartmentHead => org
+                    .heads_upward
+                    .first()
+                    .copied()
+                    .flatten()
+                    .into_iter()
+                    .collect(),
+                Approver::Role { role } => org.holders(*role),
+                Approver::User { user_id } => org
+                    .active_users
+                    .contains(user_id)
+                    .then_some(*user_id)
+                    .into_iter()
+                    .collect(),
+            };
+            let mut approvers = others(named);
+            if approvers.is_empty() {
+                approvers = fallback();
+            }
+            if approvers.is_empty() {
+                return Err(DomainError::NoApprover(step.name.clone()));
+            }
+            approvers.sort();
+            approvers.dedup();
+            Ok(ResolvedStep {
+                name: step.name.clone(),
+                approver_ids: approvers,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy_for(c: Classification) -> LoanPolicy {
+        let defaults = default_policies();
+        applicable(&defaults, c, "文书", LoanType::OnSite)
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_design_table() {
+        let rows: Vec<(usize, i32, i32, bool, usize, bool)> = Classification::ALL
+            .into_iter()
+            .map(|c| {
+                let p = policy_for(c);
+                (
+                    p.approval_steps.len(),
+                    p.max_days,
+                    p.max_renewals,
+                    p.renewal_requires_approval,
+                    p.allowed_loan_types.len(),
+                    p.dual_signoff_on_return,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (1, 30, 2, false, 3, false),
+                (2, 30, 1, false, 3, false),
+                (2, 14, 1, true, 3, true),
+                (3, 7, 0, false, 2, true),
+                (3, 1, 0, false, 1, true),
+            ]
+        );
+        assert!(default_policies().iter().all(|p| p.pickup_days == 7));
+    }
+
+    #[test]
+    fn the_highest_priority_fitting_policy_applies() {
+        let mut policies = default_policies();
+        let mut special = policy_for(Classification::Internal);
+        special.name = "人事 take-outs".into();
+        special.priority = 10;
+        special.matches = PolicyMatch {
+            categories: vec!["人事".into()],
+            loan_types: vec![LoanType::TakeOut],
+            ..PolicyMatch::default()
+        };
+        special.max_days = 3;
+        policies.push(special);
+        let pick = |c, cat: &str, t| applicable(&policies, c, cat, t).map(|p| p.name.clone());
+        assert_eq!(
+            pick(Classification::Internal, "人事", LoanType::TakeOut).as_deref(),
+            Some("人事 take-outs")
+        );
+        assert_eq!(
+            pick(Classification::Public, "人事", LoanType::TakeOut).as_deref(),
+            Some("人事 take-outs")
+        );
+        assert_eq!(
+            pick(Classification::Internal, "人事", LoanType::OnSite).as_deref(),
+            Some("internal default")
+        );
+        assert_eq!(
+            pick(Classification::Internal, "文书", LoanType::TakeOut).as_deref(),
+            Some("internal default")
+        );
+        assert_eq!(
+            applicable(&[], Classification::Public, "x", LoanType::Copy),
+            None
+        );
+    }
+
+    #[test]
+    fn several_archives_take_the_strictest_of_each_rule() {
+        let public = policy_for(Classification::Public);
+        let secret = policy_for(Classification::Secret);
+        let confidential = policy_for(Classification::Confidential);
+        let effective = combine(&[&public, &secret, &confidential]).unwrap();
+        assert_eq!(effective.approval_steps, confidential.approval_steps);
+        assert_eq!(effective.max_days, 7);
+        assert_eq!(effective.max_renewals, 0);
+        assert!(effective.renewal_requires_approval);
+        assert_eq!(
+            effective.allowed_loan_types,
+            [LoanType::OnSite, LoanType::Copy].into_iter().collect()
+        );
+        assert!(effective.dual_signoff_on_return);
+        assert_eq!(combine(&[]), None);
+        assert_eq!(combine(&[&public]).unwrap().max_days, 30);
+    }
+
+    fn ids(n: usize) -> Vec<Uuid> {
+        (0..n).map(|_| Uuid::new_v4()).collect()
+    }
+
+    #[test]
+    fn steps_resolve_to_people_and_never_to_the_borrower() {
+        let [borrower, head, parent_head, archivist, admin] = ids(5)[..] else {
+            unreachable!()
+        };
+        let org = Organisation {
+            heads_upward: vec![Some(head), None, Some(parent_head)],
+            role_holders: BTreeMap::from([
+                (Role::Archivist, vec![archivist, borrower]),
+                (Role::Admin, vec![admin]),
+            ]),
+            active_users: [borrower, head, parent_head, archivist, admin]
+                .into_iter()
+                .collect(),
+        };
+        let steps = policy_for(Classification::Internal).approval_steps;
+        let chain = resolve_chain(&steps, borrower, &org).unwrap();
+        assert_eq!(chain[0].approver_ids, [head]);
+        assert_eq!(
+            chain[1].approver_ids,
+            [archivist],
+            "the borrower is an archivist, but not for this"
+        );
+
+        // The borrower heads their own department: the step goes up to the next head.
+        let own = Organisation {
+            heads_upward: vec![Some(borrower), None, Some(parent_head)],
+            ..org.clone()
+        };
+        assert_eq!(
+            resolve_chain(&steps, borrower, &own).unwrap()[0].approver_ids,
+            [parent_head]
+        );
+        // No other head anywhere: the admins.
+        let alone = Organisation {
+            heads_upward: vec![Some(borrower)],
+            ..org.clone()
+        };
+        assert_eq!(
+            resolve_chain(&steps, borrower, &alone).unwrap()[0].approver_ids,
+            [admin]
+        );
+        // A named approver who is the borrower falls back too; a missing role holder as well.
+        let named = [StepSpec {
+            name: "named".into(),
+            approver: Approver::User { user_id: borrower },
+        }];
+        assert_eq!(
+            resolve_chain(&named, borrower, &org).unwrap()[0].approver_ids,
+            [parent_head]
+        );
+        let leader = [StepSpec {
+            name: "leader".into(),
+            approver: Approver::Role { role: Role::Leader },
+        }];
+        assert_eq!(
+            resolve_chain(&leader, borrower, &org).unwrap()[0].approver_ids,
+            [parent_head]
+        );
+        // The only admin borrowing with nobody above: nobody may decide.
+        let nobody = Organisation {
+            heads_upward: vec![],
+            role_holders: BTreeMap::from([(Role::Admin, vec![borrower])]),
+            active_users: [borrower].into_iter().collect(),
+        };
+        assert_eq!(
+            resolve_chain(&leader, borrower, &nobody),
+            Err(DomainError::NoApprover("leader".into()))
+        );
+    }
+}
