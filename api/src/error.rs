@@ -32,6 +32,7 @@ error_codes! {
     Forbidden => FORBIDDEN, "forbidden", "Not allowed";
     AccountDisabled => FORBIDDEN, "account_disabled", "Account disabled";
     SelfElevation => FORBIDDEN, "self_elevation", "Cannot raise one's own authority";
+    NotYourStep => FORBIDDEN, "not_your_step", "Not an approver of the current step";
     NotFound => NOT_FOUND, "not_found", "Not found";
     DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
     DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";
@@ -41,6 +42,8 @@ error_codes! {
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
+    RequestNotPending => CONFLICT, "request_not_pending", "The request is not pending";
+    InvalidTransition => CONFLICT, "invalid_transition", "Not possible in the request's state";
     PreconditionFailed => PRECONDITION_FAILED, "precondition_failed", "The resource changed";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported content type";
@@ -204,6 +207,14 @@ impl From<DomainError> for ApiError {
             }
             DomainError::StatusChange { .. } => ApiError::field("status", error.to_string()),
             DomainError::NoApprover(_) => ApiError::new(ErrorCode::NoApprover, error.to_string()),
+            DomainError::NotYourStep => ApiError::new(ErrorCode::NotYourStep, error.to_string()),
+            DomainError::RequestNotPending => {
+                ApiError::new(ErrorCode::RequestNotPending, error.to_string())
+            }
+            DomainError::NotBorrower => ApiError::forbidden(error.to_string()),
+            DomainError::Transition { .. } => {
+                ApiError::new(ErrorCode::InvalidTransition, error.to_string())
+            }
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }

@@ -11,6 +11,17 @@ pub enum DomainError {
     LastAdmin,
     #[error("a department cannot be its own ancestor")]
     DepartmentCycle,
+    #[error("the caller is not an approver of the current step, nor their delegate")]
+    NotYourStep,
+    #[error("the request is not pending")]
+    RequestNotPending,
+    #[error("only the borrower may do this")]
+    NotBorrower,
+    #[error("a {from:?} request cannot {command}")]
+    Transition {
+        from: crate::request::RequestStatus,
+        command: &'static str,
+    },
     #[error("nobody but the borrower could approve the step {0:?}")]
     NoApprover(String),
     #[error("the archive is out on loan or reserved")]

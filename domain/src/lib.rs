@@ -7,6 +7,7 @@ pub mod department;
 pub mod error;
 pub mod login_throttle;
 pub mod policy;
+pub mod request;
 pub mod search;
 pub mod user;
 

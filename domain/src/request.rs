@@ -1,0 +1,558 @@
+//! The loan-request state machine: `pending → approved | rejected | withdrawn`,
+//! `approved → fulfilled | expired | withdrawn`, `fulfilled → closed`, decided step by step.
+//! Every transition is `decide(&request, command, delegations, now) -> (request, events)`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{policy::ResolvedStep, DomainError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Withdrawn,
+    Expired,
+    Fulfilled,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum StepStatus {
+    Waiting,
+    Pending,
+    Approved,
+    Rejected,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub approver_ids: Vec<Uuid>,
+    pub status: StepStatus,
+    pub decided_by: Option<Uuid>,
+    /// The approver a delegate decided for.
+    pub on_behalf_of: Option<Uuid>,
+    pub comment: Option<String>,
+    pub decided_at: Option<OffsetDateTime>,
+}
+
+/// While active, `delegate` may decide what `delegator` may decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    pub delegator_id: Uuid,
+    pub delegate_id: Uuid,
+    pub starts_at: OffsetDateTime,
+    pub ends_at: OffsetDateTime,
+}
+
+impl Delegation {
+    pub fn active_at(&self, now: OffsetDateTime) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoanRequest {
+    pub borrower_id: Uuid,
+    pub status: RequestStatus,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Approve {
+        actor: Uuid,
+        comment: Option<String>,
+    },
+    Reject {
+        actor: Uuid,
+        comment: String,
+    },
+    /// By the borrower; `items_out` says whether anything of it is checked out.
+    Withdraw {
+        actor: Uuid,
+        items_out: bool,
+    },
+    /// An approved request nobody picked up in time.
+    Expire,
+    /// Everything of it checked out.
+    Fulfil,
+    /// Everything of it returned.
+    Close,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    StepApproved {
+        index: usize,
+        by: Uuid,
+        on_behalf_of: Option<Uuid>,
+    },
+    StepRejected {
+        index: usize,
+        by: Uuid,
+        on_behalf_of: Option<Uuid>,
+    },
+    Approved,
+    Rejected,
+    Withdrawn,
+    Expired,
+    Fulfilled,
+    Closed,
+}
+
+impl LoanRequest {
+    /// A new request waiting on its first step; with no step it is approved at once.
+    pub fn new(borrower_id: Uuid, chain: Vec<ResolvedStep>) -> LoanRequest {
+        let steps: Vec<Step> = chain
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| Step {
+                name: s.name,
+                approver_ids: s.approver_ids,
+                status: if i == 0 {
+                    StepStatus::Pending
+                } else {
+                    StepStatus::Waiting
+                },
+                decided_by: None,
+                on_behalf_of: None,
+                comment: None,
+                decided_at: None,
+            })
+            .collect();
+        let status = if steps.is_empty() {
+            RequestStatus::Approved
+        } else {
+            RequestStatus::Pending
+        };
+        LoanRequest {
+            borrower_id,
+            status,
+            steps,
+        }
+    }
+
+    /// The index of the step awaiting a decision.
+    pub fn current_step(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|s| s.status == StepStatus::Pending)
+    }
+
+    /// Whom `actor` decides for on the current step: themself (`None`) or the approver who
+    /// delegated to them. Nobody decides their own request, not even as a delegate.
+    pub fn deciding_for(
+        &self,
+        actor: Uuid,
+        delegations: &[Delegation],
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, DomainError> {
+        if self.status != RequestStatus::Pending {
+            return Err(DomainError::RequestNotPending);
+        }
+        let step = self
+            .current_step()
+            .map(|i| &self.steps[i])
+            .ok_or(DomainError::RequestNotPending)?;
+        if actor == self.borrower_id {
+            return Err(DomainError::NotYourStep);
+        }
+        if step.approver_ids.contains(&actor) {
+            return Ok(None);
+        }
+        delegations
+            .iter()
+            .find(|d| {
+                d.delegate_id == actor
+                    && d.active_at(now)
+                    && step.approver_ids.contains(&d.delegator_id)
+            })
+            .map(|d| Some(d.delegator_id))
+            .ok_or(DomainError::NotYourStep)
+    }
+
+    fn record(
+        &mut self,
+        index: usize,
+        status: StepStatus,
+        actor: Uuid,
+        on_behalf_of: Option<Uuid>,
+        comment: Option<String>,
+        now: OffsetDateTime,
+    ) {
+        let step = &mut self.steps[index];
+        step.status = status;
+        step.decided_by = Some(actor);
+        step.on_behalf_of = on_behalf_of;
+        step.comment = comment;
+        step.decided_at = Some(now);
+    }
+
+    fn skip_undecided(&mut self) {
+        for step in &mut self.steps {
+            if matches!(step.status, StepStatus::Pending | StepStatus::Waiting) {
+                step.status = StepStatus::Skipped;
+            }
+        }
+    }
+
+    /// Applies one command, or says which rule refuses it.
+    pub fn decide(
+        &self,
+        command: Command,
+        delegations: &[Delegation],
+        now: OffsetDateTime,
+    ) -> Result<(LoanRequest, Vec<Event>), DomainError> {
+        use RequestStatus::*;
+        let mut next = self.clone();
+        let events = match (self.status, command) {
+            (_, Command::Approve { actor, comment }) => {
+                let on_behalf_of = self.deciding_for(actor, delegations, now)?;
+                let index = self.current_step().ok_or(DomainError::RequestNotPending)?;
+                next.record(
+                    index,
+                    StepStatus::Approved,
+                    actor,
+                    on_behalf_of,
+                    comment,
+                    now,
+                );
+                let mut events = vec![Event::StepApproved {
+                    index,
+                    by: actor,
+                    on_behalf_of,
+                }];
+                match next.steps.get_mut(index + 1) {
+                    Some(following) => following.status = StepStatus::Pending,
+                    None => {
+                        next.status = Approved;
+                        events.push(Event::Approved);
+                    }
+                }
+                events
+            }
+            (_, Command::Reject { actor, comment }) => {
+                let on_behalf_of = self.deciding_for(actor, delegations, now)?;
+                let index = self.current_step().ok_or(DomainError::RequestNotPending)?;
+                next.record(
+                    index,
+                    StepStatus::Rejected,
+                    actor,
+                    on_behalf_of,
+                    Some(comment),
+                    now,
+                );
+                next.skip_undecided();
+                next.status = Rejected;
+                vec![
+                    Event::StepRejected {
+                        index,
+                        by: actor,
+                        on_behalf_of,
+                    },
+                    Event::Rejected,
+                ]
+            }
+            (Pending | Approved, Command::Withdraw { actor, items_out }) => {
+                if actor != self.borrower_id {
+                    return Err(DomainError::NotBorrower);
+                }
+                if items_out {
+                    return Err(DomainError::Transition {
+                        from: self.status,
+                        command: "withdraw",
+                    });
+                }
+                next.skip_undecided();
+                next.status = Withdrawn;
+                vec![Event::Withdrawn]
+            }
+            (Approved, Command::Expire) => {
+                next.status = Expired;
+                vec![Event::Expired]
+            }
+            (Approved, Command::Fulfil) => {
+                next.status = Fulfilled;
+                vec![Event::Fulfilled]
+            }
+            (Fulfilled, Command::Close) => {
+                next.status = Closed;
+                vec![Event::Closed]
+            }
+            (from, command) => {
+                return Err(DomainError::Transition {
+                    from,
+                    command: match command {
+                        Command::Withdraw { .. } => "withdraw",
+                        Command::Expire => "expire",
+                        Command::Fulfil => "fulfil",
+                        Command::Close => "close",
+                        Command::Approve { .. } | Command::Reject { .. } => "decide",
+                    },
+                })
+            }
+        };
+        Ok((next, events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use time::{macros::datetime, Duration};
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
+
+    struct People {
+        borrower: Uuid,
+        head: Uuid,
+        officer: Uuid,
+        deputy: Uuid,
+        stranger: Uuid,
+    }
+
+    fn people() -> People {
+        People {
+            borrower: Uuid::from_u128(1),
+            head: Uuid::from_u128(2),
+            officer: Uuid::from_u128(3),
+            deputy: Uuid::from_u128(4),
+            stranger: Uuid::from_u128(5),
+        }
+    }
+
+    fn request(p: &People) -> LoanRequest {
+        LoanRequest::new(
+            p.borrower,
+            vec![
+                ResolvedStep {
+                    name: "department head".into(),
+                    approver_ids: vec![p.head],
+                },
+                ResolvedStep {
+                    name: "security officer".into(),
+                    approver_ids: vec![p.officer],
+                },
+            ],
+        )
+    }
+
+    fn approve(actor: Uuid) -> Command {
+        Command::Approve {
+            actor,
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn steps_are_decided_in_order_by_their_approvers() {
+        let p = people();
+        let r = request(&p);
+        assert_eq!(r.current_step(), Some(0));
+        assert_eq!(
+            r.decide(approve(p.officer), &[], NOW),
+            Err(DomainError::NotYourStep),
+            "not yet the officer's step"
+        );
+        let (r, events) = r.decide(approve(p.head), &[], NOW).unwrap();
+        assert_eq!(
+            events,
+            [Event::StepApproved {
+                index: 0,
+                by: p.head,
+                on_behalf_of: None
+            }]
+        );
+        assert_eq!(r.current_step(), Some(1));
+        assert_eq!(
+            r.decide(approve(p.head), &[], NOW),
+            Err(DomainError::NotYourStep),
+            "approving twice"
+        );
+        let (r, events) = r.decide(approve(p.officer), &[], NOW).unwrap();
+        assert_eq!(r.status, RequestStatus::Approved);
+        assert_eq!(events.last(), Some(&Event::Approved));
+        assert_eq!(
+            r.decide(approve(p.officer), &[], NOW),
+            Err(DomainError::RequestNotPending)
+        );
+    }
+
+    #[test]
+    fn a_rejection_ends_the_request() {
+        let p = people();
+        let (r, _) = request(&p)
+            .decide(
+                Command::Reject {
+                    actor: p.head,
+                    comment: "not needed".into(),
+                },
+                &[],
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(r.status, RequestStatus::Rejected);
+        assert_eq!(r.steps[1].status, StepStatus::Skipped);
+        assert_eq!(
+            r.decide(approve(p.officer), &[], NOW),
+            Err(DomainError::RequestNotPending)
+        );
+    }
+
+    #[test]
+    fn delegates_decide_inside_their_window_only_and_never_their_own_request() {
+        let p = people();
+        let window = Delegation {
+            delegator_id: p.head,
+            delegate_id: p.deputy,
+            starts_at: NOW - Duration::hours(1),
+            ends_at: NOW + Duration::hours(1),
+        };
+        let r = request(&p);
+        let (approved, events) = r
+            .decide(approve(p.deputy), std::slice::from_ref(&window), NOW)
+            .unwrap();
+        assert_eq!(
+            events[0],
+            Event::StepApproved {
+                index: 0,
+                by: p.deputy,
+                on_behalf_of: Some(p.head)
+            }
+        );
+        assert_eq!(approved.steps[0].on_behalf_of, Some(p.head));
+        let later = NOW + Duration::hours(2);
+        assert_eq!(
+            r.decide(approve(p.deputy), std::slice::from_ref(&window), later),
+            Err(DomainError::NotYourStep)
+        );
+        let to_borrower = Delegation {
+            delegate_id: p.borrower,
+            ..window
+        };
+        assert_eq!(
+            r.decide(approve(p.borrower), &[to_borrower], NOW),
+            Err(DomainError::NotYourStep)
+        );
+    }
+
+    #[test]
+    fn withdraw_expire_fulfil_close() {
+        let p = people();
+        let r = request(&p);
+        assert_eq!(
+            r.decide(
+                Command::Withdraw {
+                    actor: p.stranger,
+                    items_out: false
+                },
+                &[],
+                NOW
+            ),
+            Err(DomainError::NotBorrower)
+        );
+        let (withdrawn, _) = r
+            .decide(
+                Command::Withdraw {
+                    actor: p.borrower,
+                    items_out: false,
+                },
+                &[],
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(withdrawn.status, RequestStatus::Withdrawn);
+        let (r, _) = r.decide(approve(p.head), &[], NOW).unwrap();
+        let (r, _) = r.decide(approve(p.officer), &[], NOW).unwrap();
+        assert!(r
+            .decide(
+                Command::Withdraw {
+                    actor: p.borrower,
+                    items_out: true
+                },
+                &[],
+                NOW
+            )
+            .is_err());
+        let (expired, _) = r.decide(Command::Expire, &[], NOW).unwrap();
+        assert_eq!(expired.status, RequestStatus::Expired);
+        let (fulfilled, _) = r.decide(Command::Fulfil, &[], NOW).unwrap();
+        assert!(fulfilled
+            .decide(
+                Command::Withdraw {
+                    actor: p.borrower,
+                    items_out: false
+                },
+                &[],
+                NOW
+            )
+            .is_err());
+        let (closed, _) = fulfilled.decide(Command::Close, &[], NOW).unwrap();
+        assert_eq!(closed.status, RequestStatus::Closed);
+        assert!(closed.decide(Command::Fulfil, &[], NOW).is_err());
+    }
+
+    fn command(p: &People) -> impl Strategy<Value = Command> {
+        let actors = vec![p.borrower, p.head, p.officer, p.deputy, p.stranger];
+        let actor = proptest::sample::select(actors);
+        prop_oneof![
+            actor.clone().prop_map(|a| Command::Approve {
+                actor: a,
+                comment: None
+            }),
+            actor.clone().prop_map(|a| Command::Reject {
+                actor: a,
+                comment: "no".into()
+            }),
+            (actor, any::<bool>()).prop_map(|(a, items_out)| Command::Withdraw {
+                actor: a,
+                items_out
+            }),
+            Just(Command::Expire),
+            Just(Command::Fulfil),
+            Just(Command::Close),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_sequence_breaks_the_invariants(commands in proptest::collection::vec(command(&people()), 0..24)) {
+            let p = people();
+            // The borrower is also named as an approver and delegate: the rules must still hold.
+            let mut r = request(&p);
+            r.steps[0].approver_ids.push(p.borrower);
+            let delegations = [Delegation {
+                delegator_id: p.officer,
+                delegate_id: p.borrower,
+                starts_at: NOW - Duration::hours(1),
+                ends_at: NOW + Duration::hours(1),
+            }];
+            for command in commands {
+                let before = r.status;
+                if let Ok((next, _)) = r.decide(command, &delegations, NOW) {
+                    r = next;
+                }
+                let terminal = matches!(before, RequestStatus::Rejected | RequestStatus::Withdrawn | RequestStatus::Expired | RequestStatus::Closed);
+                prop_assert!(!terminal || r.status == before, "left a terminal state");
+                prop_assert!(r.steps.iter().all(|s| s.decided_by != Some(p.borrower)), "the borrower decided");
+                let rejected = r.steps.iter().any(|s| s.status == StepStatus::Rejected);
+                prop_assert!(!(rejected && matches!(r.status, RequestStatus::Approved | RequestStatus::Fulfilled | RequestStatus::Closed)), "approved past a rejection");
+                prop_assert!(r.steps.iter().filter(|s| s.status == StepStatus::Pending).count() <= 1);
+                if let Some(current) = r.current_step() {
+                    prop_assert!(r.steps[..current].iter().all(|s| s.status == StepStatus::Approved), "a step decided out of order");
+                }
+            }
+        }
+    }
+}
