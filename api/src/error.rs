@@ -33,6 +33,7 @@ error_codes! {
     AccountDisabled => FORBIDDEN, "account_disabled", "Account disabled";
     SelfElevation => FORBIDDEN, "self_elevation", "Cannot raise one's own authority";
     NotYourStep => FORBIDDEN, "not_your_step", "Not an approver of the current step";
+    BorrowerBlocked => FORBIDDEN, "borrower_blocked", "The borrower has an overdue loan";
     NotFound => NOT_FOUND, "not_found", "Not found";
     DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
     DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";
@@ -43,7 +44,9 @@ error_codes! {
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     RequestNotPending => CONFLICT, "request_not_pending", "The request is not pending";
-    InvalidTransition => CONFLICT, "invalid_transition", "Not possible in the request's state";
+    InvalidTransition => CONFLICT, "invalid_transition", "Not possible in the current state";
+    RenewalLimitReached => CONFLICT, "renewal_limit_reached", "No renewals left";
+    ArchiveRequested => CONFLICT, "archive_requested", "Someone is waiting for the archive";
     PreconditionFailed => PRECONDITION_FAILED, "precondition_failed", "The resource changed";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported content type";
@@ -212,9 +215,20 @@ impl From<DomainError> for ApiError {
                 ApiError::new(ErrorCode::RequestNotPending, error.to_string())
             }
             DomainError::NotBorrower => ApiError::forbidden(error.to_string()),
-            DomainError::Transition { .. } => {
+            DomainError::Transition { .. } | DomainError::LoanTransition { .. } => {
                 ApiError::new(ErrorCode::InvalidTransition, error.to_string())
             }
+            DomainError::BorrowerBlocked => {
+                ApiError::new(ErrorCode::BorrowerBlocked, error.to_string())
+            }
+            DomainError::RenewalLimitReached => {
+                ApiError::new(ErrorCode::RenewalLimitReached, error.to_string())
+            }
+            DomainError::ArchiveRequested => {
+                ApiError::new(ErrorCode::ArchiveRequested, error.to_string())
+            }
+            DomainError::DaysOutOfRange { .. } => ApiError::field("days", error.to_string()),
+            DomainError::SameInspector => ApiError::forbidden(error.to_string()),
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }

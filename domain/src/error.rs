@@ -22,6 +22,21 @@ pub enum DomainError {
         from: crate::request::RequestStatus,
         command: &'static str,
     },
+    #[error("a {from:?} loan cannot {command}")]
+    LoanTransition {
+        from: crate::loan::LoanStatus,
+        command: &'static str,
+    },
+    #[error("the borrower has an overdue loan")]
+    BorrowerBlocked,
+    #[error("no renewals are left under the policy")]
+    RenewalLimitReached,
+    #[error("someone is waiting for this archive")]
+    ArchiveRequested,
+    #[error("days must be between 1 and {max}")]
+    DaysOutOfRange { max: i32 },
+    #[error("the second sign-off must come from someone other than the inspector")]
+    SameInspector,
     #[error("nobody but the borrower could approve the step {0:?}")]
     NoApprover(String),
     #[error("the archive is out on loan or reserved")]

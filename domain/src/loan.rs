@@ -1,0 +1,386 @@
+//! The loan state machine: `checked_out → active → return_pending → returned`, or `lost`;
+//! due dates, renewals, overdue arithmetic, the borrower block and the second sign-off on return.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum LoanStatus {
+    /// Handed over, receipt not yet signed.
+    CheckedOut,
+    /// Receipt signed.
+    Active,
+    /// Inspected on return, awaiting the second sign-off.
+    ReturnPending,
+    Returned,
+    Lost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Condition {
+    Intact,
+    Damaged,
+    Incomplete,
+}
+
+impl Condition {
+    /// Whether the archive comes back needing attention (it is set `damaged`, an incident opens).
+    pub fn opens_incident(self) -> bool {
+        self != Condition::Intact
+    }
+}
+
+/// The parts of the governing policy a loan needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoanRules {
+    pub max_days: i32,
+    pub max_renewals: i32,
+    pub renewal_requires_approval: bool,
+    pub dual_signoff_on_return: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loan {
+    pub borrower_id: Uuid,
+    pub status: LoanStatus,
+    pub due_at: OffsetDateTime,
+    pub renewals: i32,
+    pub signed_at: Option<OffsetDateTime>,
+    pub returned_at: Option<OffsetDateTime>,
+    pub condition: Option<Condition>,
+    pub inspected_by: Option<Uuid>,
+}
+
+/// Whole days past due, counting a started day: 1 on the first day overdue.
+pub fn days_overdue(due_at: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    let late = (now - due_at).whole_seconds();
+    if late <= 0 {
+        0
+    } else {
+        (late + Duration::DAY.whole_seconds() - 1) / Duration::DAY.whole_seconds()
+    }
+}
+
+/// A borrower with any overdue loan may not request or renew until it is back.
+pub fn borrower_blocked(overdue_loans: usize) -> bool {
+    overdue_loans > 0
+}
+
+/// What a renewal asks for, with what the caller found in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    pub actor: Uuid,
+    pub days: i32,
+    /// Someone's approved request waits for this archive.
+    pub archive_requested: bool,
+    /// The borrower has an overdue loan.
+    pub borrower_blocked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewalOutcome {
+    /// Renewed at once.
+    Renewed(Loan),
+    /// The policy wants a renewal approved first; nothing changed yet.
+    NeedsApproval,
+}
+
+impl Loan {
+    /// A loan handed over at `now` for `days`.
+    pub fn check_out(borrower_id: Uuid, now: OffsetDateTime, days: i32) -> Loan {
+        Loan {
+            borrower_id,
+            status: LoanStatus::CheckedOut,
+            due_at: now + Duration::days(i64::from(days)),
+            renewals: 0,
+            signed_at: None,
+            returned_at: None,
+            condition: None,
+            inspected_by: None,
+        }
+    }
+
+    /// Out of the archive room and not yet inspected back.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, LoanStatus::CheckedOut | LoanStatus::Active)
+    }
+
+    pub fn overdue(&self, now: OffsetDateTime) -> bool {
+        self.is_open() && now > self.due_at
+    }
+
+    fn refuse(&self, command: &'static str) -> DomainError {
+        DomainError::LoanTransition {
+            from: self.status,
+            command,
+        }
+    }
+
+    /// The borrower signs the receipt (their password was checked by the caller).
+    pub fn sign(&self, actor: Uuid, now: OffsetDateTime) -> Result<Loan, DomainError> {
+        if actor != self.borrower_id {
+            return Err(DomainError::NotBorrower);
+        }
+        if self.status != LoanStatus::CheckedOut {
+            return Err(self.refuse("sign"));
+        }
+        Ok(Loan {
+            status: LoanStatus::Active,
+            signed_at: Some(now),
+            ..self.clone()
+        })
+    }
+
+    /// Extends the due date by `days` from the current one, within the policy.
+    pub fn renew(
+        &self,
+        renewal: Renewal,
+        rules: &LoanRules,
+    ) -> Result<RenewalOutcome, DomainError> {
+        if renewal.actor != self.borrower_id {
+            return Err(DomainError::NotBorrower);
+        }
+        if !self.is_open() {
+            return Err(self.refuse("renew"));
+        }
+        if renewal.borrower_blocked {
+            return Err(DomainError::BorrowerBlocked);
+        }
+        if self.renewals >= rules.max_renewals {
+            return Err(DomainError::RenewalLimitReached);
+        }
+        if renewal.archive_requested {
+            return Err(DomainError::ArchiveRequested);
+        }
+        if !(1..=rules.max_days).contains(&renewal.days) {
+            return Err(DomainError::DaysOutOfRange {
+                max: rules.max_days,
+            });
+        }
+        if rules.renewal_requires_approval {
+            return Ok(RenewalOutcome::NeedsApproval);
+        }
+        Ok(RenewalOutcome::Renewed(self.renewed(renewal.days)))
+    }
+
+    /// The loan once a renewal of `days` is granted (at once, or by its approver).
+    pub fn renewed(&self, days: i32) -> Loan {
+        Loan {
+            due_at: self.due_at + Duration::days(i64::from(days)),
+            renewals: self.renewals + 1,
+            ..self.clone()
+        }
+    }
+
+    /// An archivist inspects the returned archive; with dual sign-off it waits for a second one.
+    pub fn take_back(
+        &self,
+        inspector: Uuid,
+        condition: Condition,
+        rules: &LoanRules,
+        now: OffsetDateTime,
+    ) -> Result<Loan, DomainError> {
+        if !self.is_open() {
+            return Err(self.refuse("return"));
+        }
+        let (status, returned_at) = if rules.dual_signoff_on_return {
+            (LoanStatus::ReturnPending, None)
+        } else {
+            (LoanStatus::Returned, Some(now))
+        };
+        Ok(Loan {
+            status,
+            returned_at,
+            condition: Some(condition),
+            inspected_by: Some(inspector),
+            ..self.clone()
+        })
+    }
+
+    /// The second sign-off: the borrower, or another archivist than the inspector.
+    pub fn confirm_return(&self, actor: Uuid, now: OffsetDateTime) -> Result<Loan, DomainError> {
+        if self.status != LoanStatus::ReturnPending {
+            return Err(self.refuse("confirm a return"));
+        }
+        if self.inspected_by == Some(actor) {
+            return Err(DomainError::SameInspector);
+        }
+        Ok(Loan {
+            status: LoanStatus::Returned,
+            returned_at: Some(now),
+            ..self.clone()
+        })
+    }
+
+    pub fn report_lost(&self) -> Result<Loan, DomainError> {
+        match self.status {
+            LoanStatus::Returned | LoanStatus::Lost => Err(self.refuse("be reported lost")),
+            _ => Ok(Loan {
+                status: LoanStatus::Lost,
+                ..self.clone()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
+    const BORROWER: Uuid = Uuid::from_u128(1);
+    const ARCHIVIST: Uuid = Uuid::from_u128(2);
+    const SECOND: Uuid = Uuid::from_u128(3);
+
+    fn rules(max_renewals: i32, approval: bool, dual: bool) -> LoanRules {
+        LoanRules {
+            max_days: 14,
+            max_renewals,
+            renewal_requires_approval: approval,
+            dual_signoff_on_return: dual,
+        }
+    }
+
+    fn renewal(days: i32) -> Renewal {
+        Renewal {
+            actor: BORROWER,
+            days,
+            archive_requested: false,
+            borrower_blocked: false,
+        }
+    }
+
+    #[test]
+    fn overdue_days_count_started_days() {
+        let loan = Loan::check_out(BORROWER, NOW, 7);
+        assert_eq!(loan.due_at, NOW + Duration::days(7));
+        assert!(!loan.overdue(loan.due_at));
+        assert_eq!(days_overdue(loan.due_at, loan.due_at), 0);
+        assert!(loan.overdue(loan.due_at + Duration::seconds(1)));
+        assert_eq!(
+            days_overdue(loan.due_at, loan.due_at + Duration::seconds(1)),
+            1
+        );
+        assert_eq!(
+            days_overdue(loan.due_at, loan.due_at + Duration::days(3)),
+            3
+        );
+        assert_eq!(
+            days_overdue(loan.due_at, loan.due_at + Duration::hours(73)),
+            4
+        );
+        assert!(borrower_blocked(1) && !borrower_blocked(0));
+    }
+
+    #[test]
+    fn only_the_borrower_signs_once() {
+        let loan = Loan::check_out(BORROWER, NOW, 7);
+        assert_eq!(loan.sign(ARCHIVIST, NOW), Err(DomainError::NotBorrower));
+        let signed = loan.sign(BORROWER, NOW).unwrap();
+        assert_eq!(signed.status, LoanStatus::Active);
+        assert!(signed.sign(BORROWER, NOW).is_err());
+    }
+
+    #[test]
+    fn renewals_follow_the_policy() {
+        let loan = Loan::check_out(BORROWER, NOW, 7)
+            .sign(BORROWER, NOW)
+            .unwrap();
+        let RenewalOutcome::Renewed(renewed) =
+            loan.renew(renewal(7), &rules(1, false, false)).unwrap()
+        else {
+            panic!("renewed at once")
+        };
+        assert_eq!(renewed.due_at, loan.due_at + Duration::days(7));
+        assert_eq!(
+            renewed.renew(renewal(7), &rules(1, false, false)),
+            Err(DomainError::RenewalLimitReached)
+        );
+        assert_eq!(
+            loan.renew(renewal(7), &rules(1, true, false)),
+            Ok(RenewalOutcome::NeedsApproval)
+        );
+        assert_eq!(
+            loan.renew(renewal(15), &rules(1, false, false)),
+            Err(DomainError::DaysOutOfRange { max: 14 })
+        );
+        let waiting = Renewal {
+            archive_requested: true,
+            ..renewal(7)
+        };
+        assert_eq!(
+            loan.renew(waiting, &rules(1, false, false)),
+            Err(DomainError::ArchiveRequested)
+        );
+        let blocked = Renewal {
+            borrower_blocked: true,
+            ..renewal(7)
+        };
+        assert_eq!(
+            loan.renew(blocked, &rules(1, false, false)),
+            Err(DomainError::BorrowerBlocked)
+        );
+        let other = Renewal {
+            actor: ARCHIVIST,
+            ..renewal(7)
+        };
+        assert_eq!(
+            loan.renew(other, &rules(1, false, false)),
+            Err(DomainError::NotBorrower)
+        );
+    }
+
+    #[test]
+    fn returns_need_a_second_sign_off_when_the_policy_says_so() {
+        let loan = Loan::check_out(BORROWER, NOW, 7)
+            .sign(BORROWER, NOW)
+            .unwrap();
+        let simple = loan
+            .take_back(ARCHIVIST, Condition::Intact, &rules(0, false, false), NOW)
+            .unwrap();
+        assert_eq!(simple.status, LoanStatus::Returned);
+        assert_eq!(simple.returned_at, Some(NOW));
+        let pending = loan
+            .take_back(ARCHIVIST, Condition::Damaged, &rules(0, false, true), NOW)
+            .unwrap();
+        assert_eq!(pending.status, LoanStatus::ReturnPending);
+        assert!(pending.condition.is_some_and(Condition::opens_incident));
+        assert_eq!(
+            pending.confirm_return(ARCHIVIST, NOW),
+            Err(DomainError::SameInspector)
+        );
+        assert_eq!(
+            pending.confirm_return(SECOND, NOW).unwrap().status,
+            LoanStatus::Returned
+        );
+        assert_eq!(
+            pending.confirm_return(BORROWER, NOW).unwrap().status,
+            LoanStatus::Returned
+        );
+        assert!(simple.confirm_return(SECOND, NOW).is_err());
+        assert!(simple
+            .take_back(ARCHIVIST, Condition::Intact, &rules(0, false, false), NOW)
+            .is_err());
+    }
+
+    #[test]
+    fn a_loan_can_be_lost_until_it_is_back() {
+        let loan = Loan::check_out(BORROWER, NOW, 7);
+        let lost = loan.report_lost().unwrap();
+        assert_eq!(lost.status, LoanStatus::Lost);
+        assert!(lost.report_lost().is_err());
+        assert!(
+            !lost.overdue(NOW + Duration::days(30)),
+            "a lost loan is no longer overdue"
+        );
+    }
+}
