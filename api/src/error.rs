@@ -43,6 +43,7 @@ error_codes! {
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
+    NoPolicy => CONFLICT, "no_policy", "No loan policy covers this";
     RequestNotPending => CONFLICT, "request_not_pending", "The request is not pending";
     InvalidTransition => CONFLICT, "invalid_transition", "Not possible in the current state";
     RenewalLimitReached => CONFLICT, "renewal_limit_reached", "No renewals left";
@@ -64,6 +65,7 @@ impl ErrorCode {
             "duplicate_username" => ErrorCode::DuplicateUsername,
             "duplicate_archive_code" => ErrorCode::DuplicateArchiveCode,
             "duplicate_barcode" => ErrorCode::DuplicateBarcode,
+            "no_policy" => ErrorCode::NoPolicy,
             _ => ErrorCode::Internal,
         }
     }

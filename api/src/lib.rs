@@ -19,10 +19,11 @@ use actix_web::{
 };
 use dangan_domain::{
     login_throttle::ThrottlePolicy,
+    policy::default_policies,
     user::{check_password, UserFields},
     Classification, Role,
 };
-use dangan_persistence::{db, settings, users, PersistenceError};
+use dangan_persistence::{db, policies, settings, users, PersistenceError};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -59,6 +60,9 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         log::info!("applied migration {version}");
     }
     bootstrap_admin(&mut conn, config, clock.as_ref())?;
+    if policies::seed_defaults(&mut conn, clock.now(), &default_policies())? {
+        log::info!("seeded the default loan policies");
+    }
     let secret = match &config.jwt_secret {
         Some(secret) => secret.expose().to_owned(),
         None => settings::get_or_insert(&mut conn, "jwt_secret", &auth::random_secret())?,

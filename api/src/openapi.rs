@@ -40,6 +40,9 @@ use crate::{error::Problem, routes};
         routes::archives::update,
         routes::archives::retire,
         routes::imports::import_archives,
+        routes::policies::list,
+        routes::policies::resolve,
+        routes::policies::get,
         routes::audit::list,
         routes::audit::verify,
     ),
@@ -53,6 +56,7 @@ use crate::{error::Problem, routes};
         (name = "departments", description = "The organisation tree (admin)"),
         (name = "users", description = "Users, roles and clearance (admin)"),
         (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
+        (name = "policies", description = "Loan policies and the approval chains they give"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
     )
 )]

@@ -27,6 +27,9 @@ pub enum PersistenceError {
     Connect(String),
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
+    /// Stored data that no longer reads as what was written.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     #[error("migration failed: {0}")]
     Migration(String),
 }

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod import;
 pub mod logins;
 pub mod page;
+pub mod policies;
 pub mod schema;
 pub mod settings;
 pub mod sql_types;

@@ -162,6 +162,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    loan_policies (id) {
+        id -> DbUuid,
+        name -> Text,
+        priority -> Integer,
+        match_rules -> Text,
+        approval_steps -> Text,
+        max_days -> Integer,
+        max_renewals -> Integer,
+        renewal_requires_approval -> Bool,
+        allowed_loan_types -> Text,
+        dual_signoff_on_return -> Bool,
+        pickup_days -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -179,4 +201,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     archives,
     idempotency_keys,
+    loan_policies,
 );

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod departments;
 pub mod imports;
 pub mod me;
+pub mod policies;
 pub mod system;
 pub mod users;
 
@@ -84,6 +85,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(archives::get)
                 .service(archives::update)
                 .service(archives::retire)
+                .service(policies::list)
+                .service(policies::resolve)
+                .service(policies::get)
                 .service(audit::list)
                 .service(audit::verify),
         );

@@ -34,14 +34,14 @@ both_stores! {
         let items = events["items"].as_array().unwrap();
         let actions: Vec<&str> = items.iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(actions, [
-            "user.bootstrapped", "auth.login", "auth.login_failed", "department.created",
+            "user.bootstrapped", "policy.seeded", "auth.login", "auth.login_failed", "department.created",
             "user.created", "department.updated", "auth.login",
         ]);
         for (i, pair) in items.windows(2).enumerate() {
             assert_eq!(pair[0]["seq"], i as i64 + 1);
             assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each event links to the one before");
         }
-        let created = &items[4];
+        let created = &items[5];
         assert_eq!(created["entity_id"], user["id"]);
         assert_eq!(created["data"]["roles"], json!(["auditor"]));
         assert!(!events.to_string().contains(dangan_tests::PASSWORD));
@@ -63,8 +63,8 @@ both_stores! {
 
         let report = verify(&app, &auditor);
         assert_eq!(report["valid"], true);
-        assert_eq!(report["checked"], 7);
-        assert_eq!(report["head_hash"], items[6]["hash"]);
+        assert_eq!(report["checked"], 8);
+        assert_eq!(report["head_hash"], items[7]["hash"]);
         assert!(report["first_invalid_seq"].is_null());
     }
 
@@ -89,7 +89,7 @@ both_stores! {
         let report = verify(&app, &admin);
         assert_eq!(report["valid"], false);
         assert_eq!(report["first_invalid_seq"], 3);
-        assert_eq!(report["checked"], 4);
+        assert_eq!(report["checked"], 5);
     }
 
     fn eight_writers_at_once_leave_one_unbroken_chain(store) {

@@ -10,6 +10,7 @@ mod errors;
 mod idempotency;
 mod imports;
 mod openapi;
+mod policies;
 mod search;
 mod system;
 mod users;

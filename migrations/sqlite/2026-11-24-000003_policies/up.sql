@@ -1,0 +1,19 @@
+-- Loan policies: admins change lending rules without code. Match, steps and loan types are JSON
+-- text (the shapes of domain::policy), read and written whole.
+CREATE TABLE loan_policies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    match_rules TEXT NOT NULL,
+    approval_steps TEXT NOT NULL,
+    max_days INTEGER NOT NULL,
+    max_renewals INTEGER NOT NULL,
+    renewal_requires_approval BOOLEAN NOT NULL,
+    allowed_loan_types TEXT NOT NULL,
+    dual_signoff_on_return BOOLEAN NOT NULL,
+    pickup_days INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX loan_policies_priority_idx ON loan_policies (priority);

@@ -1,0 +1,225 @@
+//! Loan policies in the store: seeded with DESIGN.md's defaults, listed, and resolved for a
+//! borrower, an archive and a loan type into the concrete approval chain.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dangan_domain::{
+    audit::NewAuditEvent,
+    policy::{applicable, resolve_chain, LoanPolicy, LoanType, Organisation, ResolvedStep},
+    Classification, Role, UserStatus,
+};
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    archives::{self, Archive},
+    audit,
+    db::write_transaction,
+    from_db_time,
+    schema::{departments, loan_policies, users},
+    sql_types::DbId,
+    to_db_time, Conn, PersistenceError,
+};
+
+/// A policy as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPolicy {
+    pub id: Uuid,
+    pub policy: LoanPolicy,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = loan_policies)]
+struct PolicyRow {
+    id: DbId,
+    name: String,
+    priority: i32,
+    match_rules: String,
+    approval_steps: String,
+    max_days: i32,
+    max_renewals: i32,
+    renewal_requires_approval: bool,
+    allowed_loan_types: String,
+    dual_signoff_on_return: bool,
+    pickup_days: i32,
+    created_at: time::PrimitiveDateTime,
+    updated_at: time::PrimitiveDateTime,
+    version: i32,
+}
+
+fn unreadable(column: &str, error: serde_json::Error) -> PersistenceError {
+    PersistenceError::Corrupt(format!("loan_policies.{column}: {error}"))
+}
+
+impl PolicyRow {
+    fn into_stored(self) -> Result<StoredPolicy, PersistenceError> {
+        Ok(StoredPolicy {
+            id: self.id.into(),
+            policy: LoanPolicy {
+                name: self.name,
+                priority: self.priority,
+                matches: serde_json::from_str(&self.match_rules)
+                    .map_err(|e| unreadable("match_rules", e))?,
+                approval_steps: serde_json::from_str(&self.approval_steps)
+                    .map_err(|e| unreadable("approval_steps", e))?,
+                max_days: self.max_days,
+                max_renewals: self.max_renewals,
+                renewal_requires_approval: self.renewal_requires_approval,
+                allowed_loan_types: serde_json::from_str(&self.allowed_loan_types)
+                    .map_err(|e| unreadable("allowed_loan_types", e))?,
+                dual_signoff_on_return: self.dual_signoff_on_return,
+                pickup_days: self.pickup_days,
+            },
+            created_at: from_db_time(self.created_at),
+            updated_at: from_db_time(self.updated_at),
+            version: self.version,
+        })
+    }
+
+    fn new(policy: &LoanPolicy, now: OffsetDateTime) -> PolicyRow {
+        PolicyRow {
+            id: DbId(Uuid::now_v7()),
+            name: policy.name.clone(),
+            priority: policy.priority,
+            match_rules: json!(policy.matches).to_string(),
+            approval_steps: json!(policy.approval_steps).to_string(),
+            max_days: policy.max_days,
+            max_renewals: policy.max_renewals,
+            renewal_requires_approval: policy.renewal_requires_approval,
+            allowed_loan_types: json!(policy.allowed_loan_types).to_string(),
+            dual_signoff_on_return: policy.dual_signoff_on_return,
+            pickup_days: policy.pickup_days,
+            created_at: to_db_time(now),
+            updated_at: to_db_time(now),
+            version: 1,
+        }
+    }
+}
+
+/// Stores `defaults` when there is no policy at all; returns whether it did.
+pub fn seed_defaults(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    defaults: &[LoanPolicy],
+) -> Result<bool, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let count: i64 = loan_policies::table.count().get_result(conn)?;
+        if count > 0 {
+            return Ok(false);
+        }
+        for policy in defaults {
+            diesel::insert_into(loan_policies::table)
+                .values(PolicyRow::new(policy, now))
+                .execute(conn)?;
+        }
+        let names: Vec<&str> = defaults.iter().map(|p| p.name.as_str()).collect();
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("policy.seeded", "policy").with(json!({"policies": names})),
+        )?;
+        Ok(true)
+    })
+}
+
+/// Every policy, highest priority first.
+pub fn list(conn: &mut Conn) -> Result<Vec<StoredPolicy>, PersistenceError> {
+    loan_policies::table
+        .select(PolicyRow::as_select())
+        .order((
+            loan_policies::priority.desc(),
+            loan_policies::name.asc(),
+            loan_policies::id.asc(),
+        ))
+        .load::<PolicyRow>(conn)?
+        .into_iter()
+        .map(PolicyRow::into_stored)
+        .collect()
+}
+
+pub fn get(conn: &mut Conn, id: Uuid) -> Result<StoredPolicy, PersistenceError> {
+    loan_policies::table
+        .find(DbId(id))
+        .select(PolicyRow::as_select())
+        .first::<PolicyRow>(conn)?
+        .into_stored()
+}
+
+/// What the organisation looks like from a borrower's department, for chain resolution.
+fn organisation(
+    conn: &mut Conn,
+    department_id: Option<Uuid>,
+) -> Result<Organisation, PersistenceError> {
+    let people = users::table
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .select((users::id, users::roles))
+        .load::<(DbId, String)>(conn)?;
+    let mut role_holders: BTreeMap<Role, Vec<Uuid>> = BTreeMap::new();
+    let mut active_users = BTreeSet::new();
+    for (DbId(id), roles) in people {
+        active_users.insert(id);
+        for role in roles.split(',').filter_map(|r| r.parse::<Role>().ok()) {
+            role_holders.entry(role).or_default().push(id);
+        }
+    }
+    let mut heads_upward = Vec::new();
+    let mut current = department_id;
+    // A deeper tree than this is a loop stored by mistake; stop rather than spin.
+    for _ in 0..64 {
+        let Some(id) = current else { break };
+        let (parent, head): (Option<DbId>, Option<DbId>) = departments::table
+            .find(DbId(id))
+            .select((departments::parent_id, departments::head_user_id))
+            .first(conn)?;
+        heads_upward.push(head.map(Uuid::from).filter(|h| active_users.contains(h)));
+        current = parent.map(Uuid::from);
+    }
+    Ok(Organisation {
+        heads_upward,
+        role_holders,
+        active_users,
+    })
+}
+
+/// The policy governing one archive and loan type, and the approval chain it gives a borrower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    pub archive: Archive,
+    pub policy: StoredPolicy,
+    pub steps: Vec<ResolvedStep>,
+}
+
+/// Resolves what `borrower` would face requesting `archive_id` as `loan_type`.
+pub fn resolve(
+    conn: &mut Conn,
+    borrower_id: Uuid,
+    borrower_department: Option<Uuid>,
+    clearance: Classification,
+    archive_id: Uuid,
+    loan_type: LoanType,
+) -> Result<Resolution, PersistenceError> {
+    let archive = archives::get(conn, archive_id, clearance)?;
+    let policies = list(conn)?;
+    let domain: Vec<LoanPolicy> = policies.iter().map(|p| p.policy.clone()).collect();
+    let chosen = applicable(
+        &domain,
+        archive.fields.classification,
+        &archive.fields.category,
+        loan_type,
+    )
+    .and_then(|chosen| policies.iter().find(|p| p.policy == *chosen))
+    .cloned()
+    .ok_or(PersistenceError::Conflict("no_policy"))?;
+    let org = organisation(conn, borrower_department)?;
+    let steps = resolve_chain(&chosen.policy.approval_steps, borrower_id, &org)?;
+    Ok(Resolution {
+        archive,
+        policy: chosen,
+        steps,
+    })
+}

@@ -1,0 +1,80 @@
+//! Loan policies: the seeded defaults, and the chain a borrower would face.
+
+use dangan_tests::{archive_body, both_stores, TestApp, PASSWORD};
+use serde_json::json;
+
+both_stores! {
+    fn the_defaults_are_seeded_and_readable_by_everyone(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let department = app.department(&admin, "HR");
+        app.user(&admin, "reader", &department, &[], "internal");
+        let reader = app.login("reader", PASSWORD);
+        let list = app.client.get("/api/v1/policies", Some(&reader));
+        assert_eq!(list.status, 200, "{}", list.body);
+        let items = list.json()["items"].as_array().unwrap().clone();
+        let rows: Vec<(String, usize, i64)> = items.iter().map(|p| (
+            p["match"]["classifications"][0].as_str().unwrap().to_owned(),
+            p["approval_steps"].as_array().unwrap().len(),
+            p["max_days"].as_i64().unwrap(),
+        )).collect();
+        let mut rows = rows;
+        rows.sort();
+        assert_eq!(rows, [
+            ("confidential".to_owned(), 3, 7), ("internal".to_owned(), 2, 30), ("public".to_owned(), 1, 30),
+            ("secret".to_owned(), 2, 14), ("top_secret".to_owned(), 3, 1),
+        ]);
+        let secret = items.iter().find(|p| p["match"]["classifications"][0] == "secret").unwrap();
+        assert_eq!(secret["approval_steps"][1]["approver"], json!({"kind": "role", "role": "security_officer"}));
+        assert_eq!(secret["dual_signoff_on_return"], true);
+        let one = app.client.get(&format!("/api/v1/policies/{}", secret["id"].as_str().unwrap()), Some(&reader));
+        assert_eq!(one.json(), *secret);
+        app.client.get(&format!("/api/v1/policies/{}", uuid::Uuid::new_v4()), Some(&reader)).assert_problem(404, "not_found");
+        app.client.get("/api/v1/policies", None).assert_problem(401, "unauthorized");
+    }
+
+    fn resolve_names_the_people_and_never_the_caller(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let parent = app.department(&admin, "HQ");
+        let reply = app.client.post("/api/v1/departments", Some(&admin), &json!({"code": "HR", "name": "人事处", "parent_id": parent}));
+        let hr = reply.json()["id"].as_str().unwrap().to_owned();
+        let head = app.user(&admin, "head", &hr, &[], "secret");
+        let director = app.user(&admin, "director", &parent, &[], "secret");
+        let archivist = app.user(&admin, "archivist", &parent, &["archivist"], "secret");
+        let borrower = app.user(&admin, "borrower", &hr, &[], "internal");
+        app.client.patch(&format!("/api/v1/departments/{hr}"), Some(&admin), None, &json!({"head_user_id": head["id"]}));
+        app.client.patch(&format!("/api/v1/departments/{parent}"), Some(&admin), None, &json!({"head_user_id": director["id"]}));
+        let internal = app.archive(&admin, &archive_body("RS-1", "internal"));
+        let secret = app.archive(&admin, &archive_body("RS-2", "secret"));
+        let path = |archive: &serde_json::Value, loan_type: &str| {
+            format!("/api/v1/policies/resolve?archive_id={}&loan_type={loan_type}", archive["id"].as_str().unwrap())
+        };
+
+        let token = app.login("borrower", PASSWORD);
+        let resolved = app.client.get(&path(&internal, "take_out"), Some(&token));
+        assert_eq!(resolved.status, 200, "{}", resolved.body);
+        let body = resolved.json();
+        assert_eq!(body["policy"]["name"], "internal default");
+        assert_eq!(body["loan_type_allowed"], true);
+        assert_eq!(body["steps"][0]["approver_ids"], json!([head["id"]]));
+        assert_eq!(body["steps"][1]["approver_ids"], json!([archivist["id"]]));
+        // Above the borrower's clearance the archive does not exist for them.
+        app.client.get(&path(&secret, "on_site"), Some(&token)).assert_problem(404, "not_found");
+        app.client.get(&format!("/api/v1/policies/resolve?archive_id={}&loan_type=borrow", internal["id"].as_str().unwrap()), Some(&token))
+            .assert_problem(400, "bad_request");
+
+        // The head borrowing: their own step goes to the parent department's head.
+        let head_token = app.login("head", PASSWORD);
+        let own = app.client.get(&path(&internal, "on_site"), Some(&head_token)).json();
+        assert_eq!(own["steps"][0]["approver_ids"], json!([director["id"]]));
+        let confidential = app.archive(&admin, &archive_body("RS-3", "confidential"));
+        assert_eq!(borrower["clearance"], "internal");
+        app.client.patch(&format!("/api/v1/users/{}", head["id"].as_str().unwrap()), Some(&admin), None, &json!({"clearance": "confidential"}));
+        let head_token = app.login("head", PASSWORD);
+        let refused = app.client.get(&path(&confidential, "take_out"), Some(&head_token)).json();
+        assert_eq!(refused["loan_type_allowed"], false, "confidential files do not leave the room");
+        // Nobody holds security_officer or leader: those steps fall back to the parent's head.
+        assert_eq!(refused["steps"][1]["approver_ids"], json!([director["id"]]));
+    }
+}
