@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Classification, DomainError, Role};
+use crate::{Classification, DomainError, FieldError, Role};
 
 /// How an archive leaves the archivist's hands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -83,6 +83,47 @@ pub struct LoanPolicy {
     pub allowed_loan_types: Vec<LoanType>,
     pub dual_signoff_on_return: bool,
     pub pickup_days: i32,
+}
+
+impl LoanPolicy {
+    /// Every rule the policy itself breaks.
+    pub fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let name = self.name.trim().chars().count();
+        if name == 0 || name > 100 {
+            errors.push(FieldError::new("name", "must be 1 to 100 characters"));
+        }
+        if !(1..=3650).contains(&self.max_days) {
+            errors.push(FieldError::new("max_days", "must be between 1 and 3650"));
+        }
+        if !(0..=100).contains(&self.max_renewals) {
+            errors.push(FieldError::new("max_renewals", "must be between 0 and 100"));
+        }
+        if !(1..=365).contains(&self.pickup_days) {
+            errors.push(FieldError::new("pickup_days", "must be between 1 and 365"));
+        }
+        if self.allowed_loan_types.is_empty() {
+            errors.push(FieldError::new(
+                "allowed_loan_types",
+                "must allow at least one loan type",
+            ));
+        }
+        if self.approval_steps.iter().any(|s| s.name.trim().is_empty()) {
+            errors.push(FieldError::new("approval_steps", "every step needs a name"));
+        }
+        errors
+    }
+
+    /// The users a policy names as approvers, which must exist.
+    pub fn named_approvers(&self) -> Vec<Uuid> {
+        self.approval_steps
+            .iter()
+            .filter_map(|s| match s.approver {
+                Approver::User { user_id } => Some(user_id),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The policy with the highest priority whose match fits (the first listed among equals).
@@ -360,6 +401,21 @@ mod tests {
             ]
         );
         assert!(default_policies().iter().all(|p| p.pickup_days == 7));
+    }
+
+    #[test]
+    fn a_policy_must_make_sense() {
+        assert!(default_policies().iter().all(|p| p.check().is_empty()));
+        let mut bad = policy_for(Classification::Public);
+        bad.name = " ".into();
+        bad.max_days = 0;
+        bad.allowed_loan_types.clear();
+        bad.pickup_days = 0;
+        let fields: Vec<&str> = bad.check().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["name", "max_days", "pickup_days", "allowed_loan_types"]
+        );
     }
 
     #[test]

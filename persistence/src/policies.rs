@@ -33,7 +33,7 @@ pub struct StoredPolicy {
     pub version: i32,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = loan_policies)]
 struct PolicyRow {
     id: DbId,
@@ -148,6 +148,125 @@ pub fn get(conn: &mut Conn, id: Uuid) -> Result<StoredPolicy, PersistenceError> 
         .select(PolicyRow::as_select())
         .first::<PolicyRow>(conn)?
         .into_stored()
+}
+
+fn audit_view(policy: &LoanPolicy) -> serde_json::Value {
+    json!({
+        "name": policy.name,
+        "priority": policy.priority,
+        "match": policy.matches,
+        "approval_steps": policy.approval_steps,
+        "max_days": policy.max_days,
+        "max_renewals": policy.max_renewals,
+        "renewal_requires_approval": policy.renewal_requires_approval,
+        "allowed_loan_types": policy.allowed_loan_types,
+        "dual_signoff_on_return": policy.dual_signoff_on_return,
+        "pickup_days": policy.pickup_days,
+    })
+}
+
+/// Checks a policy's own rules and that every named approver exists.
+fn check(conn: &mut Conn, policy: &LoanPolicy) -> Result<(), PersistenceError> {
+    let errors = policy.check();
+    if !errors.is_empty() {
+        return Err(PersistenceError::Invalid(errors));
+    }
+    for user_id in policy.named_approvers() {
+        let found: i64 = users::table.find(DbId(user_id)).count().get_result(conn)?;
+        if found == 0 {
+            return Err(PersistenceError::MissingReference("approval_steps"));
+        }
+    }
+    Ok(())
+}
+
+pub fn create(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    policy: LoanPolicy,
+) -> Result<StoredPolicy, PersistenceError> {
+    write_transaction(conn, |conn| {
+        check(conn, &policy)?;
+        let row = PolicyRow::new(&policy, now);
+        let id = row.id.0;
+        diesel::insert_into(loan_policies::table)
+            .values(row)
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("policy.created", "policy")
+                .by(Some(actor_id))
+                .on(id)
+                .with(audit_view(&policy)),
+        )?;
+        get(conn, id)
+    })
+}
+
+/// Replaces a policy whole; `expected_version` comes from `If-Match`.
+pub fn replace(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    id: Uuid,
+    policy: LoanPolicy,
+    expected_version: Option<i32>,
+) -> Result<StoredPolicy, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = get(conn, id)?;
+        if expected_version.is_some_and(|v| v != before.version) {
+            return Err(PersistenceError::VersionMismatch);
+        }
+        check(conn, &policy)?;
+        let row = PolicyRow {
+            id: DbId(id),
+            created_at: to_db_time(before.created_at),
+            version: before.version + 1,
+            ..PolicyRow::new(&policy, now)
+        };
+        let updated = diesel::update(
+            loan_policies::table
+                .find(DbId(id))
+                .filter(loan_policies::version.eq(before.version)),
+        )
+        .set(row)
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(PersistenceError::VersionMismatch);
+        }
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("policy.updated", "policy")
+                .by(Some(actor_id))
+                .on(id)
+                .with(json!({"before": audit_view(&before.policy), "after": audit_view(&policy)})),
+        )?;
+        get(conn, id)
+    })
+}
+
+pub fn delete(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    id: Uuid,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = get(conn, id)?;
+        diesel::delete(loan_policies::table.find(DbId(id))).execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("policy.deleted", "policy")
+                .by(Some(actor_id))
+                .on(id)
+                .with(audit_view(&before.policy)),
+        )?;
+        Ok(())
+    })
 }
 
 /// What the organisation looks like from a borrower's department, for chain resolution.

@@ -103,6 +103,20 @@ impl Client {
         self.send("PATCH", path, token, &headers, body)
     }
 
+    /// Any method with a JSON body and an optional `If-Match`.
+    pub fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        if_match: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Reply {
+        let headers: Vec<(&str, &str)> =
+            if_match.map(|tag| ("If-Match", tag)).into_iter().collect();
+        self.send(method, path, Some(token), &headers, body)
+    }
+
     fn send(
         &self,
         method: &str,

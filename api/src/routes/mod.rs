@@ -88,6 +88,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(policies::list)
                 .service(policies::resolve)
                 .service(policies::get)
+                .service(policies::create)
+                .service(policies::replace)
+                .service(policies::remove)
                 .service(audit::list)
                 .service(audit::verify),
         );

@@ -1,16 +1,21 @@
 //! Loan policies: every user may read them and ask which applies to them; admins change them.
 
-use actix_web::{get, web};
-use dangan_domain::policy::{LoanType, PolicyMatch, StepSpec};
+use actix_web::{delete, get, http::header, http::StatusCode, post, put, web, HttpResponse};
+use dangan_domain::{
+    policy::{LoanPolicy, LoanType, PolicyMatch, StepSpec},
+    Role,
+};
 use dangan_persistence::policies::{self, StoredPolicy};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
+    extract::{etag, IfMatch, ValidJson},
     state::AppState,
 };
 
@@ -191,9 +196,137 @@ pub async fn get(
     state: web::Data<AppState>,
     _caller: CurrentUser,
     id: web::Path<Uuid>,
-) -> Result<web::Json<PolicyDto>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    Ok(web::Json(
-        state.db(move |conn| policies::get(conn, id)).await?.into(),
-    ))
+    let policy = state.db(move |conn| policies::get(conn, id)).await?;
+    Ok(policy_response(StatusCode::OK, policy))
+}
+
+/// A whole policy, as `POST` creates and `PUT` replaces it.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({
+    "name": "人事 files: on site only", "priority": 10,
+    "match": {"classifications": [], "categories": ["人事"], "loan_types": []},
+    "approval_steps": [
+        {"name": "department head", "approver": {"kind": "department_head"}},
+        {"name": "archivist", "approver": {"kind": "role", "role": "archivist"}}
+    ],
+    "max_days": 7, "max_renewals": 0, "renewal_requires_approval": false,
+    "allowed_loan_types": ["on_site"], "dual_signoff_on_return": false, "pickup_days": 3
+}))]
+pub struct PolicyInput {
+    pub name: String,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(rename = "match", default)]
+    pub matches: PolicyMatch,
+    pub approval_steps: Vec<StepSpec>,
+    pub max_days: i32,
+    pub max_renewals: i32,
+    #[serde(default)]
+    pub renewal_requires_approval: bool,
+    pub allowed_loan_types: Vec<LoanType>,
+    #[serde(default)]
+    pub dual_signoff_on_return: bool,
+    pub pickup_days: i32,
+}
+
+impl From<PolicyInput> for LoanPolicy {
+    fn from(input: PolicyInput) -> Self {
+        LoanPolicy {
+            name: input.name.trim().to_owned(),
+            priority: input.priority,
+            matches: input.matches,
+            approval_steps: input.approval_steps,
+            max_days: input.max_days,
+            max_renewals: input.max_renewals,
+            renewal_requires_approval: input.renewal_requires_approval,
+            allowed_loan_types: input.allowed_loan_types,
+            dual_signoff_on_return: input.dual_signoff_on_return,
+            pickup_days: input.pickup_days,
+        }
+    }
+}
+
+fn policy_response(status: StatusCode, policy: StoredPolicy) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(policy.version)))
+        .json(PolicyDto::from(policy))
+}
+
+/// Create a policy.
+#[utoipa::path(post, path = "/api/v1/policies", tag = "policies", request_body = PolicyInput,
+    responses(
+        (status = 201, description = "Created", body = PolicyDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 422, description = "Invalid fields, or a named approver who does not exist", body = Problem),
+    ))]
+#[post("/policies")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<PolicyInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let policy = LoanPolicy::from(body.accept()?);
+    let (now, actor) = (state.clock.now(), caller.id());
+    let stored = state
+        .db(move |conn| policies::create(conn, now, actor, policy))
+        .await?;
+    Ok(policy_response(StatusCode::CREATED, stored))
+}
+
+/// Replace a policy.
+#[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "policies", request_body = PolicyInput,
+    params(
+        ("id" = Uuid, Path, description = "Policy id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if it changed since"),
+    ),
+    responses(
+        (status = 200, description = "Replaced", body = PolicyDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such policy", body = Problem),
+        (status = 412, description = "`precondition_failed`", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+#[put("/policies/{id}")]
+pub async fn replace(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<PolicyInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let policy = LoanPolicy::from(body.accept()?);
+    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let stored = state
+        .db(move |conn| policies::replace(conn, now, actor, id, policy, if_match.0))
+        .await?;
+    Ok(policy_response(StatusCode::OK, stored))
+}
+
+/// Delete a policy.
+#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies",
+    params(("id" = Uuid, Path, description = "Policy id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such policy", body = Problem),
+    ))]
+#[delete("/policies/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
+    state
+        .db(move |conn| policies::delete(conn, now, actor, id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

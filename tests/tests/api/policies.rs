@@ -78,3 +78,72 @@ both_stores! {
         assert_eq!(refused["steps"][1]["approver_ids"], json!([director["id"]]));
     }
 }
+
+fn on_site_only(name: &str, priority: i32) -> serde_json::Value {
+    json!({
+        "name": name, "priority": priority,
+        "match": {"categories": ["人事"]},
+        "approval_steps": [{"name": "archivist", "approver": {"kind": "role", "role": "archivist"}}],
+        "max_days": 3, "max_renewals": 0, "allowed_loan_types": ["on_site"], "pickup_days": 2
+    })
+}
+
+both_stores! {
+    fn admins_change_policies_and_resolution_follows(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let department = app.department(&admin, "HR");
+        app.user(&admin, "borrower", &department, &[], "internal");
+        let archivist = app.user(&admin, "archivist", &department, &["archivist"], "internal");
+        let borrower = app.login("borrower", PASSWORD);
+
+        app.client.post("/api/v1/policies", Some(&borrower), &on_site_only("x", 1)).assert_problem(403, "forbidden");
+        let created = app.client.post("/api/v1/policies", Some(&admin), &on_site_only("人事 on site", 10));
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.header("etag"), Some("\"1\""));
+        let policy = created.json();
+        assert_eq!(policy["match"]["categories"], json!(["人事"]));
+        assert_eq!(policy["renewal_requires_approval"], false);
+
+        let mut archive = archive_body("RS-9", "internal");
+        archive["category"] = json!("人事");
+        let archive = app.archive(&admin, &archive);
+        let path = format!("/api/v1/policies/resolve?archive_id={}&loan_type=take_out", archive["id"].as_str().unwrap());
+        let resolved = app.client.get(&path, Some(&borrower)).json();
+        assert_eq!(resolved["policy"]["name"], "人事 on site", "the higher priority wins");
+        assert_eq!(resolved["loan_type_allowed"], false);
+        assert_eq!(resolved["steps"][0]["approver_ids"], json!([archivist["id"]]));
+
+        let id = policy["id"].as_str().unwrap();
+        let mut changed = on_site_only("人事 on site (revised)", 10);
+        changed["allowed_loan_types"] = json!(["on_site", "take_out"]);
+        let replaced = app.client.send_json("PUT", &format!("/api/v1/policies/{id}"), &admin, Some("\"1\""), &changed);
+        assert_eq!(replaced.status, 200, "{}", replaced.body);
+        assert_eq!(replaced.json()["version"], 2);
+        app.client.send_json("PUT", &format!("/api/v1/policies/{id}"), &admin, Some("\"1\""), &changed)
+            .assert_problem(412, "precondition_failed");
+        assert_eq!(app.client.get(&path, Some(&borrower)).json()["loan_type_allowed"], true);
+
+        let mut bad = on_site_only("", 1);
+        bad["max_days"] = json!(0);
+        bad["allowed_loan_types"] = json!([]);
+        let problem = app.client.post("/api/v1/policies", Some(&admin), &bad).assert_problem(422, "validation_failed");
+        for field in ["name", "max_days", "allowed_loan_types"] {
+            assert!(problem["errors"][field].is_array(), "{field}: {problem}");
+        }
+        let mut ghost = on_site_only("named", 1);
+        ghost["approval_steps"] = json!([{"name": "someone", "approver": {"kind": "user", "user_id": uuid::Uuid::new_v4()}}]);
+        app.client.post("/api/v1/policies", Some(&admin), &ghost).assert_problem(422, "validation_failed");
+        let mut unknown = on_site_only("odd", 1);
+        unknown["approval_steps"] = json!([{"name": "x", "approver": {"kind": "astrologer"}}]);
+        app.client.post("/api/v1/policies", Some(&admin), &unknown).assert_problem(422, "validation_failed");
+
+        let deleted = app.client.raw("DELETE", &format!("/api/v1/policies/{id}"), &[("Authorization".into(), format!("Bearer {admin}"))], b"");
+        assert_eq!(deleted.status, 204);
+        app.client.get(&format!("/api/v1/policies/{id}"), Some(&admin)).assert_problem(404, "not_found");
+        assert_eq!(app.client.get(&path, Some(&borrower)).json()["policy"]["name"], "internal default");
+        let events = app.client.get("/api/v1/audit-events?entity_type=policy", Some(&admin)).json();
+        let actions: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["policy.seeded", "policy.created", "policy.updated", "policy.deleted"]);
+    }
+}
