@@ -37,6 +37,7 @@ error_codes! {
     NotFound => NOT_FOUND, "not_found", "Not found";
     DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
     DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";
+    DuplicateKey => CONFLICT, "duplicate_key", "Key already in use";
     DuplicateArchiveCode => CONFLICT, "duplicate_archive_code", "Archive code already in use";
     DuplicateBarcode => CONFLICT, "duplicate_barcode", "Barcode already in use";
     ArchiveOnLoan => CONFLICT, "archive_on_loan", "The archive is out";
@@ -63,6 +64,7 @@ impl ErrorCode {
         match code {
             "duplicate_code" => ErrorCode::DuplicateCode,
             "duplicate_username" => ErrorCode::DuplicateUsername,
+            "duplicate_key" => ErrorCode::DuplicateKey,
             "duplicate_archive_code" => ErrorCode::DuplicateArchiveCode,
             "duplicate_barcode" => ErrorCode::DuplicateBarcode,
             "no_policy" => ErrorCode::NoPolicy,

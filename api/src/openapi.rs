@@ -46,6 +46,10 @@ use crate::{error::Problem, routes};
         routes::policies::create,
         routes::policies::replace,
         routes::policies::remove,
+        routes::forms::list,
+        routes::forms::create,
+        routes::forms::replace,
+        routes::forms::remove,
         routes::audit::list,
         routes::audit::verify,
     ),
@@ -59,7 +63,7 @@ use crate::{error::Problem, routes};
         (name = "departments", description = "The organisation tree (admin)"),
         (name = "users", description = "Users, roles and clearance (admin)"),
         (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
-        (name = "policies", description = "Loan policies and the approval chains they give"),
+        (name = "policies", description = "Loan policies, the approval chains they give, and request form fields"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
     )
 )]

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod classification;
 pub mod department;
 pub mod error;
+pub mod form;
 pub mod loan;
 pub mod login_throttle;
 pub mod policy;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod db;
 pub mod departments;
 mod error;
+pub mod forms;
 pub mod idempotency;
 pub mod import;
 pub mod logins;

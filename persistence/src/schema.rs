@@ -184,6 +184,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    form_fields (id) {
+        id -> DbUuid,
+        key -> Text,
+        label -> Text,
+        field_type -> Text,
+        required -> Bool,
+        options -> Text,
+        categories -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -202,4 +220,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     archives,
     idempotency_keys,
     loan_policies,
+    form_fields,
 );

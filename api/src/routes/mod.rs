@@ -4,6 +4,7 @@ pub mod archives;
 pub mod audit;
 pub mod auth;
 pub mod departments;
+pub mod forms;
 pub mod imports;
 pub mod me;
 pub mod policies;
@@ -91,6 +92,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(policies::create)
                 .service(policies::replace)
                 .service(policies::remove)
+                .service(forms::list)
+                .service(forms::create)
+                .service(forms::replace)
+                .service(forms::remove)
                 .service(audit::list)
                 .service(audit::verify),
         );

@@ -147,3 +147,43 @@ both_stores! {
         assert_eq!(actions, ["policy.seeded", "policy.created", "policy.updated", "policy.deleted"]);
     }
 }
+
+both_stores! {
+    fn form_fields_are_read_by_all_and_written_by_admins(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let department = app.department(&admin, "HR");
+        app.user(&admin, "borrower", &department, &[], "internal");
+        let borrower = app.login("borrower", PASSWORD);
+        let body = json!({"key": "case_number", "label": "案件编号", "type": "text", "required": true, "categories": ["人事"]});
+        app.client.post("/api/v1/form-fields", Some(&borrower), &body).assert_problem(403, "forbidden");
+        let created = app.client.post("/api/v1/form-fields", Some(&admin), &body);
+        assert_eq!(created.status, 201, "{}", created.body);
+        let field = created.json();
+        assert_eq!(field["type"], "text");
+        assert_eq!(field["categories"], json!(["人事"]));
+        app.client.post("/api/v1/form-fields", Some(&admin), &body).assert_problem(409, "duplicate_key");
+        let problem = app.client.post("/api/v1/form-fields", Some(&admin), &json!({"key": "Bad Key", "label": "", "type": "choice"}))
+            .assert_problem(422, "validation_failed");
+        for f in ["key", "label", "options"] {
+            assert!(problem["errors"][f].is_array(), "{f}: {problem}");
+        }
+        app.client.post("/api/v1/form-fields", Some(&admin), &json!({"key": "x", "label": "x", "type": "colour"}))
+            .assert_problem(422, "validation_failed");
+
+        let id = field["id"].as_str().unwrap();
+        let choice = json!({"key": "case_number", "label": "用途", "type": "choice", "options": ["audit", "litigation"]});
+        let replaced = app.client.send_json("PUT", &format!("/api/v1/form-fields/{id}"), &admin, Some("\"1\""), &choice);
+        assert_eq!(replaced.status, 200, "{}", replaced.body);
+        assert_eq!(replaced.header("etag"), Some("\"2\""));
+        app.client.send_json("PUT", &format!("/api/v1/form-fields/{id}"), &admin, Some("\"1\""), &choice)
+            .assert_problem(412, "precondition_failed");
+        let listed = app.client.get("/api/v1/form-fields", Some(&borrower)).json();
+        assert_eq!(listed["items"][0]["options"], json!(["audit", "litigation"]));
+        let deleted = app.client.raw("DELETE", &format!("/api/v1/form-fields/{id}"), &[("Authorization".into(), format!("Bearer {admin}"))], b"");
+        assert_eq!(deleted.status, 204);
+        assert_eq!(app.client.get("/api/v1/form-fields", Some(&borrower)).json()["items"], json!([]));
+        let events = app.client.get("/api/v1/audit-events?entity_type=form_field", Some(&admin)).json();
+        assert_eq!(events["items"].as_array().unwrap().len(), 3);
+    }
+}

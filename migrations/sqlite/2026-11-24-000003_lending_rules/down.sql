@@ -1,1 +1,2 @@
+DROP TABLE form_fields;
 DROP TABLE loan_policies;

@@ -1,4 +1,4 @@
--- Loan policies: admins change lending rules without code. Match, steps and loan types are JSON
+-- Loan policies and request form fields: admins change lending rules without code. Match, steps and loan types are JSON
 -- text (the shapes of domain::policy), read and written whole.
 CREATE TABLE loan_policies (
     id UUID PRIMARY KEY,
@@ -17,3 +17,18 @@ CREATE TABLE loan_policies (
     version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX loan_policies_priority_idx ON loan_policies (priority);
+
+-- Custom request form fields (domain::form): options and categories are JSON text arrays.
+CREATE TABLE form_fields (
+    id UUID PRIMARY KEY,
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    field_type TEXT NOT NULL,
+    required BOOLEAN NOT NULL,
+    options TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX form_fields_key_key ON form_fields (key);
