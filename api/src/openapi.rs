@@ -46,6 +46,9 @@ use crate::{error::Problem, routes};
         routes::policies::create,
         routes::policies::replace,
         routes::policies::remove,
+        routes::delegations::create,
+        routes::delegations::list,
+        routes::delegations::remove,
         routes::forms::list,
         routes::forms::create,
         routes::forms::replace,
@@ -64,6 +67,7 @@ use crate::{error::Problem, routes};
         (name = "users", description = "Users, roles and clearance (admin)"),
         (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
         (name = "policies", description = "Loan policies, the approval chains they give, and request form fields"),
+        (name = "approvals", description = "Approval tasks and delegations"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
     )
 )]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{policy::ResolvedStep, DomainError};
+use crate::{policy::ResolvedStep, DomainError, FieldError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +56,21 @@ pub struct Delegation {
 impl Delegation {
     pub fn active_at(&self, now: OffsetDateTime) -> bool {
         self.starts_at <= now && now < self.ends_at
+    }
+
+    /// Every rule a new delegation breaks: it hands tasks to someone else, for a window that
+    /// ends after it starts and has not ended already.
+    pub fn check(&self, now: OffsetDateTime) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.delegate_id == self.delegator_id {
+            errors.push(FieldError::new("delegate_id", "must be someone else"));
+        }
+        if self.ends_at <= self.starts_at {
+            errors.push(FieldError::new("ends_at", "must be after starts_at"));
+        } else if self.ends_at <= now {
+            errors.push(FieldError::new("ends_at", "must be in the future"));
+        }
+        errors
     }
 }
 
@@ -444,6 +459,32 @@ mod tests {
         assert_eq!(
             r.decide(approve(p.borrower), &[to_borrower], NOW),
             Err(DomainError::NotYourStep)
+        );
+    }
+
+    #[test]
+    fn a_delegation_goes_to_someone_else_for_a_future_window() {
+        let p = people();
+        let good = Delegation {
+            delegator_id: p.head,
+            delegate_id: p.deputy,
+            starts_at: NOW,
+            ends_at: NOW + Duration::days(7),
+        };
+        assert!(good.check(NOW).is_empty());
+        let to_self = Delegation {
+            delegate_id: p.head,
+            ..good.clone()
+        };
+        assert_eq!(to_self.check(NOW)[0].field, "delegate_id");
+        let backwards = Delegation {
+            ends_at: NOW - Duration::days(1),
+            ..good.clone()
+        };
+        assert_eq!(backwards.check(NOW)[0].message, "must be after starts_at");
+        assert_eq!(
+            good.check(NOW + Duration::days(8))[0].message,
+            "must be in the future"
         );
     }
 

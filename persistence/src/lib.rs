@@ -5,6 +5,7 @@
 pub mod archives;
 pub mod audit;
 pub mod db;
+pub mod delegations;
 pub mod departments;
 mod error;
 pub mod forms;

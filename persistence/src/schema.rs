@@ -202,6 +202,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    delegations (id) {
+        id -> DbUuid,
+        delegator_id -> DbUuid,
+        delegate_id -> DbUuid,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -221,4 +236,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     loan_policies,
     form_fields,
+    delegations,
 );

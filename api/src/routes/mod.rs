@@ -3,6 +3,7 @@
 pub mod archives;
 pub mod audit;
 pub mod auth;
+pub mod delegations;
 pub mod departments;
 pub mod forms;
 pub mod imports;
@@ -92,6 +93,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(policies::create)
                 .service(policies::replace)
                 .service(policies::remove)
+                .service(delegations::create)
+                .service(delegations::list)
+                .service(delegations::remove)
                 .service(forms::list)
                 .service(forms::create)
                 .service(forms::replace)

@@ -1,2 +1,3 @@
+DROP TABLE delegations;
 DROP TABLE form_fields;
 DROP TABLE loan_policies;

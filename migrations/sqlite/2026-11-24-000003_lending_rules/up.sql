@@ -32,3 +32,16 @@ CREATE TABLE form_fields (
     version INTEGER NOT NULL DEFAULT 1
 );
 CREATE UNIQUE INDEX form_fields_key_key ON form_fields (key);
+
+-- While active, the delegate also receives the delegator's approval tasks.
+CREATE TABLE delegations (
+    id TEXT PRIMARY KEY,
+    delegator_id TEXT NOT NULL REFERENCES users (id),
+    delegate_id TEXT NOT NULL REFERENCES users (id),
+    starts_at TIMESTAMP NOT NULL,
+    ends_at TIMESTAMP NOT NULL,
+    reason TEXT,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX delegations_delegate_idx ON delegations (delegate_id, ends_at);
+CREATE INDEX delegations_delegator_idx ON delegations (delegator_id, ends_at);
