@@ -92,6 +92,17 @@ pub const FIELD_NAMES: [&str; 11] = [
     "pages",
 ];
 
+/// The fields every archive must have (a CSV import needs their columns).
+pub const REQUIRED_FIELDS: [&str; 7] = [
+    "archive_code",
+    "barcode",
+    "title",
+    "category",
+    "classification",
+    "medium",
+    "location",
+];
+
 pub(crate) fn check_text(
     errors: &mut Vec<FieldError>,
     field: &'static str,

@@ -114,6 +114,10 @@ impl LoanPolicy {
         errors
     }
 
+    pub fn allows(&self, loan_type: LoanType) -> bool {
+        self.allowed_loan_types.contains(&loan_type)
+    }
+
     /// The users a policy names as approvers, which must exist.
     pub fn named_approvers(&self) -> Vec<Uuid> {
         self.approval_steps

@@ -3,7 +3,7 @@
 
 use actix_web::{http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
 use dangan_domain::{
-    archive::{ArchiveFields, FIELD_NAMES},
+    archive::{ArchiveFields, FIELD_NAMES, REQUIRED_FIELDS},
     user::{UserImport, IMPORT_FIELD_NAMES},
     FieldError, Role,
 };
@@ -24,16 +24,6 @@ use crate::{
     routes::archives::CATALOGUERS,
     state::{blocking, AppState},
 };
-
-const REQUIRED_ARCHIVE_FIELDS: &[&str] = &[
-    "archive_code",
-    "barcode",
-    "title",
-    "category",
-    "classification",
-    "medium",
-    "location",
-];
 
 /// Import bodies may be this large (other JSON bodies: 1 MiB).
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
@@ -388,7 +378,7 @@ pub async fn import_archives(
             format,
             &bytes,
             &FIELD_NAMES,
-            REQUIRED_ARCHIVE_FIELDS,
+            &REQUIRED_FIELDS,
             "an archive",
             |texts| ArchiveFields::parse(|name| lookup(texts, name), clearance),
         )?;
