@@ -10,6 +10,7 @@ use dangan_domain::{
 };
 use diesel::{
     dsl::sql,
+    expression::BoxableExpression,
     prelude::*,
     sql_types::{Bool, Integer, Text},
 };
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     audit,
-    db::write_transaction,
+    db::{write_transaction, MultiBackend},
     departments, from_db_time,
     import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
     schema::{archives, departments as departments_table},
@@ -589,6 +590,33 @@ fn search_sqlite_fts(
     Ok(rows)
 }
 
+type Condition = Box<dyn BoxableExpression<archives::table, MultiBackend, SqlType = Bool>>;
+
+/// The full-text condition of a search on either store. Tokens hold only letters and digits
+/// (domain::search), so quoting them is safe. `indexed: false` writes PostgreSQL's test so the
+/// GIN index cannot serve it (see `search_postgres_fts`).
+fn full_text(sqlite: bool, terms: &[QueryTerm], indexed: bool) -> Condition {
+    if sqlite {
+        return Box::new(
+            sql::<Bool>(
+                "archives.seq IN (SELECT rowid FROM archives_fts WHERE archives_fts MATCH ",
+            )
+            .bind::<Text, _>(fts5_match(terms))
+            .sql(")"),
+        );
+    }
+    let vector = if indexed {
+        "archives.search_vector"
+    } else {
+        "coalesce(archives.search_vector, ''::tsvector)"
+    };
+    Box::new(
+        sql::<Bool>(&format!("{vector} @@ to_tsquery('simple', "))
+            .bind::<Text, _>(tsquery(terms))
+            .sql(")"),
+    )
+}
+
 /// How many of the newest archives a PostgreSQL keyword search checks row by row before it asks
 /// the full-text index for the rest.
 const PG_WINDOW: i64 = 20_000;
@@ -600,24 +628,11 @@ const PG_WINDOW: i64 = 20_000;
 fn search_postgres_fts(
     conn: &mut Conn,
     search: &ArchiveSearch,
-    query: &str,
+    terms: &[QueryTerm],
     page: &PageRequest<ArchiveCursor>,
 ) -> Result<Vec<SearchRow>, PersistenceError> {
     let descending = search.sort == ArchiveSort::CreatedAtDesc;
-    // The window's test is written so the GIN index cannot serve it (`coalesce(...)`): the
-    // planner then walks the window newest-first instead of fetching every match it misjudged.
-    let matching = |indexed: bool| {
-        let vector = if indexed {
-            "archives.search_vector"
-        } else {
-            "coalesce(archives.search_vector, ''::tsvector)"
-        };
-        filtered(search).filter(
-            sql::<Bool>(&format!("{vector} @@ to_tsquery('simple', "))
-                .bind::<Text, _>(query.to_owned())
-                .sql(")"),
-        )
-    };
+    let matching = |indexed: bool| filtered(search).filter(full_text(false, terms, indexed));
     let mut edge_query = archives::table.select(archives::seq).into_boxed();
     if let Some(ArchiveCursor::Catalogued(seq)) = &page.after {
         edge_query = if descending {
@@ -674,41 +689,20 @@ pub fn search(
         search.sort,
         ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc
     );
-    // Tokens hold only letters and digits (domain::search), so quoting them is safe.
-    let rows = match (&*conn, &search.terms) {
-        (AnyConnection::Sqlite(_), Some(terms)) if catalogue_order => {
+    let sqlite = matches!(conn, AnyConnection::Sqlite(_));
+    let rows = match &search.terms {
+        Some(terms) if catalogue_order && sqlite => {
             search_sqlite_fts(conn, search, &fts5_match(terms), page)?
         }
-        (AnyConnection::Sqlite(_), Some(terms)) => {
-            let query = filtered(search).filter(
-                sql::<Bool>(
-                    "archives.seq IN (SELECT rowid FROM archives_fts WHERE archives_fts MATCH ",
-                )
-                .bind::<Text, _>(fts5_match(terms))
-                .sql(")"),
-            );
+        Some(terms) if catalogue_order => search_postgres_fts(conn, search, terms, page)?,
+        terms => {
+            let mut query = filtered(search);
+            if let Some(terms) = terms {
+                query = query.filter(full_text(sqlite, terms, true));
+            }
             ordered(query, search.sort, page.after.as_ref(), page.limit + 1)?
                 .load::<SearchRow>(conn)?
         }
-        (AnyConnection::Postgresql(_), Some(terms)) if catalogue_order => {
-            search_postgres_fts(conn, search, &tsquery(terms), page)?
-        }
-        (AnyConnection::Postgresql(_), Some(terms)) => {
-            let query = filtered(search).filter(
-                sql::<Bool>("archives.search_vector @@ to_tsquery('simple', ")
-                    .bind::<Text, _>(tsquery(terms))
-                    .sql(")"),
-            );
-            ordered(query, search.sort, page.after.as_ref(), page.limit + 1)?
-                .load::<SearchRow>(conn)?
-        }
-        (_, None) => ordered(
-            filtered(search),
-            search.sort,
-            page.after.as_ref(),
-            page.limit + 1,
-        )?
-        .load::<SearchRow>(conn)?,
     };
     let sort = search.sort;
     let page = Page::from_rows(rows, page.limit, move |(seq, row): &SearchRow| match sort {
