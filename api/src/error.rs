@@ -34,7 +34,9 @@ error_codes! {
     SelfElevation => FORBIDDEN, "self_elevation", "Cannot raise one's own authority";
     NotYourStep => FORBIDDEN, "not_your_step", "Not an approver of the current step";
     BorrowerBlocked => FORBIDDEN, "borrower_blocked", "The borrower has an overdue loan";
+    InvalidPassword => FORBIDDEN, "invalid_password", "The password does not match";
     NotFound => NOT_FOUND, "not_found", "Not found";
+    NoOpenLoan => NOT_FOUND, "no_open_loan", "No open loan of this archive";
     DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
     DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";
     DuplicateKey => CONFLICT, "duplicate_key", "Key already in use";
@@ -49,6 +51,11 @@ error_codes! {
     InvalidTransition => CONFLICT, "invalid_transition", "Not possible in the current state";
     RenewalLimitReached => CONFLICT, "renewal_limit_reached", "No renewals left";
     ArchiveRequested => CONFLICT, "archive_requested", "Someone is waiting for the archive";
+    ArchiveUnavailable => CONFLICT, "archive_unavailable", "The archive is not available";
+    BarcodeMismatch => CONFLICT, "barcode_mismatch", "The barcode is not an archive of this request";
+    RequestNotApproved => CONFLICT, "request_not_approved", "The request is not approved";
+    AlreadyCheckedOut => CONFLICT, "already_checked_out", "Already checked out";
+    RenewalPending => CONFLICT, "renewal_pending", "A renewal of this loan awaits approval";
     PreconditionFailed => PRECONDITION_FAILED, "precondition_failed", "The resource changed";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported content type";
@@ -68,6 +75,9 @@ impl ErrorCode {
             "duplicate_archive_code" => ErrorCode::DuplicateArchiveCode,
             "duplicate_barcode" => ErrorCode::DuplicateBarcode,
             "no_policy" => ErrorCode::NoPolicy,
+            "archive_unavailable" => ErrorCode::ArchiveUnavailable,
+            "no_open_loan" => ErrorCode::NoOpenLoan,
+            "renewal_pending" => ErrorCode::RenewalPending,
             _ => ErrorCode::Internal,
         }
     }
@@ -233,6 +243,18 @@ impl From<DomainError> for ApiError {
             }
             DomainError::DaysOutOfRange { .. } => ApiError::field("days", error.to_string()),
             DomainError::SameInspector => ApiError::forbidden(error.to_string()),
+            DomainError::ArchiveUnavailable => {
+                ApiError::new(ErrorCode::ArchiveUnavailable, error.to_string())
+            }
+            DomainError::BarcodeMismatch => {
+                ApiError::new(ErrorCode::BarcodeMismatch, error.to_string())
+            }
+            DomainError::RequestNotApproved => {
+                ApiError::new(ErrorCode::RequestNotApproved, error.to_string())
+            }
+            DomainError::AlreadyCheckedOut => {
+                ApiError::new(ErrorCode::AlreadyCheckedOut, error.to_string())
+            }
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }
@@ -244,7 +266,7 @@ impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         let mut map = FieldErrors::new();
         for e in errors {
-            map.entry(e.field.to_owned()).or_default().push(e.message);
+            map.entry(e.field.into_owned()).or_default().push(e.message);
         }
         ApiError::validation(map)
     }

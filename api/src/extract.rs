@@ -31,14 +31,36 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = read_json::<T>(req, payload);
+        let body = read_json::<T>(req, payload, false);
         Box::pin(async move { Ok(ValidJson(body.await)) })
+    }
+}
+
+/// A `ValidJson` whose body may be left out: no body reads as `{}` (an action with only
+/// optional fields, such as an approval with no comment).
+#[derive(Debug)]
+pub struct OptionalJson<T>(Result<T, ApiError>);
+
+impl<T> OptionalJson<T> {
+    pub fn accept(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_json::<T>(req, payload, true);
+        Box::pin(async move { Ok(OptionalJson(body.await)) })
     }
 }
 
 fn read_json<T: DeserializeOwned + Validate + 'static>(
     req: &HttpRequest,
     payload: &mut Payload,
+    optional: bool,
 ) -> impl Future<Output = Result<T, ApiError>> + 'static {
     {
         let is_json = req
@@ -51,12 +73,15 @@ fn read_json<T: DeserializeOwned + Validate + 'static>(
                     && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
             });
         let body = web::Bytes::from_request(req, payload);
+        let unsupported = || {
+            ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as application/json",
+            )
+        };
         async move {
-            if !is_json {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedMediaType,
-                    "send the body as application/json",
-                ));
+            if !optional && !is_json {
+                return Err(unsupported());
             }
             let bytes = body.await.map_err(|e| {
                 if e.as_response_error().status_code()
@@ -70,7 +95,12 @@ fn read_json<T: DeserializeOwned + Validate + 'static>(
                     ApiError::bad_request(format!("could not read the body: {e}"))
                 }
             })?;
-            let value = parse_json::<T>(&bytes)?;
+            let bytes: &[u8] = match (optional && bytes.is_empty(), is_json) {
+                (true, _) => b"{}",
+                (false, true) => &bytes,
+                (false, false) => return Err(unsupported()),
+            };
+            let value = parse_json::<T>(bytes)?;
             value
                 .validate()
                 .map_err(|e| ApiError::validation(flatten(&e)))?;

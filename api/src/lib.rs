@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod routes;
 mod serde_util;
 pub mod state;
+mod voucher_page;
 
 use std::{net::TcpListener, sync::Arc};
 

@@ -1,48 +1,10 @@
 //! Archives (档案) of the catalogue: their fields, the rules a record must meet, and which status
 //! changes an edit may make.
 
-use std::{fmt, str::FromStr};
-
-use serde::{Deserialize, Serialize};
+use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::{Classification, DomainError, FieldError};
-
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = DomainError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $name::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| DomainError::UnknownValue(s.to_owned()))
-            }
-        }
-    };
-}
 
 named_enum! {
     /// What an archive is made of.
@@ -249,6 +211,17 @@ pub fn check_retire(status: ArchiveStatus) -> Result<(), DomainError> {
     }
 }
 
+/// A lost, retired or damaged archive cannot be requested; one that is out or reserved can (the
+/// request waits in line for it).
+pub fn check_requestable(status: ArchiveStatus) -> Result<(), DomainError> {
+    match status {
+        ArchiveStatus::Lost | ArchiveStatus::Retired | ArchiveStatus::Damaged => {
+            Err(DomainError::ArchiveUnavailable)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A catalogue edit may only move an archive between `available` and `damaged` (after a repair,
 /// or on finding damage); circulation states change through check-out, return and retire.
 pub fn check_status_edit(from: ArchiveStatus, to: ArchiveStatus) -> Result<(), DomainError> {
@@ -296,8 +269,8 @@ mod tests {
         ArchiveFields::parse(|k| r.get(k).map(String::as_str), clearance)
     }
 
-    fn fields_of(errors: Vec<FieldError>) -> Vec<&'static str> {
-        errors.into_iter().map(|e| e.field).collect()
+    fn fields_of(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field.to_string()).collect()
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The one error type of the domain: a rule that a command would break.
 
+use std::borrow::Cow;
+
 /// A business rule refused a command. Each variant names the rule, not the layer that noticed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -41,6 +43,14 @@ pub enum DomainError {
     NoApprover(String),
     #[error("the archive is out on loan or reserved")]
     ArchiveOnLoan,
+    #[error("the archive is lost, retired, damaged, out, or reserved for someone else")]
+    ArchiveUnavailable,
+    #[error("the barcode is not an archive of this request")]
+    BarcodeMismatch,
+    #[error("the request is not approved")]
+    RequestNotApproved,
+    #[error("this archive of the request is already checked out")]
+    AlreadyCheckedOut,
     #[error("an edit cannot move an archive from {from} to {to}")]
     StatusChange {
         from: &'static str,
@@ -51,14 +61,23 @@ pub enum DomainError {
 /// One field that broke a rule, with a message a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    pub field: &'static str,
+    /// The field's path, such as `days` or `fields.case_no`.
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 impl FieldError {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         FieldError {
-            field,
+            field: Cow::Borrowed(field),
+            message: message.into(),
+        }
+    }
+
+    /// An error at a path made at run time, such as a custom form field's key.
+    pub fn at(path: String, message: impl Into<String>) -> Self {
+        FieldError {
+            field: Cow::Owned(path),
             message: message.into(),
         }
     }

@@ -87,17 +87,20 @@ impl FormField {
 }
 
 /// Checks a request's answers: required fields that apply are present, every answer fits its
-/// field, and no answer names a field that does not exist. Returns `(path, message)` pairs.
+/// field, and no answer names a field that does not exist.
 pub fn check_answers(
     fields: &[FormField],
     categories: &[String],
     answers: &serde_json::Map<String, Value>,
-) -> Vec<(String, String)> {
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for field in fields.iter().filter(|f| f.applies_to(categories)) {
         match answers.get(&field.key) {
             None | Some(Value::Null) if field.required => {
-                errors.push((format!("fields.{}", field.key), "is required".to_owned()));
+                errors.push(FieldError::at(
+                    format!("fields.{}", field.key),
+                    "is required",
+                ));
             }
             None | Some(Value::Null) => {}
             Some(value) if !field.accepts(value) => {
@@ -108,7 +111,7 @@ pub fn check_answers(
                     FieldType::Bool => "true or false".to_owned(),
                     FieldType::Choice => format!("one of {}", field.options.join(", ")),
                 };
-                errors.push((
+                errors.push(FieldError::at(
                     format!("fields.{}", field.key),
                     format!("must be {expected}"),
                 ));
@@ -121,9 +124,9 @@ pub fn check_answers(
             .iter()
             .any(|f| f.key == *key && f.applies_to(categories))
         {
-            errors.push((
+            errors.push(FieldError::at(
                 format!("fields.{key}"),
-                "is not a field of this request".to_owned(),
+                "is not a field of this request",
             ));
         }
     }
@@ -158,10 +161,10 @@ mod tests {
         assert!(field("case_number", FieldType::Text, true, &[], &[])
             .check()
             .is_empty());
-        let broken: Vec<&str> = field("Case No", FieldType::Choice, true, &[], &[])
+        let broken: Vec<String> = field("Case No", FieldType::Choice, true, &[], &[])
             .check()
             .into_iter()
-            .map(|e| e.field)
+            .map(|e| e.field.to_string())
             .collect();
         assert_eq!(broken, ["key", "options"]);
         assert_eq!(
@@ -186,8 +189,12 @@ mod tests {
         ];
         let answers = |v: Value| v.as_object().cloned().unwrap();
         let hr = vec!["人事".to_owned()];
-        let paths =
-            |errors: Vec<(String, String)>| errors.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+        let paths = |errors: Vec<FieldError>| {
+            errors
+                .into_iter()
+                .map(|e| e.field.to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             paths(check_answers(&fields, &hr, &answers(json!({})))),
             ["fields.case_number", "fields.purpose_kind"]

@@ -1,33 +1,35 @@
 //! The loan state machine: `checked_out → active → return_pending → returned`, or `lost`;
 //! due dates, renewals, overdue arithmetic, the borrower block and the second sign-off on return.
 
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::DomainError;
+use crate::{
+    archive::ArchiveStatus,
+    policy::EffectivePolicy,
+    request::{ItemStatus, RequestStatus},
+    DomainError,
+};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum LoanStatus {
-    /// Handed over, receipt not yet signed.
-    CheckedOut,
-    /// Receipt signed.
-    Active,
-    /// Inspected on return, awaiting the second sign-off.
-    ReturnPending,
-    Returned,
-    Lost,
+named_enum! {
+    LoanStatus {
+        /// Handed over, receipt not yet signed.
+        CheckedOut => "checked_out",
+        /// Receipt signed.
+        Active => "active",
+        /// Inspected on return, awaiting the second sign-off.
+        ReturnPending => "return_pending",
+        Returned => "returned",
+        Lost => "lost",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Condition {
-    Intact,
-    Damaged,
-    Incomplete,
+named_enum! {
+    Condition {
+        Intact => "intact",
+        Damaged => "damaged",
+        Incomplete => "incomplete",
+    }
 }
 
 impl Condition {
@@ -37,13 +39,26 @@ impl Condition {
     }
 }
 
-/// The parts of the governing policy a loan needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The parts of the governing policy a loan needs, kept with the request it was approved under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoanRules {
     pub max_days: i32,
     pub max_renewals: i32,
     pub renewal_requires_approval: bool,
     pub dual_signoff_on_return: bool,
+    pub pickup_days: i32,
+}
+
+impl From<&EffectivePolicy> for LoanRules {
+    fn from(p: &EffectivePolicy) -> Self {
+        LoanRules {
+            max_days: p.max_days,
+            max_renewals: p.max_renewals,
+            renewal_requires_approval: p.renewal_requires_approval,
+            dual_signoff_on_return: p.dual_signoff_on_return,
+            pickup_days: p.pickup_days,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +86,40 @@ pub fn days_overdue(due_at: OffsetDateTime, now: OffsetDateTime) -> i64 {
 /// A borrower with any overdue loan may not request or renew until it is back.
 pub fn borrower_blocked(overdue_loans: usize) -> bool {
     overdue_loans > 0
+}
+
+/// Whether a scanned archive may be handed over for a request: it must be one of the request's
+/// archives (`item` is `None` otherwise), the request approved, the item not handed over yet,
+/// and the archive on the shelf — or reserved for this very request.
+pub fn check_checkout(
+    request: RequestStatus,
+    item: Option<ItemStatus>,
+    archive: ArchiveStatus,
+) -> Result<(), DomainError> {
+    let item = item.ok_or(DomainError::BarcodeMismatch)?;
+    if item == ItemStatus::CheckedOut {
+        return Err(DomainError::AlreadyCheckedOut);
+    }
+    if request != RequestStatus::Approved || item == ItemStatus::Withdrawn {
+        return Err(DomainError::RequestNotApproved);
+    }
+    match (item, archive) {
+        (ItemStatus::Waiting, ArchiveStatus::Available)
+        | (ItemStatus::Reserved, ArchiveStatus::Reserved) => Ok(()),
+        _ => Err(DomainError::ArchiveUnavailable),
+    }
+}
+
+/// Where an archive goes once its loan is over: to repair when it came back damaged or
+/// incomplete, to the first in line when someone waits, else back on the shelf.
+pub fn status_after_return(condition: Condition, someone_waiting: bool) -> ArchiveStatus {
+    if condition.opens_incident() {
+        ArchiveStatus::Damaged
+    } else if someone_waiting {
+        ArchiveStatus::Reserved
+    } else {
+        ArchiveStatus::Available
+    }
 }
 
 /// What a renewal asks for, with what the caller found in the store.
@@ -237,6 +286,92 @@ mod tests {
     use super::*;
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
+
+    #[test]
+    fn checkout_needs_an_approved_item_and_a_free_archive() {
+        use ArchiveStatus as A;
+        use ItemStatus as I;
+        use RequestStatus as R;
+        let cases = [
+            (R::Approved, Some(I::Waiting), A::Available, Ok(())),
+            (R::Approved, Some(I::Reserved), A::Reserved, Ok(())),
+            (
+                R::Approved,
+                None,
+                A::Available,
+                Err(DomainError::BarcodeMismatch),
+            ),
+            (
+                R::Pending,
+                Some(I::Waiting),
+                A::Available,
+                Err(DomainError::RequestNotApproved),
+            ),
+            (
+                R::Rejected,
+                Some(I::Waiting),
+                A::Available,
+                Err(DomainError::RequestNotApproved),
+            ),
+            (
+                R::Fulfilled,
+                Some(I::CheckedOut),
+                A::OnLoan,
+                Err(DomainError::AlreadyCheckedOut),
+            ),
+            (
+                R::Approved,
+                Some(I::Waiting),
+                A::OnLoan,
+                Err(DomainError::ArchiveUnavailable),
+            ),
+            (
+                R::Approved,
+                Some(I::Waiting),
+                A::Reserved,
+                Err(DomainError::ArchiveUnavailable),
+            ),
+            (
+                R::Approved,
+                Some(I::Expired),
+                A::Reserved,
+                Err(DomainError::ArchiveUnavailable),
+            ),
+            (
+                R::Approved,
+                Some(I::Waiting),
+                A::Damaged,
+                Err(DomainError::ArchiveUnavailable),
+            ),
+        ];
+        for (request, item, archive, expected) in cases {
+            assert_eq!(
+                check_checkout(request, item, archive),
+                expected,
+                "{request:?} {item:?} {archive:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_returned_archive_goes_to_repair_the_line_or_the_shelf() {
+        assert_eq!(
+            status_after_return(Condition::Damaged, true),
+            ArchiveStatus::Damaged
+        );
+        assert_eq!(
+            status_after_return(Condition::Incomplete, false),
+            ArchiveStatus::Damaged
+        );
+        assert_eq!(
+            status_after_return(Condition::Intact, true),
+            ArchiveStatus::Reserved
+        );
+        assert_eq!(
+            status_after_return(Condition::Intact, false),
+            ArchiveStatus::Available
+        );
+    }
     const BORROWER: Uuid = Uuid::from_u128(1);
     const ARCHIVIST: Uuid = Uuid::from_u128(2);
     const SECOND: Uuid = Uuid::from_u128(3);
@@ -247,6 +382,7 @@ mod tests {
             max_renewals,
             renewal_requires_approval: approval,
             dual_signoff_on_return: dual,
+            pickup_days: 7,
         }
     }
 

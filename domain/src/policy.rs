@@ -8,21 +8,16 @@ use uuid::Uuid;
 
 use crate::{Classification, DomainError, FieldError, Role};
 
-/// How an archive leaves the archivist's hands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum LoanType {
-    /// Read in the reading room.
-    OnSite,
-    /// Leaves the archive room.
-    TakeOut,
-    /// Copies or excerpts.
-    Copy,
-}
-
-impl LoanType {
-    pub const ALL: [LoanType; 3] = [LoanType::OnSite, LoanType::TakeOut, LoanType::Copy];
+named_enum! {
+    /// How an archive leaves the archivist's hands.
+    LoanType {
+        /// Read in the reading room.
+        OnSite => "on_site",
+        /// Leaves the archive room.
+        TakeOut => "take_out",
+        /// Copies or excerpts.
+        Copy => "copy",
+    }
 }
 
 /// Who approves a step, as a policy states it.
@@ -415,7 +410,11 @@ mod tests {
         bad.max_days = 0;
         bad.allowed_loan_types.clear();
         bad.pickup_days = 0;
-        let fields: Vec<&str> = bad.check().into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = bad
+            .check()
+            .into_iter()
+            .map(|e| e.field.to_string())
+            .collect();
         assert_eq!(
             fields,
             ["name", "max_days", "pickup_days", "allowed_loan_types"]

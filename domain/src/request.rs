@@ -2,34 +2,110 @@
 //! `approved → fulfilled | expired | withdrawn`, `fulfilled → closed`, decided step by step.
 //! Every transition is `decide(&request, command, delegations, now) -> (request, events)`.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{policy::ResolvedStep, DomainError, FieldError};
+use std::collections::HashSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum RequestStatus {
-    Pending,
-    Approved,
-    Rejected,
-    Withdrawn,
-    Expired,
-    Fulfilled,
-    Closed,
+use crate::{
+    policy::{EffectivePolicy, LoanType, ResolvedStep},
+    DomainError, FieldError,
+};
+
+named_enum! {
+    RequestStatus {
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+        Withdrawn => "withdrawn",
+        Expired => "expired",
+        Fulfilled => "fulfilled",
+        Closed => "closed",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum StepStatus {
-    Waiting,
-    Pending,
-    Approved,
-    Rejected,
-    Skipped,
+named_enum! {
+    StepStatus {
+        Waiting => "waiting",
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+        Skipped => "skipped",
+    }
+}
+
+named_enum! {
+    /// What became of one archive of a request.
+    ItemStatus {
+        /// Not handed over yet (the archive may be out: the request waits in line).
+        Waiting => "waiting",
+        /// Returned and kept for this request until its pickup window ends.
+        Reserved => "reserved",
+        CheckedOut => "checked_out",
+        /// Not picked up in time; the next in line got it.
+        Expired => "expired",
+        Withdrawn => "withdrawn",
+    }
+}
+
+impl ItemStatus {
+    /// Still to be handed over to this request.
+    pub fn is_outstanding(self) -> bool {
+        matches!(self, ItemStatus::Waiting | ItemStatus::Reserved)
+    }
+}
+
+/// The most archives one request may ask for.
+pub const MAX_ITEMS: usize = 50;
+
+/// A borrower's request as written, before it is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Draft<'a> {
+    pub archive_ids: &'a [Uuid],
+    pub purpose: &'a str,
+    pub loan_type: LoanType,
+    pub days: i32,
+}
+
+impl Draft<'_> {
+    /// Every rule the request breaks under the policy its archives combine to.
+    pub fn check(&self, policy: &EffectivePolicy) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut seen = HashSet::new();
+        if self.archive_ids.is_empty() || self.archive_ids.len() > MAX_ITEMS {
+            errors.push(FieldError::new(
+                "archive_ids",
+                format!("must list 1 to {MAX_ITEMS} archives"),
+            ));
+        } else if !self.archive_ids.iter().all(|id| seen.insert(id)) {
+            errors.push(FieldError::new(
+                "archive_ids",
+                "must not list an archive twice",
+            ));
+        }
+        let purpose = self.purpose.trim().chars().count();
+        if purpose == 0 || purpose > 2000 {
+            errors.push(FieldError::new("purpose", "must be 1 to 2000 characters"));
+        }
+        if !(1..=policy.max_days).contains(&self.days) {
+            errors.push(FieldError::new(
+                "days",
+                format!("must be between 1 and {} under the policy", policy.max_days),
+            ));
+        }
+        if !policy.allowed_loan_types.contains(&self.loan_type) {
+            let allowed: Vec<&str> = policy
+                .allowed_loan_types
+                .iter()
+                .map(|t| t.as_str())
+                .collect();
+            errors.push(FieldError::new(
+                "loan_type",
+                format!("the policy allows only {}", allowed.join(", ")),
+            ));
+        }
+        errors
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +404,42 @@ mod tests {
     use super::*;
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
+
+    #[test]
+    fn a_draft_must_fit_the_policy() {
+        let secret = crate::policy::default_policies()
+            .into_iter()
+            .find(|p| p.name.starts_with("confidential"))
+            .unwrap();
+        let policy = crate::policy::combine(&[&secret]).unwrap();
+        let ids = [Uuid::from_u128(7)];
+        let good = Draft {
+            archive_ids: &ids,
+            purpose: "审计 / audit",
+            loan_type: LoanType::OnSite,
+            days: 7,
+        };
+        assert!(good.check(&policy).is_empty());
+        let twice = [Uuid::from_u128(7), Uuid::from_u128(7)];
+        let bad = Draft {
+            archive_ids: &twice,
+            purpose: "  ",
+            loan_type: LoanType::TakeOut,
+            days: 8,
+        };
+        let fields: Vec<String> = bad
+            .check(&policy)
+            .into_iter()
+            .map(|e| e.field.to_string())
+            .collect();
+        assert_eq!(fields, ["archive_ids", "purpose", "days", "loan_type"]);
+        let none = Draft {
+            archive_ids: &[],
+            days: 0,
+            ..good
+        };
+        assert_eq!(none.check(&policy).len(), 2);
+    }
 
     struct People {
         borrower: Uuid,

@@ -338,7 +338,11 @@ mod tests {
             email: Some("not-an-address".into()),
             phone: Some("1".repeat(33)),
         };
-        let broken: Vec<&str> = fields.check().into_iter().map(|e| e.field).collect();
+        let broken: Vec<String> = fields
+            .check()
+            .into_iter()
+            .map(|e| e.field.to_string())
+            .collect();
         assert_eq!(broken, ["username", "display_name", "email", "phone"]);
         fields.username = "lisi".into();
         fields.display_name = "李四".into();
@@ -375,7 +379,7 @@ mod tests {
             ("department_id", "hr"),
         ])
         .unwrap_err();
-        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_ref()).collect();
         assert_eq!(
             fields,
             [

@@ -291,6 +291,24 @@ fn store_change(
     Ok(())
 }
 
+/// Moves an archive in circulation (out, back, reserved, damaged, lost); the version moves too,
+/// so an edit made from a stale read fails.
+pub(crate) fn set_status(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    id: Uuid,
+    status: ArchiveStatus,
+) -> Result<(), PersistenceError> {
+    diesel::update(archives::table.find(DbId(id)))
+        .set((
+            archives::status.eq(status.as_str()),
+            archives::updated_at.eq(to_db_time(now)),
+            archives::version.eq(archives::version + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn update(
     conn: &mut Conn,
     now: OffsetDateTime,

@@ -120,6 +120,24 @@ pub fn list_for(
         .collect())
 }
 
+/// The delegations in force now that hand someone's tasks to `delegate_id`.
+pub fn active_for_delegate(
+    conn: &mut Conn,
+    delegate_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<Delegation>, PersistenceError> {
+    let at = to_db_time(now);
+    Ok(delegations::table
+        .filter(delegations::delegate_id.eq(DbId(delegate_id)))
+        .filter(delegations::starts_at.le(at))
+        .filter(delegations::ends_at.gt(at))
+        .select(DelegationRow::as_select())
+        .load::<DelegationRow>(conn)?
+        .into_iter()
+        .map(|row| row.into_stored().delegation)
+        .collect())
+}
+
 /// Ends a delegation now; only its delegator may. Someone else's delegation is not found.
 pub fn revoke(
     conn: &mut Conn,

@@ -270,7 +270,7 @@ pub fn delete(
 }
 
 /// What the organisation looks like from a borrower's department, for chain resolution.
-fn organisation(
+pub(crate) fn organisation(
     conn: &mut Conn,
     department_id: Option<Uuid>,
 ) -> Result<Organisation, PersistenceError> {

@@ -217,10 +217,163 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+
+    request_numbers (year) {
+        year -> Integer,
+        last_number -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    loan_requests (id) {
+        id -> DbUuid,
+        number -> Text,
+        borrower_id -> DbUuid,
+        purpose -> Text,
+        loan_type -> Text,
+        days -> Integer,
+        fields -> Text,
+        status -> Text,
+        rules -> Text,
+        approved_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    request_items (request_id, position) {
+        request_id -> DbUuid,
+        position -> Integer,
+        archive_id -> DbUuid,
+        status -> Text,
+        reserved_until -> Nullable<Timestamp>,
+        loan_id -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    request_steps (request_id, step_index) {
+        request_id -> DbUuid,
+        step_index -> Integer,
+        name -> Text,
+        status -> Text,
+        decided_by -> Nullable<DbUuid>,
+        on_behalf_of -> Nullable<DbUuid>,
+        comment -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    step_approvers (request_id, step_index, user_id) {
+        request_id -> DbUuid,
+        step_index -> Integer,
+        user_id -> DbUuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    loans (id) {
+        id -> DbUuid,
+        request_id -> DbUuid,
+        archive_id -> DbUuid,
+        borrower_id -> DbUuid,
+        status -> Text,
+        checked_out_at -> Timestamp,
+        checked_out_by -> DbUuid,
+        due_at -> Timestamp,
+        renewals -> Integer,
+        signed_at -> Nullable<Timestamp>,
+        signed_by -> Nullable<DbUuid>,
+        signature_method -> Nullable<Text>,
+        signature_digest -> Nullable<Text>,
+        signed_voucher -> Nullable<Text>,
+        returned_at -> Nullable<Timestamp>,
+        condition -> Nullable<Text>,
+        return_notes -> Nullable<Text>,
+        inspected_by -> Nullable<DbUuid>,
+        inspected_at -> Nullable<Timestamp>,
+        confirmed_by -> Nullable<DbUuid>,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    loan_renewals (id) {
+        id -> DbUuid,
+        loan_id -> DbUuid,
+        days -> Integer,
+        reason -> Nullable<Text>,
+        status -> Text,
+        requested_at -> Timestamp,
+        decided_by -> Nullable<DbUuid>,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    incidents (id) {
+        id -> DbUuid,
+        loan_id -> DbUuid,
+        archive_id -> DbUuid,
+        kind -> Text,
+        notes -> Nullable<Text>,
+        reported_by -> DbUuid,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    notifications (id) {
+        id -> DbUuid,
+        user_id -> DbUuid,
+        kind -> Text,
+        subject -> Text,
+        body -> Text,
+        entity_type -> Text,
+        entity_id -> DbUuid,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(request_items -> loan_requests (request_id));
+diesel::joinable!(request_items -> archives (archive_id));
+diesel::joinable!(request_steps -> loan_requests (request_id));
+diesel::joinable!(loans -> archives (archive_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -237,4 +390,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     loan_policies,
     form_fields,
     delegations,
+    request_numbers,
+    loan_requests,
+    request_items,
+    request_steps,
+    step_approvers,
+    loans,
+    loan_renewals,
+    incidents,
+    notifications,
 );

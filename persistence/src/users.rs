@@ -290,6 +290,14 @@ pub fn find_credentials(
     Ok(found.map(|(row, hash)| (row.into_user(), hash)))
 }
 
+/// A user's password hash, for re-authentication (signing a receipt, confirming a return).
+pub fn password_hash(conn: &mut Conn, id: Uuid) -> Result<String, PersistenceError> {
+    Ok(users::table
+        .find(DbId(id))
+        .select(users::password_hash)
+        .first(conn)?)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     pub q: Option<String>,

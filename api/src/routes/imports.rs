@@ -277,7 +277,7 @@ fn parse_rows<T>(
         match texts.and_then(|texts| {
             parse(&texts).map_err(|e| {
                 e.into_iter()
-                    .map(|e| RowError::new(row, e.field, e.message))
+                    .map(|e| RowError::new(row, &e.field, e.message))
                     .collect()
             })
         }) {

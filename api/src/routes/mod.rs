@@ -7,8 +7,10 @@ pub mod delegations;
 pub mod departments;
 pub mod forms;
 pub mod imports;
+pub mod loans;
 pub mod me;
 pub mod policies;
+pub mod requests;
 pub mod system;
 pub mod users;
 
@@ -87,12 +89,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(archives::get)
                 .service(archives::update)
                 .service(archives::retire)
+                .service(loans::archive_history)
                 .service(policies::list)
                 .service(policies::resolve)
                 .service(policies::get)
                 .service(policies::create)
                 .service(policies::replace)
                 .service(policies::remove)
+                .service(requests::create)
+                .service(requests::list)
+                .service(requests::get)
+                .service(requests::withdraw)
+                .service(requests::approve)
+                .service(requests::reject)
+                .service(requests::approvals)
+                .service(loans::check_out)
+                .service(loans::list)
+                .service(loans::get)
+                .service(loans::sign)
+                .service(loans::voucher)
+                .service(loans::renew)
+                .service(loans::take_back)
+                .service(loans::confirm_return)
+                .service(loans::report_lost)
                 .service(delegations::create)
                 .service(delegations::list)
                 .service(delegations::remove)

@@ -5,7 +5,10 @@ use dangan_domain::{
     user::{check_password, UserFields},
     Classification, Role, UserStatus,
 };
-use dangan_persistence::users::{self, NewUser, User, UserFilter, UserPatch};
+use dangan_persistence::{
+    loans,
+    users::{self, NewUser, User, UserFilter, UserPatch},
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +19,7 @@ use crate::{
     auth::{self, CurrentUser},
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
-    routes::{uuid_cursor, Paging},
+    routes::{loans::LoanDto, uuid_cursor, Paging},
     serde_util::double_option,
     state::{blocking, AppState},
 };
@@ -76,7 +79,8 @@ pub struct UserList {
 pub struct DeactivatedUser {
     #[serde(flatten)]
     pub user: UserDto,
-    pub open_loans: Vec<serde_json::Value>,
+    /// The loans they still have out.
+    pub open_loans: Vec<LoanDto>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -293,11 +297,17 @@ pub async fn deactivate(
 ) -> Result<web::Json<DeactivatedUser>, ApiError> {
     caller.require_any(&[Role::Admin])?;
     let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
-    let user = state
-        .db(move |conn| users::deactivate(conn, now, actor, id))
+    let (user, open_loans) = state
+        .db(move |conn| {
+            let user = users::deactivate(conn, now, actor, id)?;
+            Ok((user, loans::open_of(conn, id)?))
+        })
         .await?;
     Ok(web::Json(DeactivatedUser {
         user: user.into(),
-        open_loans: Vec::new(),
+        open_loans: open_loans
+            .into_iter()
+            .map(|l| LoanDto::new(l, now))
+            .collect(),
     }))
 }

@@ -10,6 +10,7 @@ mod departments;
 mod errors;
 mod idempotency;
 mod imports;
+mod lending;
 mod openapi;
 mod policies;
 mod search;

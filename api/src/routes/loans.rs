@@ -1,0 +1,581 @@
+//! Circulation: check-out by barcode, the signed receipt and its voucher, renewals, returns
+//! with inspection, the second sign-off, losses.
+
+use actix_web::{get, http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
+use dangan_domain::{
+    loan::{days_overdue, Condition, LoanStatus},
+    voucher::{verification_code, Voucher},
+    Role,
+};
+use dangan_persistence::{
+    loans::{self, Inspection, LoanFilter, PendingRenewal, Renewed, Signature, StoredLoan},
+    users, Page,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    auth::{self, CurrentUser},
+    error::{ApiError, ErrorCode, Problem},
+    extract::{etag, OptionalJson, ValidJson},
+    routes::{uuid_cursor, Paging},
+    state::{blocking, AppState},
+};
+
+const CIRCULATION: [Role; 2] = [Role::Archivist, Role::Admin];
+const HISTORY_READERS: [Role; 3] = [Role::Archivist, Role::Admin, Role::Auditor];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureDto {
+    pub signed_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub signed_at: OffsetDateTime,
+    /// `password`: the borrower re-entered their password.
+    pub method: String,
+    /// Hex SHA-256 of the canonical voucher signed.
+    pub digest: String,
+}
+
+impl From<Signature> for SignatureDto {
+    fn from(s: Signature) -> Self {
+        SignatureDto {
+            signed_by: s.signed_by,
+            signed_at: s.signed_at,
+            method: s.method,
+            digest: s.digest,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2e51", "request_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01",
+    "archive_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2a01", "archive_code": "WS-2019-Y-0042", "title": "2019年度合同汇编",
+    "borrower_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "status": "active",
+    "checked_out_at": "2026-11-24T08:00:00Z", "checked_out_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b14",
+    "signed_at": "2026-11-24T08:01:00Z", "due_at": "2026-12-01T08:00:00Z", "renewals": 0,
+    "returned_at": null, "condition": null, "return_notes": null, "inspected_by": null, "confirmed_by": null,
+    "overdue": false, "days_overdue": 0,
+    "signature": {"signed_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "signed_at": "2026-11-24T08:01:00Z",
+        "method": "password", "digest": "9f2c5e0d4b1a7c3e8f6a2d1b0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"},
+    "version": 2
+}))]
+pub struct LoanDto {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub archive_id: Uuid,
+    pub archive_code: String,
+    pub title: String,
+    pub borrower_id: Uuid,
+    pub status: LoanStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_out_at: OffsetDateTime,
+    pub checked_out_by: Uuid,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub signed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    pub renewals: i32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub returned_at: Option<OffsetDateTime>,
+    pub condition: Option<Condition>,
+    pub return_notes: Option<String>,
+    pub inspected_by: Option<Uuid>,
+    pub confirmed_by: Option<Uuid>,
+    pub overdue: bool,
+    pub days_overdue: i64,
+    pub signature: Option<SignatureDto>,
+    pub version: i32,
+}
+
+impl LoanDto {
+    pub fn new(l: StoredLoan, now: OffsetDateTime) -> Self {
+        let overdue = l.loan.overdue(now);
+        LoanDto {
+            id: l.id,
+            request_id: l.request_id,
+            archive_id: l.archive_id,
+            archive_code: l.archive_code,
+            title: l.title,
+            borrower_id: l.loan.borrower_id,
+            status: l.loan.status,
+            checked_out_at: l.checked_out_at,
+            checked_out_by: l.checked_out_by,
+            signed_at: l.loan.signed_at,
+            due_at: l.loan.due_at,
+            renewals: l.loan.renewals,
+            returned_at: l.loan.returned_at,
+            condition: l.loan.condition,
+            return_notes: l.return_notes,
+            inspected_by: l.loan.inspected_by,
+            confirmed_by: l.confirmed_by,
+            overdue,
+            days_overdue: if overdue {
+                days_overdue(l.loan.due_at, now)
+            } else {
+                0
+            },
+            signature: l.signature.map(SignatureDto::from),
+            version: l.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoanList {
+    pub items: Vec<LoanDto>,
+    pub next_cursor: Option<String>,
+}
+
+impl LoanList {
+    fn new(page: Page<StoredLoan, Uuid>, now: OffsetDateTime) -> Self {
+        LoanList {
+            items: page
+                .items
+                .into_iter()
+                .map(|l| LoanDto::new(l, now))
+                .collect(),
+            next_cursor: page.next.map(|id| id.to_string()),
+        }
+    }
+}
+
+fn loan_response(status: StatusCode, loan: StoredLoan, now: OffsetDateTime) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, etag(loan.version)))
+        .json(LoanDto::new(loan, now))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"request_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01", "barcode": "DA0000042"}))]
+pub struct CheckoutBody {
+    pub request_id: Uuid,
+    /// What the scanner read off the archive.
+    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    pub barcode: String,
+}
+
+/// Hand an archive over for an approved request (a barcode scan).
+#[utoipa::path(post, path = "/api/v1/checkouts", tag = "circulation", request_body = CheckoutBody,
+    responses(
+        (status = 201, description = "Checked out; `due_at` is now plus the request's days", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist", body = Problem),
+        (status = 404, description = "No such request visible to you", body = Problem),
+        (status = 409, description = "`barcode_mismatch`, `request_not_approved`, `archive_unavailable`, `already_checked_out`", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+#[post("/checkouts")]
+pub async fn check_out(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<CheckoutBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&CIRCULATION)?;
+    let body = body.accept()?;
+    let now = state.clock.now();
+    let loan = state
+        .db(move |conn| {
+            loans::check_out(
+                conn,
+                now,
+                &caller.user,
+                body.request_id,
+                body.barcode.trim(),
+            )
+        })
+        .await?;
+    Ok(loan_response(StatusCode::CREATED, loan, now))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LoanQuery {
+    pub status: Option<LoanStatus>,
+    pub borrower_id: Option<Uuid>,
+    pub archive_id: Option<Uuid>,
+    /// `true`: open loans past due; `false`: the others.
+    pub overdue: Option<bool>,
+    /// Loans due before this instant (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub due_before: Option<OffsetDateTime>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Loans, newest first: archivists, admins and auditors see all within their clearance,
+/// everyone else their own.
+#[utoipa::path(get, path = "/api/v1/loans", tag = "circulation", params(LoanQuery),
+    responses(
+        (status = 200, description = "A page of loans", body = LoanList),
+        (status = 400, description = "Bad query", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+#[get("/loans")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    query: web::Query<LoanQuery>,
+) -> Result<web::Json<LoanList>, ApiError> {
+    let query = query.into_inner();
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request(uuid_cursor)?;
+    let filter = LoanFilter {
+        status: query.status,
+        borrower_id: query.borrower_id,
+        archive_id: query.archive_id,
+        overdue: query.overdue,
+        due_before: query.due_before,
+    };
+    let now = state.clock.now();
+    let page = state
+        .db(move |conn| loans::list(conn, &caller.user, &filter, &page, now))
+        .await?;
+    Ok(web::Json(LoanList::new(page, now)))
+}
+
+/// The loan history of an archive, newest first.
+#[utoipa::path(get, path = "/api/v1/archives/{id}/loans", tag = "archives",
+    params(("id" = Uuid, Path, description = "Archive id"), Paging),
+    responses(
+        (status = 200, description = "A page of its loans", body = LoanList),
+        (status = 400, description = "Bad query", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist, admin or auditor", body = Problem),
+        (status = 404, description = "No such archive within your clearance", body = Problem),
+    ))]
+#[get("/archives/{id}/loans")]
+pub async fn archive_history(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    query: web::Query<Paging>,
+) -> Result<web::Json<LoanList>, ApiError> {
+    caller.require_any(&HISTORY_READERS)?;
+    let page = query.request(uuid_cursor)?;
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let page = state
+        .db(move |conn| loans::for_archive(conn, &caller.user, id, &page, now))
+        .await?;
+    Ok(web::Json(LoanList::new(page, now)))
+}
+
+/// Read a loan.
+#[utoipa::path(get, path = "/api/v1/loans/{id}", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")),
+    responses(
+        (status = 200, description = "The loan, with its ETag", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+    ))]
+#[get("/loans/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let loan = state
+        .db(move |conn| loans::get(conn, &caller.user, id))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"password": "correct horse battery"}))]
+pub struct PasswordBody {
+    /// The caller's own password, entered again.
+    #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    pub password: String,
+}
+
+/// Re-authenticates the caller: their password must match.
+async fn check_password(state: &AppState, user_id: Uuid, password: String) -> Result<(), ApiError> {
+    let hash = state
+        .db(move |conn| users::password_hash(conn, user_id))
+        .await?;
+    let matches = blocking(move || Ok(auth::verify_password(&password, &hash))).await?;
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidPassword,
+            "the password does not match",
+        ))
+    }
+}
+
+/// The borrower signs the receipt with their password.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/sign", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")), request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Signed: the loan is active and carries the signature", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not the borrower (`forbidden`), or `invalid_password`", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+        (status = 409, description = "`invalid_transition`: signed already or over", body = Problem),
+        (status = 422, description = "No password", body = Problem),
+    ))]
+#[post("/loans/{id}/sign")]
+pub async fn sign(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: ValidJson<PasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let viewer = caller.user.clone();
+    let loan = state.db(move |conn| loans::get(conn, &viewer, id)).await?;
+    if loan.loan.borrower_id != caller.id() {
+        return Err(ApiError::forbidden("only the borrower signs the receipt"));
+    }
+    let password = body.accept()?.password;
+    check_password(&state, caller.id(), password).await?;
+    let loan = state
+        .db(move |conn| loans::sign(conn, now, &caller.user, id))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoucherDto {
+    #[serde(flatten)]
+    pub voucher: Voucher,
+    /// The signature, once the borrower signed; `digest` is the SHA-256 of the voucher's
+    /// canonical JSON (sorted keys, no white space) without `signature`, `verification_code`
+    /// and `status`.
+    pub signature: Option<SignatureDto>,
+    /// The first 64 bits of the digest, as printed and in the QR code.
+    pub verification_code: String,
+    pub status: LoanStatus,
+}
+
+/// The loan voucher (借阅凭证); `Accept: text/html` gives a printable page with a QR code.
+#[utoipa::path(get, path = "/api/v1/loans/{id}/voucher", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")),
+    responses(
+        (status = 200, description = "The voucher", body = VoucherDto, content_type = "application/json"),
+        (status = 200, description = "A printable page with a QR code of the verification code", content_type = "text/html"),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+    ))]
+#[get("/loans/{id}/voucher")]
+pub async fn voucher(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let (loan, voucher, digest) = state
+        .db(move |conn| loans::voucher(conn, &caller.user, id))
+        .await?;
+    let dto = VoucherDto {
+        verification_code: verification_code(&digest),
+        status: loan.loan.status,
+        signature: loan.signature.map(SignatureDto::from),
+        voucher,
+    };
+    if wants_html(&request) {
+        let page = crate::voucher_page::render(&dto)?;
+        return Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page));
+    }
+    Ok(HttpResponse::Ok().json(dto))
+}
+
+fn wants_html(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"days": 7, "reason": "审计延期 / audit extended"}))]
+pub struct RenewBody {
+    /// Days added to the current due date, 1 to the policy's `max_days`.
+    pub days: i32,
+    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingRenewalDto {
+    pub id: Uuid,
+    pub loan_id: Uuid,
+    pub days: i32,
+    pub reason: Option<String>,
+    /// `pending` until decided.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+}
+
+impl From<PendingRenewal> for PendingRenewalDto {
+    fn from(r: PendingRenewal) -> Self {
+        PendingRenewalDto {
+            id: r.id,
+            loan_id: r.loan_id,
+            days: r.days,
+            reason: r.reason,
+            status: "pending".to_owned(),
+            requested_at: r.requested_at,
+        }
+    }
+}
+
+/// The borrower renews a loan within the policy.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/renew", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")), request_body = RenewBody,
+    responses(
+        (status = 200, description = "Renewed: the new `due_at`", body = LoanDto),
+        (status = 202, description = "The policy wants the renewal approved: a pending renewal", body = PendingRenewalDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not the borrower, or `borrower_blocked` while overdue", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+        (status = 409, description = "`renewal_limit_reached`, `archive_requested`, `renewal_pending`, `invalid_transition`", body = Problem),
+        (status = 422, description = "Days outside the policy", body = Problem),
+    ))]
+#[post("/loans/{id}/renew")]
+pub async fn renew(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: ValidJson<RenewBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.accept()?;
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let renewed = state
+        .db(move |conn| loans::renew(conn, now, &caller.user, id, body.days, body.reason))
+        .await?;
+    Ok(match renewed {
+        Renewed::Granted(loan) => loan_response(StatusCode::OK, loan, now),
+        Renewed::Pending(_, pending) => {
+            HttpResponse::Accepted().json(PendingRenewalDto::from(pending))
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"barcode": "DA0000042", "condition": "intact", "notes": "完好 / complete"}))]
+pub struct ReturnBody {
+    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    pub barcode: String,
+    pub condition: Condition,
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    pub notes: Option<String>,
+}
+
+/// Take an archive back by its barcode, with the inspection.
+#[utoipa::path(post, path = "/api/v1/returns", tag = "circulation", request_body = ReturnBody,
+    responses(
+        (status = 200, description = "`returned`, or `return_pending` when the policy wants a second sign-off; a damaged or incomplete archive opens an incident", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist", body = Problem),
+        (status = 404, description = "`no_open_loan` for this barcode", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+#[post("/returns")]
+pub async fn take_back(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<ReturnBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&CIRCULATION)?;
+    let body = body.accept()?;
+    let inspection = Inspection {
+        barcode: body.barcode.trim().to_owned(),
+        condition: body.condition,
+        notes: body.notes,
+    };
+    let now = state.clock.now();
+    let loan = state
+        .db(move |conn| loans::take_back(conn, now, &caller.user, inspection))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"password": "correct horse battery"}))]
+pub struct ConfirmBody {
+    /// Required when the borrower confirms; a second archivist sends none.
+    #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    pub password: Option<String>,
+}
+
+/// The second sign-off of a return: the borrower with their password, or an archivist other
+/// than the inspector.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/confirm-return", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")), request_body = ConfirmBody,
+    responses(
+        (status = 200, description = "Returned", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "The inspector, neither borrower nor archivist, or `invalid_password`", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+        (status = 409, description = "`invalid_transition`: no return awaits sign-off", body = Problem),
+        (status = 422, description = "The borrower sent no password", body = Problem),
+    ))]
+#[post("/loans/{id}/confirm-return")]
+pub async fn confirm_return(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: OptionalJson<ConfirmBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let viewer = caller.user.clone();
+    let loan = state.db(move |conn| loans::get(conn, &viewer, id)).await?;
+    let body = body.accept()?;
+    if loan.loan.borrower_id == caller.id() {
+        let password = body
+            .password
+            .ok_or_else(|| ApiError::field("password", "is required of the borrower"))?;
+        check_password(&state, caller.id(), password).await?;
+    }
+    let loan = state
+        .db(move |conn| loans::confirm_return(conn, now, &caller.user, id))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}
+
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"notes": "借阅人报告遗失 / reported lost by the borrower"}))]
+pub struct LostBody {
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    pub notes: Option<String>,
+}
+
+/// Record a loaned archive as lost.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/report-lost", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")), request_body = LostBody,
+    responses(
+        (status = 200, description = "The loan and the archive are `lost`; an incident is open", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+        (status = 409, description = "`invalid_transition`: returned or lost already", body = Problem),
+    ))]
+#[post("/loans/{id}/report-lost")]
+pub async fn report_lost(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: OptionalJson<LostBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&CIRCULATION)?;
+    let notes = body.accept()?.notes;
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let loan = state
+        .db(move |conn| loans::report_lost(conn, now, &caller.user, id, notes))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}

@@ -1,0 +1,9 @@
+DROP TABLE notifications;
+DROP TABLE incidents;
+DROP TABLE loan_renewals;
+DROP TABLE loans;
+DROP TABLE step_approvers;
+DROP TABLE request_steps;
+DROP TABLE request_items;
+DROP TABLE loan_requests;
+DROP TABLE request_numbers;
