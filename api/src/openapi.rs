@@ -60,6 +60,8 @@ use crate::{error::Problem, routes};
         routes::loans::sign,
         routes::loans::voucher,
         routes::loans::renew,
+        routes::loans::approve_renewal,
+        routes::loans::reject_renewal,
         routes::loans::take_back,
         routes::loans::confirm_return,
         routes::loans::report_lost,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     archive::ArchiveStatus,
     policy::EffectivePolicy,
-    request::{ItemStatus, RequestStatus},
+    request::{Delegation, ItemStatus, RequestStatus},
     DomainError,
 };
 
@@ -120,6 +120,28 @@ pub fn status_after_return(condition: Condition, someone_waiting: bool) -> Archi
     } else {
         ArchiveStatus::Available
     }
+}
+
+/// Who may decide a renewal that needs approval: whoever may decide the request's last step
+/// (`approvers`), or their active delegate, never the borrower. Returns whom a delegate decides for.
+pub fn renewal_decided_for(
+    actor: Uuid,
+    borrower_id: Uuid,
+    approvers: &[Uuid],
+    delegations: &[Delegation],
+    now: OffsetDateTime,
+) -> Result<Option<Uuid>, DomainError> {
+    if actor == borrower_id {
+        return Err(DomainError::NotYourStep);
+    }
+    if approvers.contains(&actor) {
+        return Ok(None);
+    }
+    delegations
+        .iter()
+        .find(|d| d.delegate_id == actor && d.active_at(now) && approvers.contains(&d.delegator_id))
+        .map(|d| Some(d.delegator_id))
+        .ok_or(DomainError::NotYourStep)
 }
 
 /// What a renewal asks for, with what the caller found in the store.
@@ -351,6 +373,38 @@ mod tests {
                 "{request:?} {item:?} {archive:?}"
             );
         }
+    }
+
+    #[test]
+    fn renewals_are_decided_by_the_last_steps_approvers_or_their_delegates() {
+        let approvers = [ARCHIVIST];
+        let delegation = Delegation {
+            delegator_id: ARCHIVIST,
+            delegate_id: SECOND,
+            starts_at: NOW,
+            ends_at: NOW + Duration::days(1),
+        };
+        let decide = |actor, at| {
+            renewal_decided_for(
+                actor,
+                BORROWER,
+                &approvers,
+                std::slice::from_ref(&delegation),
+                at,
+            )
+        };
+        assert_eq!(decide(ARCHIVIST, NOW), Ok(None));
+        assert_eq!(decide(SECOND, NOW), Ok(Some(ARCHIVIST)));
+        assert_eq!(
+            decide(SECOND, NOW + Duration::days(2)),
+            Err(DomainError::NotYourStep)
+        );
+        assert_eq!(decide(BORROWER, NOW), Err(DomainError::NotYourStep));
+        assert_eq!(
+            renewal_decided_for(BORROWER, BORROWER, &[BORROWER], &[], NOW),
+            Err(DomainError::NotYourStep),
+            "not even a borrower who approves the step"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use dangan_domain::{
     archive::ArchiveStatus,
     audit::NewAuditEvent,
     loan::{
-        check_checkout, status_after_return, Condition, Loan, LoanStatus, Renewal, RenewalOutcome,
+        check_checkout, renewal_decided_for, status_after_return, Condition, Loan, LoanStatus,
+        Renewal, RenewalOutcome,
     },
     request::{Command, ItemStatus, RequestStatus},
     voucher::{digest, voucher_number, Voucher, VoucherApproval, VoucherArchive, VoucherPerson},
@@ -701,6 +702,24 @@ pub fn renew(
                         loan_renewals::requested_at.eq(to_db_time(now)),
                     ))
                     .execute(conn)?;
+                for approver in renewal_approvers(&request) {
+                    notify(
+                        conn,
+                        now,
+                        approver,
+                        "renewal.requested",
+                        (
+                            format!("续借待审批 / Renewal to approve: {}", before.archive_code),
+                            format!(
+                                "借阅申请 {} 的《{}》({}) 申请续借 {days} 天。\n\
+                                 A renewal of {days} days of \"{}\" ({}) under request {} awaits your decision.",
+                                request.number, before.title, before.archive_code,
+                                before.title, before.archive_code, request.number
+                            ),
+                        ),
+                        ("loan", id),
+                    )?;
+                }
                 audit::append(
                     conn,
                     now,
@@ -712,6 +731,98 @@ pub fn renew(
                 Ok(Renewed::Pending(before, pending))
             }
         }
+    })
+}
+
+/// Who decides a renewal that needs approval: the approvers of the request's last step.
+fn renewal_approvers(request: &StoredRequest) -> Vec<Uuid> {
+    request
+        .steps
+        .last()
+        .map(|s| s.approver_ids.clone())
+        .unwrap_or_default()
+}
+
+/// Grants or refuses a pending renewal; the approvers of the request's last step (or their
+/// delegates) decide. A granted renewal moves the due date from where it stands now.
+pub fn decide_renewal(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor: &User,
+    loan_id: Uuid,
+    renewal_id: Uuid,
+    grant: bool,
+) -> Result<StoredLoan, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = load(conn, loan_id)?;
+        let request = requests::load(conn, before.request_id)?;
+        let delegations = crate::delegations::active_for_delegate(conn, actor.id, now)?;
+        let on_behalf_of = match renewal_decided_for(
+            actor.id,
+            before.loan.borrower_id,
+            &renewal_approvers(&request),
+            &delegations,
+            now,
+        ) {
+            Ok(on_behalf_of) => on_behalf_of,
+            Err(refused) if get(conn, actor, loan_id).is_ok() => return Err(refused.into()),
+            Err(_) => return Err(PersistenceError::NotFound),
+        };
+        let (days, status): (i32, String) = loan_renewals::table
+            .find(DbId(renewal_id))
+            .filter(loan_renewals::loan_id.eq(DbId(loan_id)))
+            .select((loan_renewals::days, loan_renewals::status))
+            .first(conn)?;
+        if status != "pending" {
+            return Err(DomainError::RequestNotPending.into());
+        }
+        let decided = if grant { "approved" } else { "rejected" };
+        diesel::update(loan_renewals::table.find(DbId(renewal_id)))
+            .set((
+                loan_renewals::status.eq(decided),
+                loan_renewals::decided_by.eq(Some(DbId(actor.id))),
+                loan_renewals::decided_at.eq(Some(to_db_time(now))),
+            ))
+            .execute(conn)?;
+        if grant {
+            if !before.loan.is_open() {
+                return Err(DomainError::LoanTransition {
+                    from: before.loan.status,
+                    command: "renew",
+                }
+                .into());
+            }
+            let after = before.loan.renewed(days);
+            claim(conn, &before, now)?;
+            diesel::update(loans::table.find(DbId(loan_id)))
+                .set((
+                    loans::due_at.eq(to_db_time(after.due_at)),
+                    loans::renewals.eq(after.renewals),
+                ))
+                .execute(conn)?;
+        }
+        let stored = load(conn, loan_id)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new(
+                if grant {
+                    "loan.renewal_approved"
+                } else {
+                    "loan.renewal_rejected"
+                },
+                "loan",
+            )
+            .by(Some(actor.id))
+            .on(loan_id)
+            .with(json!({
+                "renewal_id": renewal_id,
+                "days": days,
+                "on_behalf_of": on_behalf_of,
+                "due_at": stored.loan.due_at.unix_timestamp(),
+            })),
+        )?;
+        Ok(stored)
     })
 }
 

@@ -579,3 +579,54 @@ pub async fn report_lost(
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }
+
+async fn decide_renewal(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    path: web::Path<(Uuid, Uuid)>,
+    grant: bool,
+) -> Result<HttpResponse, ApiError> {
+    let ((loan_id, renewal_id), now) = (path.into_inner(), state.clock.now());
+    let loan = state
+        .db(move |conn| loans::decide_renewal(conn, now, &caller.user, loan_id, renewal_id, grant))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}
+
+/// Grant a renewal that awaits approval (the approvers of the request's last step, or their delegates).
+#[utoipa::path(post, path = "/api/v1/loans/{id}/renewals/{renewal_id}/approve", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id"), ("renewal_id" = Uuid, Path, description = "Pending renewal id")),
+    responses(
+        (status = 200, description = "Granted: the loan with its new `due_at`", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "`not_your_step`: not an approver of the request's last step", body = Problem),
+        (status = 404, description = "No such loan or renewal visible to you", body = Problem),
+        (status = 409, description = "`request_not_pending`: decided already; `invalid_transition`: the loan is over", body = Problem),
+    ))]
+#[post("/loans/{id}/renewals/{renewal_id}/approve")]
+pub async fn approve_renewal(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    decide_renewal(state, caller, path, true).await
+}
+
+/// Refuse a renewal that awaits approval.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/renewals/{renewal_id}/reject", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id"), ("renewal_id" = Uuid, Path, description = "Pending renewal id")),
+    responses(
+        (status = 200, description = "Refused: the loan as it was", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "`not_your_step`: not an approver of the request's last step", body = Problem),
+        (status = 404, description = "No such loan or renewal visible to you", body = Problem),
+        (status = 409, description = "`request_not_pending`: decided already", body = Problem),
+    ))]
+#[post("/loans/{id}/renewals/{renewal_id}/reject")]
+pub async fn reject_renewal(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    decide_renewal(state, caller, path, false).await
+}

@@ -1,7 +1,8 @@
 //! The caller: who they are, their department, and whether they may borrow.
 
 use actix_web::{get, web};
-use dangan_persistence::departments;
+use dangan_domain::loan::borrower_blocked;
+use dangan_persistence::{departments, loans};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -49,10 +50,16 @@ pub async fn me(
     state: web::Data<AppState>,
     caller: CurrentUser,
 ) -> Result<web::Json<Me>, ApiError> {
-    let department = match caller.user.department_id {
-        Some(id) => Some(state.db(move |conn| departments::get(conn, id)).await?),
-        None => None,
-    };
+    let (department_id, user_id, now) = (caller.user.department_id, caller.id(), state.clock.now());
+    let (department, overdue) = state
+        .db(move |conn| {
+            let department = department_id
+                .map(|id| departments::get(conn, id))
+                .transpose()?;
+            Ok((department, loans::count_overdue(conn, user_id, now)?))
+        })
+        .await?;
+    let blocked = borrower_blocked(usize::try_from(overdue).unwrap_or(usize::MAX));
     Ok(web::Json(Me {
         user: caller.user.into(),
         department: department.map(|d| DepartmentSummary {
@@ -60,7 +67,8 @@ pub async fn me(
             code: d.code,
             name: d.name,
         }),
-        blocked: false,
-        blocked_reason: None,
+        blocked,
+        blocked_reason: blocked
+            .then(|| format!("{overdue} overdue loan(s): return them to request or renew again")),
     }))
 }

@@ -109,6 +109,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(loans::sign)
                 .service(loans::voucher)
                 .service(loans::renew)
+                .service(loans::approve_renewal)
+                .service(loans::reject_renewal)
                 .service(loans::take_back)
                 .service(loans::confirm_return)
                 .service(loans::report_lost)

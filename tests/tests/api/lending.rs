@@ -505,6 +505,38 @@ both_stores! {
         assert_eq!(again["signature"]["digest"], digest);
     }
 
+    fn a_renewal_the_policy_wants_approved_waits_for_the_last_approver(store) {
+        let org = org(store);
+        let archive = org.archive("WS-1", "secret");
+        let request = org.approve_all(org.request("borrower", &[&archive], "take_out", 7));
+        let loan = org.check_out("archivist", &request, &barcode("WS-1")).json();
+        let pending = org.loan_action("borrower", &loan, "renew", &json!({"days": 3, "reason": "审计延期"}));
+        assert_eq!(pending.status, 202, "{}", pending.body);
+        let pending = pending.json();
+        assert_eq!(pending["status"], "pending");
+        org.loan_action("borrower", &loan, "renew", &json!({"days": 3})).assert_problem(409, "renewal_pending");
+        let path = |verb: &str| format!("/api/v1/loans/{}/renewals/{}/{verb}", loan["id"].as_str().unwrap(), pending["id"].as_str().unwrap());
+
+        // The secret chain ends with the security officer: the head (to whom the loan is none of
+        // their business now) and the borrower may not decide.
+        org.app.client.post(&path("approve"), Some(&org.token("head")), &json!({})).assert_problem(404, "not_found");
+        org.app.client.post(&path("approve"), Some(&org.token("archivist")), &json!({})).assert_problem(403, "not_your_step");
+        org.app.client.post(&path("approve"), Some(&org.token("borrower")), &json!({})).assert_problem(403, "not_your_step");
+        org.app.client.post(&path("approve"), Some(&org.token("other")), &json!({})).assert_problem(404, "not_found");
+        let granted = org.app.client.post(&path("approve"), Some(&org.token("officer")), &json!({}));
+        assert_eq!(granted.status, 200, "{}", granted.body);
+        let granted = granted.json();
+        assert_eq!(granted["renewals"], 1);
+        let before = time::OffsetDateTime::parse(loan["due_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        let after = time::OffsetDateTime::parse(granted["due_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(after - before, Duration::days(3));
+        org.app.client.post(&path("reject"), Some(&org.token("officer")), &json!({})).assert_problem(409, "request_not_pending");
+        // secret allows one renewal.
+        org.loan_action("borrower", &loan, "renew", &json!({"days": 3})).assert_problem(409, "renewal_limit_reached");
+        let actions = org.actions("loan");
+        assert!(actions.contains(&"loan.renewal_requested".to_owned()) && actions.contains(&"loan.renewal_approved".to_owned()), "{actions:?}");
+    }
+
     fn renewals_stay_within_the_policy(store) {
         let org = org(store);
         let archive = org.archive("WS-1", "internal");
@@ -540,11 +572,15 @@ both_stores! {
         assert_eq!(one["overdue"], true);
         assert_eq!(one["days_overdue"], 6);
         org.loan_action("borrower", &out, "renew", &json!({"days": 1})).assert_problem(403, "borrower_blocked");
+        let me = org.app.client.get("/api/v1/me", Some(&org.token("borrower"))).json();
+        assert_eq!(me["blocked"], true, "{me}");
+        assert!(me["blocked_reason"].is_string());
         let other_archive = org.archive("WS-3", "public");
         org.ask("borrower", &[&other_archive], "on_site", 1).assert_problem(403, "borrower_blocked");
         assert_eq!(org.give_back(&barcode("WS-1"), "intact").status, 200);
         assert_eq!(org.give_back(&barcode("WS-2"), "intact").status, 200);
         assert_eq!(org.ask("borrower", &[&other_archive], "on_site", 1).status, 201, "unblocked once returned");
+        assert_eq!(org.app.client.get("/api/v1/me", Some(&org.token("borrower"))).json()["blocked"], false);
     }
 
     fn returns_are_inspected_and_signed_off(store) {
