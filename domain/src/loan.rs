@@ -574,3 +574,67 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod circulation_model {
+    //! Random scans and returns over a few archives and requests: whatever the order, the rules
+    //! never let an archive be on two open loans, and a reserved archive goes only to its request.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ARCHIVES: usize = 2;
+    const REQUESTS: usize = 3;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Scan { request: usize, archive: usize },
+        Return { archive: usize },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..REQUESTS, 0..ARCHIVES)
+                .prop_map(|(request, archive)| Step::Scan { request, archive }),
+            (0..ARCHIVES).prop_map(|archive| Step::Return { archive }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn an_archive_is_never_on_two_open_loans(steps in prop::collection::vec(step(), 1..60)) {
+            // Every request wants every archive and is approved, oldest first.
+            let mut items = [[ItemStatus::Waiting; ARCHIVES]; REQUESTS];
+            let mut archives = [ArchiveStatus::Available; ARCHIVES];
+            // Which request holds each archive on an open loan.
+            let mut open: [Vec<usize>; ARCHIVES] = Default::default();
+            for step in steps {
+                match step {
+                    Step::Scan { request, archive } => {
+                        let allowed = check_checkout(RequestStatus::Approved, Some(items[request][archive]), archives[archive]);
+                        if allowed.is_ok() {
+                            if archives[archive] == ArchiveStatus::Reserved {
+                                prop_assert_eq!(items[request][archive], ItemStatus::Reserved);
+                            }
+                            items[request][archive] = ItemStatus::CheckedOut;
+                            archives[archive] = ArchiveStatus::OnLoan;
+                            open[archive].push(request);
+                        }
+                    }
+                    Step::Return { archive } => {
+                        if open[archive].pop().is_some() {
+                            let next = (0..REQUESTS).find(|r| items[*r][archive] == ItemStatus::Waiting);
+                            archives[archive] = status_after_return(Condition::Intact, next.is_some());
+                            if let Some(next) = next {
+                                items[next][archive] = ItemStatus::Reserved;
+                            }
+                        }
+                    }
+                }
+                for loans in &open {
+                    prop_assert!(loans.len() <= 1, "an archive on two open loans: {:?}", open);
+                }
+            }
+        }
+    }
+}
