@@ -84,7 +84,7 @@ pub fn days_overdue(due_at: OffsetDateTime, now: OffsetDateTime) -> i64 {
 }
 
 /// A borrower with any overdue loan may not request or renew until it is back.
-pub fn borrower_blocked(overdue_loans: usize) -> bool {
+pub fn borrower_blocked(overdue_loans: i64) -> bool {
     overdue_loans > 0
 }
 

@@ -9,8 +9,10 @@ use dangan_domain::{
     form::check_answers,
     loan::{borrower_blocked, LoanRules},
     policy::{applicable, combine, resolve_chain, LoanPolicy, LoanType},
-    request::{Command, Draft, Event, ItemStatus, LoanRequest, RequestStatus, Step, StepStatus},
-    Classification, DomainError, Role,
+    request::{
+        Command, Draft, Event, ItemStatus, LoanRequest, RequestStatus, Step, StepStatus, MAX_ITEMS,
+    },
+    Classification, DomainError, FieldError, Role,
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -338,15 +340,6 @@ fn next_number(conn: &mut Conn, year: i32) -> Result<i32, PersistenceError> {
     })
 }
 
-/// Overdue open loans of a borrower: any one blocks new requests and renewals.
-pub(crate) fn overdue_loans(
-    conn: &mut Conn,
-    borrower_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<i64, PersistenceError> {
-    loans::count_overdue(conn, borrower_id, now)
-}
-
 fn audit_items(request: &StoredRequest) -> serde_json::Value {
     json!(request
         .items
@@ -369,7 +362,7 @@ pub fn create(
         for id in &new.archive_ids {
             archives.push(archives::get(conn, *id, borrower.clearance)?);
         }
-        if borrower_blocked(usize::try_from(overdue_loans(conn, borrower.id, now)?).unwrap_or(1)) {
+        if borrower_blocked(loans::count_overdue(conn, borrower.id, now)?) {
             return Err(DomainError::BorrowerBlocked.into());
         }
         for archive in &archives {
@@ -396,18 +389,13 @@ pub fn create(
             loan_type: new.loan_type,
             days: new.days,
         };
-        // No archive (an empty list) has no policy: check the draft against a permissive one
-        // so the caller still hears about every field at once.
-        let effective =
-            combine(&governing).unwrap_or_else(|| dangan_domain::policy::EffectivePolicy {
-                approval_steps: Vec::new(),
-                max_days: new.days.max(1),
-                max_renewals: 0,
-                renewal_requires_approval: false,
-                allowed_loan_types: [new.loan_type].into(),
-                dual_signoff_on_return: false,
-                pickup_days: 1,
-            });
+        // No archive, no policy: the draft's own check says what is wrong with the list.
+        let Some(effective) = combine(&governing) else {
+            return Err(PersistenceError::Invalid(vec![FieldError::new(
+                "archive_ids",
+                format!("must list 1 to {MAX_ITEMS} archives"),
+            )]));
+        };
         let mut errors = draft.check(&effective);
         let categories: Vec<String> = archives.iter().map(|a| a.fields.category.clone()).collect();
         let form: Vec<_> = forms::list(conn)?.into_iter().map(|f| f.field).collect();

@@ -59,7 +59,7 @@ pub async fn me(
             Ok((department, loans::count_overdue(conn, user_id, now)?))
         })
         .await?;
-    let blocked = borrower_blocked(usize::try_from(overdue).unwrap_or(usize::MAX));
+    let blocked = borrower_blocked(overdue);
     Ok(web::Json(Me {
         user: caller.user.into(),
         department: department.map(|d| DepartmentSummary {

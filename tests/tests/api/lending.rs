@@ -501,8 +501,13 @@ both_stores! {
         // A renewal does not alter what was signed.
         let renewed = org.loan_action("borrower", &loan, "renew", &json!({"days": 3}));
         assert_eq!(renewed.status, 202, "the secret policy wants renewals approved: {}", renewed.body);
+        let renewal = renewed.json()["id"].as_str().unwrap().to_owned();
+        let granted = org.app.client.post(&format!("/api/v1/loans/{id}/renewals/{renewal}/approve"), Some(&org.token("officer")), &json!({}));
+        assert_eq!(granted.status, 200, "{}", granted.body);
+        assert_ne!(granted.json()["due_at"], loan["due_at"], "the due date moved");
         let again = org.app.client.get(&format!("/api/v1/loans/{id}/voucher"), Some(&org.token("borrower"))).json();
         assert_eq!(again["signature"]["digest"], digest);
+        assert_eq!(again["due_at"], loan["due_at"], "the voucher shows the due date signed for");
     }
 
     fn a_renewal_the_policy_wants_approved_waits_for_the_last_approver(store) {
