@@ -30,62 +30,14 @@ if [ ! -f "$DATA/.complete" ]; then
     touch "$DATA/.complete"
 fi
 
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
-}
+source bench/lib.sh
 trap stop_server EXIT
-
-start_server() {
-    DANGAN_DATABASE_URL="$1" DANGAN_BIND="127.0.0.1:$PORT" DANGAN_ADMIN_PASSWORD="$PASSWORD" \
-        RUST_LOG=warn target/release/dangan serve > "$OUT/server-$2.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0
-        sleep 0.1
-    done
-    echo "server did not start; see $OUT/server-$2.log" >&2
-    exit 1
-}
-
-token() {
-    curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'Content-Type: application/json' \
-        -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
-}
-
-# Prints "p50 p95 p99 rps errors" for one query file.
-measure() {
-    local file=$1 token=$2
-    local absolute
-    absolute=$(mktemp)
-    sed "s|^|http://127.0.0.1:$PORT|" "$file" > "$absolute"
-    wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $token" \
-        -s bench/search.lua "http://127.0.0.1:$PORT" -- "$absolute" \
-        | awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-                          print v["p50"], v["p95"], v["p99"], v["rps"], v["errors"] }'
-    rm -f "$absolute"
-}
 
 mkdir -p "$OUT"
 report=$OUT/report.txt
 : > "$report"
 for store in $STORES; do
-    case $store in
-        sqlite)
-            rm -f "$OUT"/bench.db*
-            url="sqlite://$OUT/bench.db"
-            ;;
-        postgres)
-            psql "$PG_URL" -qc "DROP DATABASE IF EXISTS dangan_bench WITH (FORCE)" >/dev/null
-            psql "$PG_URL" -qc "CREATE DATABASE dangan_bench" >/dev/null
-            url="${PG_URL%/*}/dangan_bench"
-            ;;
-        *) echo "unknown store $store" >&2; exit 1 ;;
-    esac
+    url=$(fresh_store "$store" dangan_bench)
     start_server "$url" "$store"
     tok=$(token)
     first_import=""
@@ -108,7 +60,7 @@ for store in $STORES; do
         echo "== $store: $ROWS archives (wrk: $CONNECTIONS connections, $DURATION per workload; ms) =="
         printf "%-34s %8s %8s %8s %9s %6s   %s\n" workload p50 p95 p99 req/s errors target
         for workload in keyword keyword_filters filters chinese2 sorted; do
-            read -r p50 p95 p99 rps errors < <(measure "bench/queries/$workload.txt" "$tok")
+            read -r p50 p95 p99 rps errors < <(measure_paths "$PORT" "$CONNECTIONS" "$tok" "bench/queries/$workload.txt")
             target="p99 < 50 ms"
             [ "$workload" != sorted ] || target="(no target: sort by code/title)"
             printf "%-34s %8s %8s %8s %9s %6s   %s\n" "search: $workload" "$p50" "$p95" "$p99" "$rps" "$errors" "$target"
@@ -119,7 +71,6 @@ for store in $STORES; do
         echo
     } | tee -a "$report"
     stop_server
-    # BENCH_KEEP=1 leaves the PostgreSQL database for a closer look (EXPLAIN ANALYZE).
-    [ "$store" != postgres ] || [ -n "${BENCH_KEEP:-}" ] || psql "$PG_URL" -qc "DROP DATABASE IF EXISTS dangan_bench WITH (FORCE)" >/dev/null
+    drop_store "$store" dangan_bench
 done
 echo "report: $report"

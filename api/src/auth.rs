@@ -6,7 +6,7 @@ use std::{future::Future, pin::Pin};
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use dangan_domain::Role;
-use dangan_persistence::{logins, users::User};
+use dangan_persistence::users::User;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -167,29 +167,50 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
+/// A verified access token whose login and user are not yet looked up: `AppState::db_as` checks
+/// them in the same database call as the handler's own work (one pool checkout, one hop to the
+/// blocking pool instead of two). Used by the reads clients poll; everything else takes `CurrentUser`.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessToken {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+
+impl AccessToken {
+    fn extract(req: &HttpRequest) -> Result<(web::Data<AppState>, AccessToken), ApiError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("application state missing"))?;
+        let claims = state.jwt.verify(&bearer_token(req)?, state.clock.now())?;
+        Ok((
+            state,
+            AccessToken {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            },
+        ))
+    }
+}
+
+impl FromRequest for AccessToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(AccessToken::extract(req).map(|(_, token)| token))
+    }
+}
+
 impl FromRequest for CurrentUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let extracted = AccessToken::extract(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let claims = state.jwt.verify(&token?, state.clock.now())?;
-            let pool = state.pool.clone();
-            let user = web::block(move || {
-                let mut conn = pool.get()?;
-                logins::principal(&mut conn, claims.sid, claims.sub)
-            })
-            .await??;
-            let user = user.ok_or_else(|| {
-                ApiError::unauthorized("the login has ended or the account is disabled")
-            })?;
-            Ok(CurrentUser {
-                user,
-                session_id: claims.sid,
-            })
+            let (state, token) = extracted?;
+            state.db_as(token, |_, caller| Ok(caller.clone())).await
         })
     }
 }

@@ -4,9 +4,14 @@ use std::sync::Arc;
 
 use actix_web::web;
 use dangan_domain::login_throttle::ThrottlePolicy;
-use dangan_persistence::{Conn, PersistenceError, Pool};
+use dangan_persistence::{logins, Conn, PersistenceError, Pool};
 
-use crate::{auth::JwtKeys, clock::Clock, error::ApiError, metrics::Metrics};
+use crate::{
+    auth::{AccessToken, CurrentUser, JwtKeys},
+    clock::Clock,
+    error::ApiError,
+    metrics::Metrics,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +35,29 @@ impl AppState {
             f(&mut conn)
         })
         .await??)
+    }
+
+    /// Runs one persistence use case for the holder of `token`, after checking in the same call
+    /// that their login is open and their account active (401 otherwise).
+    pub async fn db_as<T, F>(&self, token: AccessToken, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Conn, &CurrentUser) -> Result<T, PersistenceError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let outcome = self
+            .db(move |conn| {
+                let Some(user) = logins::principal(conn, token.session_id, token.user_id)? else {
+                    return Ok(None);
+                };
+                let caller = CurrentUser {
+                    user,
+                    session_id: token.session_id,
+                };
+                f(conn, &caller).map(Some)
+            })
+            .await?;
+        outcome
+            .ok_or_else(|| ApiError::unauthorized("the login has ended or the account is disabled"))
     }
 }
 

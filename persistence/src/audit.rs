@@ -57,7 +57,8 @@ impl AuditEventRow {
 }
 
 /// Appends an event to the chain. Call it as the last statement of the use case's transaction:
-/// the head row stays locked until commit, which serialises every writer behind it.
+/// the head row stays locked until commit, which serialises every writer behind it, so this
+/// holds it for two statements only.
 pub fn append(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -78,13 +79,11 @@ pub fn append(
         entity_id: event.entity_id,
         data: event.data.to_string(),
         prev_hash,
-        hash: hash.clone(),
+        hash,
     };
+    // A trigger moves the head's hash to this event (migration 000005).
     diesel::insert_into(audit_events::table)
         .values(&row)
-        .execute(conn)?;
-    diesel::update(audit_head::table.find(1))
-        .set(audit_head::hash.eq(hash))
         .execute(conn)?;
     Ok(seq)
 }

@@ -1,6 +1,9 @@
 //! One connection type and one pool for both stores: the backend is chosen by the URL scheme.
 
-use std::time::Duration;
+use std::{
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use diesel::{
     connection::SimpleConnection, pg::PgConnection, r2d2::R2D2Connection, sqlite::SqliteConnection,
@@ -129,6 +132,11 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, Persisten
     applied.map_err(|e| PersistenceError::Migration(e.to_string()))
 }
 
+/// Writers of this process queue here for SQLite's single write lock. SQLite's own busy handler
+/// waits by sleeping in growing steps (up to 100 ms), so under load a writer that just missed the
+/// lock sleeps long after it was freed: at 20 concurrent check-outs that put p99 above a second.
+static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+
 /// A transaction for a use case that writes. On SQLite the write lock is taken at the start:
 /// a deferred transaction that reads first and writes later fails with SQLITE_BUSY when another
 /// writer got in between, and no busy time-out helps then.
@@ -136,6 +144,9 @@ pub fn write_transaction<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, Pers
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, PersistenceError>,
 {
+    // A panic inside another writer's transaction rolled it back; the lock itself is still sound.
+    let _queued = matches!(conn, AnyConnection::Sqlite(_))
+        .then(|| SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner));
     conn.transaction(|conn| {
         if let AnyConnection::Sqlite(sqlite) = conn {
             diesel::sql_query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(sqlite)?;

@@ -322,16 +322,26 @@ fn lapse_reservations(
     }
 }
 
-/// Moves a request on once nothing of it is outstanding: fulfilled when something of it went
-/// out, expired when nothing did; closed once everything that went out has ended.
+/// `settle` for a request not loaded yet.
 fn settle_request(
     conn: &mut Conn,
     now: OffsetDateTime,
     request_id: Uuid,
-) -> Result<StoredRequest, PersistenceError> {
+) -> Result<RequestStatus, PersistenceError> {
     let request = requests::load(conn, request_id)?;
+    settle(conn, now, &request)
+}
+
+/// Moves a request on once nothing of it is outstanding: fulfilled when something of it went
+/// out, expired when nothing did; closed once everything that went out has ended. `request`
+/// must show its items as they are now; returns its status afterwards.
+fn settle(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    request: &StoredRequest,
+) -> Result<RequestStatus, PersistenceError> {
     if request.items.iter().any(|i| i.status.is_outstanding()) {
-        return Ok(request);
+        return Ok(request.status);
     }
     let went_out = request
         .items
@@ -342,20 +352,20 @@ fn settle_request(
         RequestStatus::Approved => Command::Expire,
         RequestStatus::Fulfilled => {
             let open: i64 = loans::table
-                .filter(loans::request_id.eq(DbId(request_id)))
+                .filter(loans::request_id.eq(DbId(request.id)))
                 .filter(loans::status.eq_any(["checked_out", "active", "return_pending"]))
                 .count()
                 .get_result(conn)?;
             if open > 0 {
-                return Ok(request);
+                return Ok(request.status);
             }
             Command::Close
         }
-        _ => return Ok(request),
+        _ => return Ok(request.status),
     };
     let (after, _) = request.machine().decide(command, &[], now)?;
-    requests::store_decision(conn, now, &request, &after)?;
-    requests::load(conn, request_id)
+    requests::store_decision(conn, now, request, &after)?;
+    Ok(after.status)
 }
 
 fn loan_audit(loan: &StoredLoan) -> serde_json::Value {
@@ -385,11 +395,28 @@ pub fn check_out(
             found => found?,
         };
         let lapsed = lapse_reservations(conn, now, archive.id)?;
-        let archive = archives::get(conn, archive.id, archivist.clearance)?;
-        let request = requests::get(conn, archivist, request_id, now)?;
-        let item = request.items.iter().find(|i| i.archive_id == archive.id);
-        check_checkout(request.status, item.map(|i| i.status), archive.status)?;
-        let position = item.map(|i| i.position).unwrap_or_default();
+        let archive = if lapsed.is_empty() {
+            archive
+        } else {
+            archives::get(conn, archive.id, archivist.clearance)?
+        };
+        let mut request = requests::get(conn, archivist, request_id, now)?;
+        let item = request
+            .items
+            .iter_mut()
+            .find(|i| i.archive_id == archive.id);
+        check_checkout(
+            request.status,
+            item.as_ref().map(|i| i.status),
+            archive.status,
+        )?;
+        let position = match item {
+            Some(item) => {
+                item.status = ItemStatus::CheckedOut;
+                item.position
+            }
+            None => Default::default(),
+        };
         let id = Uuid::now_v7();
         let loan = Loan::check_out(request.borrower_id, now, request.days);
         diesel::insert_into(loans::table)
@@ -431,7 +458,7 @@ pub fn check_out(
             request_items::loan_id.eq(Some(DbId(id))),
         ))
         .execute(conn)?;
-        let settled = settle_request(conn, now, request.id)?;
+        let settled = settle(conn, now, &request)?;
         let stored = load(conn, id)?;
         audit::append(
             conn,
@@ -444,7 +471,7 @@ pub fn check_out(
                     "request_number": request.number,
                     "barcode": barcode,
                     "due_at": stored.loan.due_at.unix_timestamp(),
-                    "request_status": settled.status,
+                    "request_status": settled,
                     "lapsed_reservations": lapsed,
                     "loan": loan_audit(&stored),
                 })),
@@ -862,6 +889,7 @@ fn after_loan_ends(
     conn: &mut Conn,
     now: OffsetDateTime,
     loan: &StoredLoan,
+    request: &StoredRequest,
     condition: Condition,
 ) -> Result<Option<Uuid>, PersistenceError> {
     let reserved_for = match status_after_return(condition, true) {
@@ -871,7 +899,7 @@ fn after_loan_ends(
         }
         _ => pass_on(conn, now, loan.archive_id)?,
     };
-    settle_request(conn, now, loan.request_id)?;
+    settle(conn, now, request)?;
     Ok(reserved_for)
 }
 
@@ -928,7 +956,7 @@ pub fn take_back(
             None
         };
         let reserved_for = if after.status == LoanStatus::Returned {
-            after_loan_ends(conn, now, &before, inspection.condition)?
+            after_loan_ends(conn, now, &before, &request, inspection.condition)?
         } else {
             None
         };
@@ -977,7 +1005,8 @@ pub fn confirm_return(
             ))
             .execute(conn)?;
         let condition = before.loan.condition.unwrap_or(Condition::Intact);
-        let reserved_for = after_loan_ends(conn, now, &before, condition)?;
+        let request = requests::load(conn, before.request_id)?;
+        let reserved_for = after_loan_ends(conn, now, &before, &request, condition)?;
         let stored = load(conn, id)?;
         audit::append(
             conn,

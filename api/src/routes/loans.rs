@@ -18,7 +18,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    auth::{self, CurrentUser},
+    auth::{self, AccessToken, CurrentUser},
     error::{ApiError, ErrorCode, Problem},
     extract::{etag, OptionalJson, ValidJson},
     routes::{uuid_cursor, Paging},
@@ -277,12 +277,14 @@ pub async fn archive_history(
 #[get("/loans/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
-    caller: CurrentUser,
+    token: AccessToken,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, now) = (id.into_inner(), state.clock.now());
     let loan = state
-        .db(move |conn| loans::get(conn, &caller.user, id))
+        .db_as(token, move |conn, caller| {
+            loans::get(conn, &caller.user, id)
+        })
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    auth::CurrentUser,
+    auth::{AccessToken, CurrentUser},
     error::{ApiError, Problem},
     extract::{etag, OptionalJson, ValidJson},
     routes::{uuid_cursor, Paging},
@@ -301,12 +301,14 @@ pub async fn list(
 #[get("/loan-requests/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
-    caller: CurrentUser,
+    token: AccessToken,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, now) = (id.into_inner(), state.clock.now());
     let request = state
-        .db(move |conn| requests::get(conn, &caller.user, id, now))
+        .db_as(token, move |conn, caller| {
+            requests::get(conn, &caller.user, id, now)
+        })
         .await?;
     Ok(request_response(actix_web::http::StatusCode::OK, request))
 }
