@@ -3,6 +3,8 @@
 use std::{fmt, str::FromStr};
 
 use clap::{Args, Parser, Subcommand};
+use dangan_domain::reminder::ReminderSchedule;
+use time::Duration;
 
 /// A value that never appears in logs, debug output or `--help`.
 #[derive(Clone, PartialEq, Eq)]
@@ -87,6 +89,86 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "DANGAN_WORKERS", global = true)]
     pub workers: Option<usize>,
+    #[command(flatten)]
+    pub scheduler: SchedulerConfig,
+}
+
+/// The reminder scheduler: how often it runs inside `serve`, and its offsets.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerConfig {
+    /// Seconds between scheduler runs inside `serve`; 0 turns it off (then run
+    /// `dangan scheduler run-once` from cron).
+    #[arg(
+        long,
+        env = "DANGAN_SCHEDULER_INTERVAL_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub scheduler_interval_secs: u64,
+    /// Days before the due date when due-soon reminders go out (comma-separated).
+    #[arg(long, env = "DANGAN_REMIND_DUE_DAYS", value_delimiter = ',', default_values_t = [3, 1], global = true)]
+    pub remind_due_days: Vec<i64>,
+    /// Days between overdue notices (the first goes out on the first day overdue).
+    #[arg(
+        long,
+        env = "DANGAN_OVERDUE_EVERY_DAYS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub overdue_every_days: i64,
+    /// Days overdue after which the department head and the archivists are told.
+    #[arg(
+        long,
+        env = "DANGAN_ESCALATE_OVERDUE_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub escalate_overdue_days: i64,
+    /// Hours an approval step waits before its approvers are reminded.
+    #[arg(
+        long,
+        env = "DANGAN_APPROVAL_REMIND_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub approval_remind_hours: i64,
+    /// Hours an approval step waits before the admins are told.
+    #[arg(
+        long,
+        env = "DANGAN_APPROVAL_ESCALATE_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
+    pub approval_escalate_hours: i64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            scheduler_interval_secs: 60,
+            remind_due_days: vec![3, 1],
+            overdue_every_days: 3,
+            escalate_overdue_days: 7,
+            approval_remind_hours: 24,
+            approval_escalate_hours: 72,
+        }
+    }
+}
+
+impl SchedulerConfig {
+    pub fn schedule(&self) -> ReminderSchedule {
+        ReminderSchedule {
+            due_soon: self
+                .remind_due_days
+                .iter()
+                .map(|d| Duration::days(*d))
+                .collect(),
+            overdue_every: Duration::days(self.overdue_every_days),
+            escalate_overdue_after: Duration::days(self.escalate_overdue_days),
+            approval_remind_after: Duration::hours(self.approval_remind_hours),
+            approval_escalate_after: Duration::hours(self.approval_escalate_hours),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -100,6 +182,15 @@ pub enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The reminder scheduler.
+    #[command(subcommand)]
+    Scheduler(SchedulerCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SchedulerCommand {
+    /// Send what is due now once and exit (for cron; safe beside running servers).
+    RunOnce,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod scheduler;
 mod serde_util;
 pub mod state;
 mod voucher_page;
@@ -75,6 +76,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         jwt: Arc::new(auth::JwtKeys::new(secret.as_bytes())),
         throttle: ThrottlePolicy::default(),
         metrics: Metrics::new()?,
+        reminders: config.scheduler.schedule(),
     })
 }
 

@@ -1,12 +1,12 @@
-//! The `dangan` binary: serve (default), migrate, openapi, admin create-user.
+//! The `dangan` binary: serve (default), migrate, openapi, admin create-user, scheduler run-once.
 
-use std::{process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use dangan_api::{
     clock::SystemClock,
-    config::{AdminCommand, Cli, Command},
-    openapi, prepare, Application, StartupError,
+    config::{AdminCommand, Cli, Command, SchedulerCommand},
+    openapi, prepare, scheduler, Application, StartupError,
 };
 
 fn main() -> ExitCode {
@@ -52,8 +52,18 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             println!("created user {} ({})", user.username, user.id);
             Ok(())
         }
+        Command::Scheduler(SchedulerCommand::RunOnce) => {
+            let state = prepare(&config, Arc::new(SystemClock))?;
+            let run = scheduler::run_once(&state).map_err(StartupError::from)?;
+            println!("{run:?}");
+            Ok(())
+        }
         Command::Serve => {
             let state = prepare(&config, Arc::new(SystemClock))?;
+            let every = config.scheduler.scheduler_interval_secs;
+            if every > 0 {
+                scheduler::spawn(state.clone(), Duration::from_secs(every))?;
+            }
             let app = Application::build(state, &config.bind, config.workers)?;
             log::info!("dangan listening on {} (port {})", config.bind, app.port());
             actix_web::rt::System::new().block_on(app.server())?;

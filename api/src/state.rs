@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use dangan_domain::login_throttle::ThrottlePolicy;
+use dangan_domain::{login_throttle::ThrottlePolicy, reminder::ReminderSchedule};
 use dangan_persistence::{logins, Conn, PersistenceError, Pool};
 
 use crate::{
@@ -20,6 +20,7 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub throttle: ThrottlePolicy,
     pub metrics: Metrics,
+    pub reminders: ReminderSchedule,
 }
 
 impl AppState {

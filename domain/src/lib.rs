@@ -49,6 +49,7 @@ pub mod form;
 pub mod loan;
 pub mod login_throttle;
 pub mod policy;
+pub mod reminder;
 pub mod request;
 pub mod search;
 pub mod user;

@@ -49,6 +49,13 @@ pub struct LoanRules {
     pub pickup_days: i32,
 }
 
+impl LoanRules {
+    /// When a pickup window opened at `from` (an approval, a reservation) closes.
+    pub fn pickup_ends(&self, from: OffsetDateTime) -> OffsetDateTime {
+        from + Duration::days(i64::from(self.pickup_days))
+    }
+}
+
 impl From<&EffectivePolicy> for LoanRules {
     fn from(p: &EffectivePolicy) -> Self {
         LoanRules {

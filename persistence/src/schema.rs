@@ -366,6 +366,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reminders (kind, entity_key, rung) {
+        kind -> Text,
+        entity_key -> Text,
+        rung -> BigInt,
+        sent_at -> Timestamp,
+        recipients -> Integer,
+    }
+}
+
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));

@@ -736,3 +736,31 @@ pub fn import(
         Ok(ImportOutcome::Done(counts))
     })
 }
+
+/// Active users holding `role` (escalations go to all of them).
+pub fn active_with_role(conn: &mut Conn, role: Role) -> Result<Vec<Uuid>, PersistenceError> {
+    Ok(users::table
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .filter(users::roles.like(format!("%,{},%", role.as_str())))
+        .select(users::id)
+        .load::<DbId>(conn)?
+        .into_iter()
+        .map(Uuid::from)
+        .collect())
+}
+
+/// The head of a user's department, when there is one and it is someone else.
+pub fn department_head_of(
+    conn: &mut Conn,
+    user_id: Uuid,
+) -> Result<Option<Uuid>, PersistenceError> {
+    let head = users::table
+        .inner_join(departments_table::table)
+        .filter(users::id.eq(DbId(user_id)))
+        .select(departments_table::head_user_id)
+        .first::<Option<DbId>>(conn)
+        .optional()?
+        .flatten()
+        .map(Uuid::from);
+    Ok(head.filter(|h| *h != user_id))
+}

@@ -10,7 +10,7 @@ use std::{sync::Arc, thread::JoinHandle};
 
 use dangan_api::{
     clock::ManualClock,
-    config::{Config, Secret},
+    config::{Config, SchedulerConfig, Secret},
     prepare,
     state::AppState,
     Application,
@@ -56,6 +56,8 @@ macro_rules! both_stores {
 pub struct TestApp {
     pub client: Client,
     pub clock: ManualClock,
+    /// The server's state, for running its scheduler at the clock's time.
+    pub state: AppState,
     pub store: TestStore,
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
@@ -69,6 +71,11 @@ pub fn config_for(store: &TestStore) -> Config {
         admin_password: Some(Secret::from(ADMIN_PASSWORD)),
         pool_size: 8,
         workers: Some(2),
+        // Tests run the scheduler themselves, at the clock's time they choose.
+        scheduler: SchedulerConfig {
+            scheduler_interval_secs: 0,
+            ..SchedulerConfig::default()
+        },
     }
 }
 
@@ -83,7 +90,7 @@ impl TestApp {
         let config = config_for(&store);
         let mut state = prepare(&config, Arc::new(clock.clone())).expect("app state");
         adjust(&mut state);
-        let app = Application::build(state, &config.bind, config.workers).expect("bind");
+        let app = Application::build(state.clone(), &config.bind, config.workers).expect("bind");
         let port = app.port();
         let server = app.server();
         let handle = server.handle();
@@ -91,6 +98,7 @@ impl TestApp {
         TestApp {
             client: Client::new(format!("http://127.0.0.1:{port}")),
             clock,
+            state,
             store,
             handle,
             thread: Some(thread),

@@ -1,16 +1,20 @@
-//! The caller: who they are, their department, and whether they may borrow.
+//! The caller: who they are, their department, whether they may borrow, and their notifications.
 
-use actix_web::{get, web};
+use actix_web::{get, post, web};
 use dangan_domain::loan::borrower_blocked;
-use dangan_persistence::{departments, loans};
-use serde::Serialize;
-use utoipa::ToSchema;
+use dangan_persistence::{
+    departments, loans,
+    notifications::{self, Notification},
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
-    auth::CurrentUser,
+    auth::{AccessToken, CurrentUser},
     error::{ApiError, Problem},
-    routes::users::UserDto,
+    routes::{users::UserDto, uuid_cursor, Paging},
     state::AppState,
 };
 
@@ -71,4 +75,137 @@ pub async fn me(
         blocked_reason: blocked
             .then(|| format!("{overdue} overdue loan(s): return them to request or renew again")),
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c40", "kind": "loan.due_soon",
+    "subject": "借阅即将到期 / Loan due soon: WS-2019-Y-0042",
+    "body": "《2019年度会议纪要》(WS-2019-Y-0042) 应于 2026-12-10 归还。\n\"2019年度会议纪要\" (WS-2019-Y-0042) is due back on 2026-12-10.",
+    "entity_type": "loan", "entity_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20",
+    "created_at": "2026-12-07T09:00:00Z", "read_at": null
+}))]
+pub struct NotificationDto {
+    pub id: Uuid,
+    /// What it is about: `loan.due_soon`, `loan.overdue`, `loan.overdue_escalated`,
+    /// `approval.reminder`, `approval.escalated`, `archive.reserved`, `reservation.lapsed`,
+    /// `request.pickup_expired`, `renewal.requested`.
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    /// `loan` or `loan_request`.
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub read_at: Option<OffsetDateTime>,
+}
+
+impl From<Notification> for NotificationDto {
+    fn from(n: Notification) -> Self {
+        NotificationDto {
+            id: n.id,
+            kind: n.kind,
+            subject: n.subject,
+            body: n.body,
+            entity_type: n.entity_type,
+            entity_id: n.entity_id,
+            created_at: n.created_at,
+            read_at: n.read_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<NotificationDto>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NotificationQuery {
+    /// Only those not read yet.
+    #[serde(default)]
+    pub unread: bool,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's notifications, newest first.
+#[utoipa::path(get, path = "/api/v1/me/notifications", tag = "me", params(NotificationQuery),
+    responses(
+        (status = 200, description = "A page of notifications", body = NotificationList),
+        (status = 400, description = "Bad query", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+#[get("/me/notifications")]
+pub async fn list_notifications(
+    state: web::Data<AppState>,
+    token: AccessToken,
+    query: web::Query<NotificationQuery>,
+) -> Result<web::Json<NotificationList>, ApiError> {
+    let query = query.into_inner();
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .request(uuid_cursor)?;
+    let page = state
+        .db_as(token, move |conn, caller| {
+            notifications::list(conn, caller.id(), query.unread, &page)
+        })
+        .await?;
+    Ok(web::Json(NotificationList {
+        items: page.items.into_iter().map(NotificationDto::from).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
+    }))
+}
+
+/// Mark one of your notifications read.
+#[utoipa::path(post, path = "/api/v1/me/notifications/{id}/read", tag = "me",
+    params(("id" = Uuid, Path, description = "Notification id")),
+    responses(
+        (status = 200, description = "The notification, read", body = NotificationDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such notification of yours", body = Problem),
+    ))]
+#[post("/me/notifications/{id}/read")]
+pub async fn read_notification(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<NotificationDto>, ApiError> {
+    let (id, now, user_id) = (id.into_inner(), state.clock.now(), caller.id());
+    let notification = state
+        .db(move |conn| notifications::mark_read(conn, now, user_id, id))
+        .await?;
+    Ok(web::Json(notification.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"marked": 3}))]
+pub struct MarkedRead {
+    /// How many were unread.
+    pub marked: usize,
+}
+
+/// Mark all your notifications read.
+#[utoipa::path(post, path = "/api/v1/me/notifications/read-all", tag = "me",
+    responses(
+        (status = 200, description = "How many were unread", body = MarkedRead),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+#[post("/me/notifications/read-all")]
+pub async fn read_all_notifications(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+) -> Result<web::Json<MarkedRead>, ApiError> {
+    let (now, user_id) = (state.clock.now(), caller.id());
+    let marked = state
+        .db(move |conn| notifications::mark_all_read(conn, now, user_id))
+        .await?;
+    Ok(web::Json(MarkedRead { marked }))
 }
