@@ -23,6 +23,10 @@ use crate::{error::Problem, routes};
         routes::auth::refresh,
         routes::auth::logout,
         routes::me::me,
+        routes::reports::summary,
+        routes::reports::loans,
+        routes::reports::overdue,
+        routes::reports::compliance,
         routes::me::list_notifications,
         routes::me::read_notification,
         routes::me::read_all_notifications,
@@ -84,7 +88,7 @@ use crate::{error::Problem, routes};
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
         (name = "auth", description = "Login, refresh, logout"),
-        (name = "me", description = "The caller"),
+        (name = "me", description = "The caller and their notifications"),
         (name = "departments", description = "The organisation tree (admin)"),
         (name = "users", description = "Users, roles and clearance (admin)"),
         (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
@@ -93,6 +97,7 @@ use crate::{error::Problem, routes};
         (name = "approvals", description = "Approval tasks and delegations"),
         (name = "circulation", description = "Check-out by barcode, the signed receipt, renewals, returns"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
+        (name = "reports", description = "Figures, loans grouped (JSON or CSV), overdue list, compliance of sensitive loans"),
     )
 )]
 pub struct ApiDoc;

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod page;
 pub mod policies;
 pub mod reminders;
+pub mod reports;
 pub mod requests;
 pub mod schema;
 pub mod settings;

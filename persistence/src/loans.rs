@@ -164,7 +164,7 @@ macro_rules! loans_with_archive {
     };
 }
 
-fn load(conn: &mut Conn, id: Uuid) -> Result<StoredLoan, PersistenceError> {
+pub(crate) fn load(conn: &mut Conn, id: Uuid) -> Result<StoredLoan, PersistenceError> {
     into_stored(
         loans_with_archive!()
             .filter(loans::id.eq(DbId(id)))

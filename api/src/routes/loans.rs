@@ -21,7 +21,7 @@ use crate::{
     auth::{self, AccessToken, CurrentUser},
     error::{ApiError, ErrorCode, Problem},
     extract::{etag, OptionalJson, ValidJson},
-    routes::{uuid_cursor, Paging},
+    routes::{accepts, uuid_cursor, Paging},
     state::{blocking, AppState},
 };
 
@@ -384,21 +384,13 @@ pub async fn voucher(
         signature: loan.signature.map(SignatureDto::from),
         voucher,
     };
-    if wants_html(&request) {
+    if accepts(&request, "text/html") {
         let page = crate::voucher_page::render(&dto)?;
         return Ok(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .body(page));
     }
     Ok(HttpResponse::Ok().json(dto))
-}
-
-fn wants_html(request: &HttpRequest) -> bool {
-    request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]

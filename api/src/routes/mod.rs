@@ -10,6 +10,7 @@ pub mod imports;
 pub mod loans;
 pub mod me;
 pub mod policies;
+pub mod reports;
 pub mod requests;
 pub mod system;
 pub mod users;
@@ -56,6 +57,15 @@ impl Paging {
     }
 }
 
+/// Whether the request's `Accept` header names `media_type`.
+pub fn accepts(request: &actix_web::HttpRequest, media_type: &str) -> bool {
+    request
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(media_type))
+}
+
 pub fn uuid_cursor(cursor: &str) -> Option<uuid::Uuid> {
     uuid::Uuid::try_parse(cursor).ok()
 }
@@ -72,6 +82,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(me::me)
+                .service(reports::summary)
+                .service(reports::loans)
+                .service(reports::overdue)
+                .service(reports::compliance)
                 .service(me::list_notifications)
                 .service(me::read_all_notifications)
                 .service(me::read_notification)

@@ -64,7 +64,7 @@ pub struct StepDto {
 }
 
 impl StepDto {
-    fn new(index: usize, s: Step) -> Self {
+    pub(crate) fn new(index: usize, s: Step) -> Self {
         StepDto {
             index,
             name: s.name,

@@ -15,6 +15,7 @@ mod openapi;
 mod org;
 mod policies;
 mod reminders;
+mod reports;
 mod search;
 mod system;
 mod users;
