@@ -141,16 +141,9 @@ impl From<GroupByParam> for GroupBy {
     }
 }
 
+/// Read from the same query string as `PeriodQuery`.
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct LoansReportQuery {
-    /// Loans checked out at or after this time (RFC 3339).
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<OffsetDateTime>,
-    /// … and before this time.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<OffsetDateTime>,
+pub struct GroupQuery {
     /// `department` (the borrower's), `category`, `classification` or `month` (the default).
     #[serde(default)]
     #[param(inline)]
@@ -191,7 +184,7 @@ pub struct LoansReport {
 }
 
 /// Loans of the period grouped; `Accept: text/csv` gives the rows as CSV with a header.
-#[utoipa::path(get, path = "/api/v1/reports/loans", tag = "reports", params(LoansReportQuery),
+#[utoipa::path(get, path = "/api/v1/reports/loans", tag = "reports", params(PeriodQuery, GroupQuery),
     responses(
         (status = 200, description = "The groups", body = LoansReport, content_type = "application/json"),
         (status = 200, description = "The groups as CSV: key,loans,returned,overdue,overdue_rate", content_type = "text/csv"),
@@ -203,15 +196,12 @@ pub struct LoansReport {
 pub async fn loans(
     state: web::Data<AppState>,
     caller: CurrentUser,
-    query: web::Query<LoansReportQuery>,
+    period: web::Query<PeriodQuery>,
+    group: web::Query<GroupQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&READERS)?;
-    let period = Period {
-        from: query.from,
-        to: query.to,
-    };
-    let (group_by, now) = (query.group_by, state.clock.now());
+    let (period, group_by, now) = (period.period(), group.group_by, state.clock.now());
     let rows: Vec<LoanGroupDto> = state
         .db(move |conn| reports::loans_by(conn, &period, group_by.into(), now))
         .await?
