@@ -60,6 +60,17 @@ both_stores! {
         assert_eq!(page["next_cursor"], "3");
         let rest = app.client.get("/api/v1/audit-events?limit=10&cursor=3", Some(&auditor)).json();
         assert_eq!(rest["items"][0]["seq"], 4);
+        assert_eq!(rest["items"].as_array().unwrap().len(), 5);
+        assert!(rest["next_cursor"].is_null());
+        let user_id = user["id"].as_str().unwrap();
+        let of_user = app.client.get(&format!("/api/v1/audit-events?entity_type=user&entity_id={user_id}"), Some(&auditor)).json();
+        let of_user: Vec<&str> = of_user["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(of_user, ["user.created", "auth.login"]);
+        let first_at = items[0]["at"].as_str().unwrap().replace('+', "%2B");
+        let before_first = app.client.get(&format!("/api/v1/audit-events?to={first_at}"), Some(&auditor)).json();
+        assert_eq!(before_first["items"].as_array().unwrap().len(), 0, "`to` is exclusive");
+        let until_later = app.client.get(&format!("/api/v1/audit-events?to={later}"), Some(&auditor)).json();
+        assert_eq!(until_later["items"].as_array().unwrap().len(), 8);
 
         let report = verify(&app, &auditor);
         assert_eq!(report["valid"], true);
