@@ -91,6 +91,15 @@ pub struct Config {
     pub workers: Option<usize>,
     #[command(flatten)]
     pub scheduler: SchedulerConfig,
+    /// Networks (CIDR) and host names webhooks may reach although they are loopback or
+    /// link-local (comma-separated), e.g. `127.0.0.1/32,oa.internal`.
+    #[arg(
+        long,
+        env = "DANGAN_WEBHOOK_ALLOW",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub webhook_allow: Vec<String>,
 }
 
 /// The reminder scheduler: how often it runs inside `serve`, and its offsets.

@@ -13,6 +13,7 @@ pub mod scheduler;
 mod serde_util;
 pub mod state;
 mod voucher_page;
+pub mod webhooks;
 
 use std::{net::TcpListener, sync::Arc};
 
@@ -77,6 +78,15 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         throttle: ThrottlePolicy::default(),
         metrics: Metrics::new()?,
         reminders: config.scheduler.schedule(),
+        webhook_allow: Arc::new(
+            config
+                .webhook_allow
+                .iter()
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| a.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e| StartupError::Invalid(format!("DANGAN_WEBHOOK_ALLOW: {e}")))?,
+        ),
     })
 }
 

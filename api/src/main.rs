@@ -64,6 +64,7 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             if every > 0 {
                 scheduler::spawn(state.clone(), Duration::from_secs(every))?;
             }
+            dangan_api::webhooks::spawn(state.clone(), Duration::from_secs(1))?;
             let app = Application::build(state, &config.bind, config.workers)?;
             log::info!("dangan listening on {} (port {})", config.bind, app.port());
             actix_web::rt::System::new().block_on(app.server())?;

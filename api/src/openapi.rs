@@ -23,6 +23,10 @@ use crate::{error::Problem, routes};
         routes::auth::refresh,
         routes::auth::logout,
         routes::me::me,
+        routes::webhooks::create,
+        routes::webhooks::list,
+        routes::webhooks::remove,
+        routes::webhooks::deliveries,
         routes::reports::summary,
         routes::reports::loans,
         routes::reports::overdue,
@@ -97,6 +101,7 @@ use crate::{error::Problem, routes};
         (name = "approvals", description = "Approval tasks and delegations"),
         (name = "circulation", description = "Check-out by barcode, the signed receipt, renewals, returns"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
+        (name = "webhooks", description = "Signed event deliveries to other systems (admin)"),
         (name = "reports", description = "Figures, loans grouped (JSON or CSV), overdue list, compliance of sensitive loans"),
     )
 )]

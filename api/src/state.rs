@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use dangan_domain::{login_throttle::ThrottlePolicy, reminder::ReminderSchedule};
+use dangan_domain::{login_throttle::ThrottlePolicy, reminder::ReminderSchedule, webhook::Allowed};
 use dangan_persistence::{logins, Conn, PersistenceError, Pool};
 
 use crate::{
@@ -21,6 +21,8 @@ pub struct AppState {
     pub throttle: ThrottlePolicy,
     pub metrics: Metrics,
     pub reminders: ReminderSchedule,
+    /// Where webhooks may go besides public and private networks (`DANGAN_WEBHOOK_ALLOW`).
+    pub webhook_allow: Arc<Vec<Allowed>>,
 }
 
 impl AppState {

@@ -54,6 +54,7 @@ pub mod request;
 pub mod search;
 pub mod user;
 pub mod voucher;
+pub mod webhook;
 
 pub use classification::Classification;
 pub use error::{DomainError, FieldError};

@@ -64,6 +64,8 @@ pub fn append(
     now: OffsetDateTime,
     event: NewAuditEvent,
 ) -> Result<i64, PersistenceError> {
+    // Before the head's lock: the outbox rows are the use case's work, not the chain's.
+    crate::webhooks::enqueue(conn, now, &event)?;
     let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1))
         .set(audit_head::seq.eq(audit_head::seq + 1))
         .returning((audit_head::seq, audit_head::hash))

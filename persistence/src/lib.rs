@@ -23,6 +23,7 @@ pub mod schema;
 pub mod settings;
 pub mod sql_types;
 pub mod users;
+pub mod webhooks;
 
 pub use db::{AnyConnection, Conn, Pool, PooledConn, Store};
 pub use error::PersistenceError;

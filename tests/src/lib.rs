@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+pub mod receiver;
 pub mod store;
 
 use std::{sync::Arc, thread::JoinHandle};
@@ -76,6 +77,7 @@ pub fn config_for(store: &TestStore) -> Config {
             scheduler_interval_secs: 0,
             ..SchedulerConfig::default()
         },
+        webhook_allow: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod reports;
 pub mod requests;
 pub mod system;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::{middleware::from_fn, web};
 use dangan_persistence::PageRequest;
@@ -82,6 +83,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(me::me)
+                .service(webhooks::create)
+                .service(webhooks::list)
+                .service(webhooks::remove)
+                .service(webhooks::deliveries)
                 .service(reports::summary)
                 .service(reports::loans)
                 .service(reports::overdue)

@@ -19,3 +19,4 @@ mod reports;
 mod search;
 mod system;
 mod users;
+mod webhooks;

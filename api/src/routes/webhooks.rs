@@ -1,0 +1,287 @@
+//! Webhook subscriptions (admin): create, list, delete, and each delivery with its attempts.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use dangan_domain::{
+    webhook::{check_events, check_secret, check_url, target_allowed},
+    FieldError, Role,
+};
+use dangan_persistence::webhooks::{self, Delivery, NewWebhook, Webhook};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::{
+    auth::CurrentUser,
+    error::{ApiError, Problem},
+    extract::ValidJson,
+    state::{blocking, AppState},
+};
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({
+    "url": "https://oa.example.cn/hooks/dangan",
+    "events": ["request.approved", "loan.overdue", "incident.opened"],
+    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+}))]
+pub struct CreateWebhookRequest {
+    /// http or https; loopback and link-local addresses only when `DANGAN_WEBHOOK_ALLOW` admits them.
+    #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters"))]
+    pub url: String,
+    /// `request.created`, `request.step_approved`, `request.approved`, `request.rejected`,
+    /// `request.withdrawn`, `request.pickup_expired`, `loan.checked_out`, `loan.signed`,
+    /// `loan.renewal_requested`, `loan.renewed`, `loan.returned`, `loan.return_confirmed`,
+    /// `loan.lost`, `loan.due_soon`, `loan.overdue`, `loan.overdue_escalated`,
+    /// `approval.reminder`, `approval.escalated`, `reservation.lapsed`, `incident.opened`.
+    pub events: Vec<String>,
+    /// Signs every delivery: `whsec_` and base64 (Standard Webhooks), or any text of 16 bytes or more.
+    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01", "url": "https://oa.example.cn/hooks/dangan",
+    "events": ["request.approved", "loan.overdue"], "active": true, "disabled_reason": null,
+    "created_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b01", "created_at": "2026-11-24T08:00:00Z"
+}))]
+pub struct WebhookDto {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    /// False once the receiver answered 410 Gone.
+    pub active: bool,
+    pub disabled_reason: Option<String>,
+    pub created_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Webhook> for WebhookDto {
+    fn from(w: Webhook) -> Self {
+        WebhookDto {
+            id: w.id,
+            url: w.url,
+            events: w.events,
+            active: w.active,
+            disabled_reason: w.disabled_reason,
+            created_by: w.created_by,
+            created_at: w.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub items: Vec<WebhookDto>,
+}
+
+/// Subscribe a receiver to events. Deliveries are POSTs signed per Standard Webhooks
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), retried
+/// after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; a 410 answer disables the subscription.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Subscribed", body = WebhookDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 422, description = "A URL that is not http(s) or reaches a refused address, unknown events, a short secret", body = Problem),
+    ))]
+#[post("/webhooks")]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    body: ValidJson<CreateWebhookRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let request = body.accept()?;
+    let mut errors = Vec::new();
+    match check_url(&request.url) {
+        Ok((host, port)) => {
+            let allow = state.webhook_allow.clone();
+            // A name that does not resolve now is checked again at every delivery.
+            let refused = blocking(move || {
+                let addresses = crate::webhooks::resolve(&host, port);
+                Ok(!addresses.is_empty() && !target_allowed(&host, &addresses, &allow))
+            })
+            .await?;
+            if refused {
+                errors.push(FieldError::new(
+                    "url",
+                    "reaches a loopback, link-local or otherwise refused address",
+                ));
+            }
+        }
+        Err(e) => errors.push(e),
+    }
+    errors.extend(check_events(&request.events).err());
+    errors.extend(check_secret(&request.secret).err());
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    let (now, admin) = (state.clock.now(), caller.id());
+    let new = NewWebhook {
+        url: request.url,
+        events: request.events,
+        secret: request.secret,
+    };
+    let webhook = state
+        .db(move |conn| webhooks::create(conn, now, admin, new))
+        .await?;
+    Ok(HttpResponse::Created().json(WebhookDto::from(webhook)))
+}
+
+/// The subscriptions (their secrets are never shown).
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses(
+        (status = 200, description = "The subscriptions", body = WebhookList),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+    ))]
+#[get("/webhooks")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+) -> Result<web::Json<WebhookList>, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let items = state.db(webhooks::list).await?;
+    Ok(web::Json(WebhookList {
+        items: items.into_iter().map(WebhookDto::from).collect(),
+    }))
+}
+
+/// End a subscription; its pending deliveries are cancelled.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such webhook", body = Problem),
+    ))]
+#[delete("/webhooks/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let (now, admin, id) = (state.clock.now(), caller.id(), id.into_inner());
+    state
+        .db(move |conn| webhooks::delete(conn, now, admin, id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptDto {
+    pub attempt: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// The receiver's HTTP status; null when none came (refused address, time-out, no connection).
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryDto {
+    /// Also the `webhook-id` header of every attempt.
+    pub id: Uuid,
+    pub event: String,
+    /// The body sent: `{type, timestamp, data: {entity_type, entity_id, actor_id, details}}`.
+    pub payload: serde_json::Value,
+    /// `pending`, `delivered`, `failed` (given up, or 410) or `cancelled` (webhook deleted).
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub delivered_at: Option<OffsetDateTime>,
+    pub attempts: Vec<AttemptDto>,
+}
+
+impl From<Delivery> for DeliveryDto {
+    fn from(d: Delivery) -> Self {
+        DeliveryDto {
+            id: d.id,
+            event: d.event,
+            payload: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
+            status: d.status,
+            next_attempt_at: d.next_attempt_at,
+            created_at: d.created_at,
+            delivered_at: d.delivered_at,
+            attempts: d
+                .attempts
+                .into_iter()
+                .map(|a| AttemptDto {
+                    attempt: a.attempt,
+                    at: a.at,
+                    status_code: a.status_code,
+                    error: a.error,
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"items": [{
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2e01", "event": "loan.overdue",
+    "payload": {"type": "loan.overdue", "timestamp": "2026-12-11T09:00:00Z", "data": {
+        "entity_type": "loan", "entity_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20", "actor_id": null,
+        "details": {"kind": "loan.overdue", "rung": 0}}},
+    "status": "delivered", "next_attempt_at": null,
+    "created_at": "2026-12-11T09:00:00Z", "delivered_at": "2026-12-11T09:00:05Z",
+    "attempts": [
+        {"attempt": 1, "at": "2026-12-11T09:00:00Z", "status_code": 500, "error": null, "duration_ms": 12},
+        {"attempt": 2, "at": "2026-12-11T09:00:05Z", "status_code": 204, "error": null, "duration_ms": 9}
+    ]
+}]}))]
+pub struct DeliveryList {
+    pub items: Vec<DeliveryDto>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeliveryQuery {
+    /// The newest this many (1 to 500; default 50).
+    pub limit: Option<i64>,
+}
+
+/// A subscription's deliveries, newest first, each with every attempt.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook id"), DeliveryQuery),
+    responses(
+        (status = 200, description = "The deliveries", body = DeliveryList),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such webhook", body = Problem),
+        (status = 422, description = "A limit out of range", body = Problem),
+    ))]
+#[get("/webhooks/{id}/deliveries")]
+pub async fn deliveries(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    query: web::Query<DeliveryQuery>,
+) -> Result<web::Json<DeliveryList>, ApiError> {
+    caller.require_any(&[Role::Admin])?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    let id = id.into_inner();
+    let items = state
+        .db(move |conn| webhooks::deliveries(conn, id, limit))
+        .await?;
+    Ok(web::Json(DeliveryList {
+        items: items.into_iter().map(DeliveryDto::from).collect(),
+    }))
+}
