@@ -100,6 +100,18 @@ pub struct Config {
         global = true
     )]
     pub webhook_allow: Vec<String>,
+    /// SMTP server for e-mail notices, e.g. `smtp://user:pass@mail.example.cn:587?tls=required`;
+    /// unset, notices stay in-app only.
+    #[arg(long, env = "DANGAN_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<Secret>,
+    /// The sender of e-mail notices.
+    #[arg(
+        long,
+        env = "DANGAN_MAIL_FROM",
+        default_value = "Dangan 档案 <dangan@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
 }
 
 /// The reminder scheduler: how often it runs inside `serve`, and its offsets.

@@ -1,11 +1,13 @@
 //! Dangan's HTTP API: configuration, start-up, and the actix-web application.
 
 pub mod auth;
+mod background;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -87,6 +89,12 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .collect::<Result<_, _>>()
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_WEBHOOK_ALLOW: {e}")))?,
         ),
+        mailer: config
+            .smtp_url
+            .as_ref()
+            .map(|url| mail::Mailer::new(url.expose(), &config.mail_from).map(Arc::new))
+            .transpose()
+            .map_err(StartupError::Invalid)?,
     })
 }
 

@@ -65,6 +65,9 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                 scheduler::spawn(state.clone(), Duration::from_secs(every))?;
             }
             dangan_api::webhooks::spawn(state.clone(), Duration::from_secs(1))?;
+            if state.mailer.is_some() {
+                dangan_api::mail::spawn(state.clone(), Duration::from_secs(5))?;
+            }
             let app = Application::build(state, &config.bind, config.workers)?;
             log::info!("dangan listening on {} (port {})", config.bind, app.port());
             actix_web::rt::System::new().block_on(app.server())?;

@@ -10,6 +10,7 @@ use crate::{
     auth::{AccessToken, CurrentUser, JwtKeys},
     clock::Clock,
     error::ApiError,
+    mail::Mailer,
     metrics::Metrics,
 };
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub reminders: ReminderSchedule,
     /// Where webhooks may go besides public and private networks (`DANGAN_WEBHOOK_ALLOW`).
     pub webhook_allow: Arc<Vec<Allowed>>,
+    /// Set when `DANGAN_SMTP_URL` is.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl AppState {

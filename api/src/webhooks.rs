@@ -4,7 +4,6 @@
 
 use std::{
     net::{IpAddr, ToSocketAddrs},
-    thread,
     time::{Duration, Instant},
 };
 
@@ -36,18 +35,9 @@ pub fn deliver_due(state: &AppState) -> Result<usize, PersistenceError> {
 
 /// Runs the sender every `every` for as long as the process lives.
 pub fn spawn(state: AppState, every: Duration) -> std::io::Result<()> {
-    thread::Builder::new()
-        .name("dangan-webhooks".into())
-        .spawn(move || loop {
-            match deliver_due(&state) {
-                // More may be waiting: go on at once.
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => {}
-                Err(e) => log::warn!("webhook delivery failed: {e}"),
-            }
-            thread::sleep(every);
-        })
-        .map(drop)
+    crate::background::drain_forever("dangan-webhooks", BATCH as usize, every, move || {
+        deliver_due(&state)
+    })
 }
 
 fn agent() -> ureq::Agent {

@@ -1,13 +1,24 @@
 //! In-app notifications: every reminder and every notice lands here, in `/me/notifications`.
 
 use diesel::prelude::*;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::{
-    from_db_time, schema::notifications, sql_types::DbId, to_db_time, Conn, Page, PageRequest,
-    PersistenceError,
+    db::write_transaction,
+    from_db_time,
+    schema::{notifications, users},
+    sql_types::DbId,
+    to_db_time, Conn, Page, PageRequest, PersistenceError,
 };
+
+const MAIL_PENDING: &str = "pending";
+/// Attempts before an e-mail is given up; they are 1, 2, 4 and 8 minutes apart.
+const MAIL_ATTEMPTS: i32 = 5;
+/// A notice older than this is not mailed any more: news a day late is a backlog.
+const MAIL_FRESH: Duration = Duration::days(1);
+/// How long a claimed e-mail is its sender's before another instance may try.
+const MAIL_LEASE: Duration = Duration::minutes(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -67,6 +78,12 @@ pub(crate) fn notify(
     message: &Message,
     entity: (&str, Uuid),
 ) -> Result<(), PersistenceError> {
+    let address = users::table
+        .find(DbId(user_id))
+        .select(users::email)
+        .first::<Option<String>>(conn)?
+        .filter(|a| !a.trim().is_empty());
+    let email = address.map(|_| (MAIL_PENDING, to_db_time(now)));
     diesel::insert_into(notifications::table)
         .values((
             notifications::id.eq(DbId(Uuid::now_v7())),
@@ -77,6 +94,8 @@ pub(crate) fn notify(
             notifications::entity_type.eq(entity.0),
             notifications::entity_id.eq(DbId(entity.1)),
             notifications::created_at.eq(to_db_time(now)),
+            notifications::email_status.eq(email.map(|e| e.0)),
+            notifications::email_next_at.eq(email.map(|e| e.1)),
         ))
         .execute(conn)?;
     Ok(())
@@ -141,4 +160,102 @@ pub fn mark_all_read(
     )
     .set(notifications::read_at.eq(Some(to_db_time(now))))
     .execute(conn)?)
+}
+
+/// A notification to send by e-mail.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub notification_id: Uuid,
+    pub to_name: String,
+    pub to_address: String,
+    pub subject: String,
+    pub body: String,
+    /// The number of this attempt (1 = the first).
+    pub attempt: i32,
+}
+
+/// Claims up to `limit` e-mails due now. Notices too old to be news are expired first.
+pub fn claim_mail(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<Mail>, PersistenceError> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::email_status.eq(MAIL_PENDING))
+            .filter(notifications::created_at.lt(to_db_time(now - MAIL_FRESH))),
+    )
+    .set((
+        notifications::email_status.eq("expired"),
+        notifications::email_next_at.eq(None::<time::PrimitiveDateTime>),
+    ))
+    .execute(conn)?;
+    let due = notifications::table
+        .inner_join(users::table)
+        .filter(notifications::email_status.eq(MAIL_PENDING))
+        .filter(notifications::email_next_at.le(to_db_time(now)))
+        .order(notifications::email_next_at.asc())
+        .limit(limit)
+        .select((
+            notifications::id,
+            users::display_name,
+            users::email,
+            notifications::subject,
+            notifications::body,
+            notifications::email_attempts,
+        ))
+        .load::<(DbId, String, Option<String>, String, String, i32)>(conn)?;
+    let mut claimed = Vec::new();
+    for (id, to_name, address, subject, body, attempts) in due {
+        let taken = diesel::update(
+            notifications::table
+                .find(id)
+                .filter(notifications::email_status.eq(MAIL_PENDING))
+                .filter(notifications::email_attempts.eq(attempts)),
+        )
+        .set((
+            notifications::email_attempts.eq(attempts + 1),
+            notifications::email_next_at.eq(Some(to_db_time(now + MAIL_LEASE))),
+        ))
+        .execute(conn)?;
+        if let (1, Some(to_address)) = (taken, address) {
+            claimed.push(Mail {
+                notification_id: id.0,
+                to_name,
+                to_address,
+                subject,
+                body,
+                attempt: attempts + 1,
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Records how sending went: sent, or tried again later (1, 2, 4, 8 minutes), or failed.
+pub fn record_mail(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    mail: &Mail,
+    outcome: Result<(), String>,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let (status, next, error) = match &outcome {
+            Ok(()) => ("sent", None, None),
+            Err(e) if mail.attempt < MAIL_ATTEMPTS => (
+                MAIL_PENDING,
+                Some(to_db_time(now + Duration::minutes(1 << (mail.attempt - 1)))),
+                Some(e.clone()),
+            ),
+            Err(e) => ("failed", None, Some(e.clone())),
+        };
+        diesel::update(notifications::table.find(DbId(mail.notification_id)))
+            .set((
+                notifications::email_status.eq(status),
+                notifications::email_next_at.eq(next),
+                notifications::email_error.eq(error),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
 }

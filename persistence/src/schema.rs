@@ -363,6 +363,10 @@ diesel::table! {
         entity_id -> DbUuid,
         created_at -> Timestamp,
         read_at -> Nullable<Timestamp>,
+        email_status -> Nullable<Text>,
+        email_attempts -> Integer,
+        email_next_at -> Nullable<Timestamp>,
+        email_error -> Nullable<Text>,
     }
 }
 
@@ -426,6 +430,7 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
+diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(archives -> departments (department_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod receiver;
+pub mod smtp;
 pub mod store;
 
 use std::{sync::Arc, thread::JoinHandle};
@@ -78,6 +79,8 @@ pub fn config_for(store: &TestStore) -> Config {
             ..SchedulerConfig::default()
         },
         webhook_allow: Vec::new(),
+        smtp_url: None,
+        mail_from: "Dangan 档案 <dangan@localhost>".into(),
     }
 }
 

@@ -11,6 +11,7 @@ mod errors;
 mod idempotency;
 mod imports;
 mod lending;
+mod mail;
 mod openapi;
 mod org;
 mod policies;

@@ -1,0 +1,31 @@
+//! The sender threads of the outboxes (webhooks, e-mail).
+
+use std::{thread, time::Duration};
+
+use dangan_persistence::PersistenceError;
+
+/// Runs `round` on a thread named `name` for as long as the process lives: at once again when a
+/// round handled a full `batch` (more is waiting), otherwise after `every`. A failed round is
+/// logged; what it did not send is still due at the next.
+pub fn drain_forever<F>(
+    name: &str,
+    batch: usize,
+    every: Duration,
+    mut round: F,
+) -> std::io::Result<()>
+where
+    F: FnMut() -> Result<usize, PersistenceError> + Send + 'static,
+{
+    let label = name.to_owned();
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || loop {
+            match round() {
+                Ok(n) if n >= batch => continue,
+                Ok(_) => {}
+                Err(e) => log::warn!("{label}: {e}"),
+            }
+            thread::sleep(every);
+        })
+        .map(drop)
+}
