@@ -123,6 +123,14 @@ struct OverdueRow {
     due_at: time::PrimitiveDateTime,
 }
 
+/// A stretch of a long report: `limit` rows after the first `offset`. Reports are read as a
+/// whole, once, so an offset (unlike the keyset cursors of live lists) is good enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub limit: i64,
+    pub offset: i64,
+}
+
 /// A sensitive loan with everything an auditor checks: its request and approval chain, the
 /// borrower's signature and the return inspection.
 #[derive(Debug, Clone)]
@@ -313,6 +321,7 @@ pub fn overdue(
     conn: &mut Conn,
     viewer_clearance: Classification,
     now: OffsetDateTime,
+    page: Slice,
 ) -> Result<Vec<OverdueLoan>, PersistenceError> {
     let visible = visible_list(viewer_clearance);
     let id = match Sql::of(conn) {
@@ -330,7 +339,8 @@ pub fn overdue(
          WHERE l.status IN ('checked_out', 'active') AND l.due_at < :now \
            AND l.checked_out_at >= :from AND l.checked_out_at < :to \
            AND a.classification IN ({visible}) \
-         ORDER BY l.due_at, l.id"
+         ORDER BY l.due_at, l.id LIMIT {} OFFSET {}",
+        page.limit, page.offset
     );
     let everything = Period {
         from: None,
@@ -364,6 +374,7 @@ pub fn compliance(
     conn: &mut Conn,
     period: &Period,
     viewer_clearance: Classification,
+    page: Slice,
 ) -> Result<Vec<ComplianceEntry>, PersistenceError> {
     use crate::schema::{archives, loans as loans_table};
     let (from, to) = period.bounds();
@@ -378,6 +389,8 @@ pub fn compliance(
         .filter(loans_table::checked_out_at.ge(from))
         .filter(loans_table::checked_out_at.lt(to))
         .order((loans_table::checked_out_at.asc(), loans_table::id.asc()))
+        .limit(page.limit)
+        .offset(page.offset)
         .select(loans_table::id)
         .load::<DbId>(conn)?;
     ids.into_iter()

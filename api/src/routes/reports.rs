@@ -3,7 +3,7 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use dangan_domain::{Classification, Role};
-use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period};
+use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period, Slice};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -42,6 +42,38 @@ impl PeriodQuery {
             to: self.to,
         }
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SliceQuery {
+    /// 1 to 500; default 100.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl SliceQuery {
+    /// The cursor is the number of rows already read.
+    fn slice(&self) -> Result<Slice, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::field("limit", "must be between 1 and 500"));
+        }
+        let offset = match self.cursor.as_deref() {
+            None | Some("") => 0,
+            Some(c) => c
+                .parse::<i64>()
+                .ok()
+                .filter(|o| *o >= 0)
+                .ok_or_else(|| ApiError::bad_request("invalid cursor"))?,
+        };
+        Ok(Slice { limit, offset })
+    }
+}
+
+/// The cursor after a page of `len` rows: none when the page was not full.
+fn next_cursor(slice: Slice, len: usize) -> Option<String> {
+    (len as i64 == slice.limit).then(|| (slice.offset + slice.limit).to_string())
 }
 
 /// A ratio to two decimals: 0 of 0 is 0.
@@ -254,15 +286,17 @@ pub struct OverdueLoanDto {
     "archive_code": "RS-2019-Y-0042", "title": "2019年度职工档案", "classification": "internal",
     "borrower_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "borrower": "张三", "department": "人事处",
     "due_at": "2026-11-20T09:00:00Z", "days_overdue": 5
-}]}))]
+}], "next_cursor": null}))]
 pub struct OverdueReport {
     pub items: Vec<OverdueLoanDto>,
+    pub next_cursor: Option<String>,
 }
 
 /// Open loans past their due time within your clearance, longest overdue first.
-#[utoipa::path(get, path = "/api/v1/reports/overdue", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reports/overdue", tag = "reports", params(SliceQuery),
     responses(
         (status = 200, description = "The overdue loans", body = OverdueReport),
+        (status = 400, description = "Bad cursor", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an auditor, admin or archivist", body = Problem),
     ))]
@@ -270,11 +304,13 @@ pub struct OverdueReport {
 pub async fn overdue(
     state: web::Data<AppState>,
     caller: CurrentUser,
+    query: web::Query<SliceQuery>,
 ) -> Result<web::Json<OverdueReport>, ApiError> {
     caller.require_any(&READERS)?;
+    let slice = query.slice()?;
     let (clearance, now) = (caller.user.clearance, state.clock.now());
-    let items = state
-        .db(move |conn| reports::overdue(conn, clearance, now))
+    let items: Vec<OverdueLoanDto> = state
+        .db(move |conn| reports::overdue(conn, clearance, now, slice))
         .await?
         .into_iter()
         .map(|o| OverdueLoanDto {
@@ -290,7 +326,10 @@ pub async fn overdue(
             days_overdue: o.days_overdue,
         })
         .collect();
-    Ok(web::Json(OverdueReport { items }))
+    Ok(web::Json(OverdueReport {
+        next_cursor: next_cursor(slice, items.len()),
+        items,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -310,11 +349,12 @@ pub struct ComplianceEntryDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ComplianceReport {
     pub items: Vec<ComplianceEntryDto>,
+    pub next_cursor: Option<String>,
 }
 
 /// Every loan of `secret` and above in the period (within your clearance), oldest first, with
 /// its approval chain, signature and return inspection.
-#[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "reports", params(PeriodQuery),
+#[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "reports", params(PeriodQuery, SliceQuery),
     responses(
         (status = 200, description = "The sensitive loans", body = ComplianceReport),
         (status = 400, description = "Bad query", body = Problem),
@@ -326,13 +366,15 @@ pub async fn compliance(
     state: web::Data<AppState>,
     caller: CurrentUser,
     query: web::Query<PeriodQuery>,
+    paging: web::Query<SliceQuery>,
 ) -> Result<web::Json<ComplianceReport>, ApiError> {
     caller.require_any(&AUDITORS)?;
+    let slice = paging.slice()?;
     let (period, clearance, now) = (query.period(), caller.user.clearance, state.clock.now());
     let entries = state
-        .db(move |conn| reports::compliance(conn, &period, clearance))
+        .db(move |conn| reports::compliance(conn, &period, clearance, slice))
         .await?;
-    let items = entries
+    let items: Vec<ComplianceEntryDto> = entries
         .into_iter()
         .map(|entry| ComplianceEntryDto {
             request_id: entry.request.id,
@@ -350,5 +392,8 @@ pub async fn compliance(
             loan: LoanDto::new(entry.loan, now),
         })
         .collect();
-    Ok(web::Json(ComplianceReport { items }))
+    Ok(web::Json(ComplianceReport {
+        next_cursor: next_cursor(slice, items.len()),
+        items,
+    }))
 }

@@ -196,6 +196,14 @@ both_stores! {
         assert_eq!(items[0]["borrower_id"], org.id("borrower"));
         assert_eq!(items[0]["department"], "HR 部门");
         assert_eq!(items[0]["days_overdue"], 1);
+        assert!(overdue["next_cursor"].is_null());
+        let first = org.report("archivist", "overdue?limit=1");
+        assert_eq!(first["items"].as_array().unwrap().len(), 1);
+        let after = org.report("archivist", &format!("overdue?limit=1&cursor={}", first["next_cursor"].as_str().unwrap()));
+        assert!(after["items"].as_array().unwrap().is_empty());
+        assert!(after["next_cursor"].is_null());
+        org.app.client.get("/api/v1/reports/compliance?cursor=-3", Some(&org.token("admin"))).assert_problem(400, "bad_request");
+        org.app.client.get("/api/v1/reports/overdue?limit=501", Some(&org.token("admin"))).assert_problem(422, "validation_failed");
 
         let compliance = org.report("admin", "compliance");
         let items = compliance["items"].as_array().unwrap();
