@@ -121,3 +121,44 @@ fn the_binary_prints_the_committed_openapi_document() {
             .unwrap_or_default();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
 }
+
+#[test]
+fn the_scheduler_runs_once_from_the_command_line() {
+    let store = TestStore::sqlite();
+    let run = || {
+        Command::new(binary())
+            .args(["scheduler", "run-once"])
+            .env("DANGAN_DATABASE_URL", &store.url)
+            .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let output = run();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.contains("reminders: 0"), "{printed}");
+    assert!(
+        run().status.success(),
+        "a second run beside the first state"
+    );
+}
+
+#[test]
+fn a_bad_webhook_allow_list_stops_the_start() {
+    let store = TestStore::sqlite();
+    let output = Command::new(binary())
+        .arg("migrate")
+        .env("DANGAN_DATABASE_URL", &store.url)
+        .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("DANGAN_WEBHOOK_ALLOW", "10.0.0.0/99")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DANGAN_WEBHOOK_ALLOW"), "{stderr}");
+}
