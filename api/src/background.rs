@@ -29,3 +29,12 @@ where
         })
         .map(drop)
 }
+
+/// Checkpoints the SQLite write-ahead log every `every` on a thread of its own (connections do
+/// not checkpoint on commit, see `db::connect`). Nothing to do on PostgreSQL.
+pub fn checkpoint_forever(state: crate::state::AppState, every: Duration) -> std::io::Result<()> {
+    drain_forever("dangan-checkpoint", usize::MAX, every, move || {
+        let mut conn = state.pool.get()?;
+        dangan_persistence::db::checkpoint(&mut conn).map(|_| 0)
+    })
+}

@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod background;
+pub use background::checkpoint_forever;
 pub mod clock;
 pub mod config;
 pub mod error;

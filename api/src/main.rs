@@ -65,6 +65,11 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                 scheduler::spawn(state.clone(), Duration::from_secs(every))?;
             }
             dangan_api::webhooks::spawn(state.clone(), Duration::from_secs(1))?;
+            if dangan_persistence::Store::of(&config.database_url)
+                == dangan_persistence::Store::Sqlite
+            {
+                dangan_api::checkpoint_forever(state.clone(), Duration::from_secs(1))?;
+            }
             if state.mailer.is_some() {
                 dangan_api::mail::spawn(state.clone(), Duration::from_secs(5))?;
             }

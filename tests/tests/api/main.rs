@@ -5,6 +5,7 @@
 mod archives;
 mod audit;
 mod auth;
+mod checkpoint;
 mod delegations;
 mod departments;
 mod errors;
