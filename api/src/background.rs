@@ -1,4 +1,5 @@
-//! The sender threads of the outboxes (webhooks, e-mail).
+//! The server's own threads: the scheduler, the outbox senders (webhooks, e-mail) and the SQLite
+//! checkpoint.
 
 use std::{thread, time::Duration};
 

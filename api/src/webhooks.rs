@@ -67,7 +67,7 @@ fn send(
     };
     let (host, port) = match check_url(&delivery.url) {
         Ok(target) => target,
-        Err(e) => return failed(e.message.to_string()),
+        Err(e) => return failed(e.message),
     };
     let addresses = resolve(&host, port);
     if !target_allowed(&host, &addresses, allow) {

@@ -48,6 +48,7 @@ pub mod error;
 pub mod form;
 pub mod loan;
 pub mod login_throttle;
+pub mod mail;
 pub mod policy;
 pub mod reminder;
 pub mod request;

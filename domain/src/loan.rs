@@ -90,6 +90,21 @@ pub fn days_overdue(due_at: OffsetDateTime, now: OffsetDateTime) -> i64 {
     }
 }
 
+/// The share of a period's loans that came back late or are out past due, to two decimals;
+/// 0 without loans.
+pub fn overdue_rate(late: i64, loans: i64) -> f64 {
+    if loans == 0 {
+        0.0
+    } else {
+        hundredths(late as f64 / loans as f64)
+    }
+}
+
+/// Report figures are given to two decimals.
+pub fn hundredths(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
 /// A borrower with any overdue loan may not request or renew until it is back.
 pub fn borrower_blocked(overdue_loans: i64) -> bool {
     overdue_loans > 0
@@ -310,6 +325,14 @@ impl Loan {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_overdue_rate_is_the_late_share_to_two_decimals() {
+        assert_eq!(super::overdue_rate(1, 3), 0.33);
+        assert_eq!(super::overdue_rate(3, 5), 0.6);
+        assert_eq!(super::overdue_rate(0, 0), 0.0);
+        assert_eq!(super::hundredths(7.254_9), 7.25);
+    }
+
     use time::macros::datetime;
 
     use super::*;

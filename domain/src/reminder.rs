@@ -21,6 +21,30 @@ named_enum! {
     }
 }
 
+/// Who a reminder goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The loan's borrower.
+    Borrower,
+    /// The borrower's department head (unless the borrower is the head) and every archivist.
+    DepartmentHeadAndArchivists,
+    /// The approvers of the waiting step.
+    StepApprovers,
+    /// Every active admin.
+    Admins,
+}
+
+impl ReminderKind {
+    pub fn audience(self) -> Audience {
+        match self {
+            ReminderKind::DueSoon | ReminderKind::Overdue => Audience::Borrower,
+            ReminderKind::OverdueEscalation => Audience::DepartmentHeadAndArchivists,
+            ReminderKind::ApprovalReminder => Audience::StepApprovers,
+            ReminderKind::ApprovalEscalation => Audience::Admins,
+        }
+    }
+}
+
 /// One reminder: its kind and the rung it stands for. For `DueSoon` the rung is the offset in
 /// hours before the due time; for `Overdue` the notice number (0 on the first day); otherwise 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +235,23 @@ mod tests {
         assert_eq!(
             schedule.step_horizon(since + Duration::hours(30)),
             since + Duration::hours(6)
+        );
+    }
+
+    #[test]
+    fn escalations_go_past_the_person_who_is_late() {
+        assert_eq!(ReminderKind::Overdue.audience(), Audience::Borrower);
+        assert_eq!(
+            ReminderKind::OverdueEscalation.audience(),
+            Audience::DepartmentHeadAndArchivists
+        );
+        assert_eq!(
+            ReminderKind::ApprovalReminder.audience(),
+            Audience::StepApprovers
+        );
+        assert_eq!(
+            ReminderKind::ApprovalEscalation.audience(),
+            Audience::Admins
         );
     }
 

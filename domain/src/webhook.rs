@@ -46,7 +46,7 @@ pub fn events_of(action: &str, data: &serde_json::Value) -> Vec<String> {
     if EVENTS.contains(&name) {
         events.push(name.to_owned());
     }
-    if !data["incident_id"].is_null() && data.get("incident_id").is_some() {
+    if !data["incident_id"].is_null() {
         events.push("incident.opened".to_owned());
     }
     events

@@ -32,7 +32,7 @@ use crate::{
     Conn, Page, PageRequest, PersistenceError,
 };
 
-const OPEN: [&str; 2] = ["checked_out", "active"];
+pub(crate) const OPEN: [&str; 2] = ["checked_out", "active"];
 
 /// The borrower's signature on the receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! In-app notifications: every reminder and every notice lands here, in `/me/notifications`.
 
+use dangan_domain::mail;
 use diesel::prelude::*;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -13,17 +14,12 @@ use crate::{
 };
 
 const MAIL_PENDING: &str = "pending";
-/// Attempts before an e-mail is given up; they are 1, 2, 4 and 8 minutes apart.
-const MAIL_ATTEMPTS: i32 = 5;
-/// A notice older than this is not mailed any more: news a day late is a backlog.
-const MAIL_FRESH: Duration = Duration::days(1);
 /// How long a claimed e-mail is its sender's before another instance may try.
 const MAIL_LEASE: Duration = Duration::minutes(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub id: Uuid,
-    pub user_id: Uuid,
     pub kind: String,
     pub subject: String,
     pub body: String,
@@ -37,7 +33,6 @@ pub struct Notification {
 #[diesel(table_name = notifications)]
 struct NotificationRow {
     id: DbId,
-    user_id: DbId,
     kind: String,
     subject: String,
     body: String,
@@ -51,7 +46,6 @@ impl From<NotificationRow> for Notification {
     fn from(row: NotificationRow) -> Self {
         Notification {
             id: row.id.0,
-            user_id: row.user_id.0,
             kind: row.kind,
             subject: row.subject,
             body: row.body,
@@ -183,7 +177,7 @@ pub fn claim_mail(
     diesel::update(
         notifications::table
             .filter(notifications::email_status.eq(MAIL_PENDING))
-            .filter(notifications::created_at.lt(to_db_time(now - MAIL_FRESH))),
+            .filter(notifications::created_at.lt(to_db_time(now - mail::FRESH_FOR))),
     )
     .set((
         notifications::email_status.eq("expired"),
@@ -240,14 +234,10 @@ pub fn record_mail(
     outcome: Result<(), String>,
 ) -> Result<(), PersistenceError> {
     write_transaction(conn, |conn| {
-        let (status, next, error) = match &outcome {
-            Ok(()) => ("sent", None, None),
-            Err(e) if mail.attempt < MAIL_ATTEMPTS => (
-                MAIL_PENDING,
-                Some(to_db_time(now + Duration::minutes(1 << (mail.attempt - 1)))),
-                Some(e.clone()),
-            ),
-            Err(e) => ("failed", None, Some(e.clone())),
+        let (status, next, error) = match (&outcome, mail::retry_delay(mail.attempt)) {
+            (Ok(()), _) => ("sent", None, None),
+            (Err(e), Some(delay)) => (MAIL_PENDING, Some(to_db_time(now + delay)), Some(e.clone())),
+            (Err(e), None) => ("failed", None, Some(e.clone())),
         };
         diesel::update(notifications::table.find(DbId(mail.notification_id)))
             .set((

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use dangan_domain::{
     audit::NewAuditEvent,
     loan::days_overdue,
-    reminder::{Reminder, ReminderKind, ReminderSchedule},
+    reminder::{Audience, Reminder, ReminderKind, ReminderSchedule},
     request::{RequestStatus, StepStatus},
     Role,
 };
@@ -90,7 +90,7 @@ fn due_reminders(
     let mut due = Vec::new();
     let open_loans = loans_table::table
         .inner_join(archives::table)
-        .filter(loans_table::status.eq_any(["checked_out", "active"]))
+        .filter(loans_table::status.eq_any(loans::OPEN))
         .filter(loans_table::due_at.le(to_db_time(schedule.horizon(now))))
         .select((
             loans_table::id,
@@ -253,23 +253,21 @@ fn claim(conn: &mut Conn, now: OffsetDateTime, due: &Due) -> Result<bool, Persis
 }
 
 fn recipients(conn: &mut Conn, due: &Due) -> Result<Vec<Uuid>, PersistenceError> {
-    let mut people = match (&due.subject, due.reminder.kind) {
-        (Subject::Loan { borrower_id, .. }, ReminderKind::OverdueEscalation) => {
+    let mut people = match (&due.subject, due.reminder.kind.audience()) {
+        (Subject::Loan { borrower_id, .. }, Audience::Borrower) => vec![*borrower_id],
+        (Subject::Loan { borrower_id, .. }, Audience::DepartmentHeadAndArchivists) => {
             let mut people = users::active_with_role(conn, Role::Archivist)?;
             people.extend(users::department_head_of(conn, *borrower_id)?);
             people
         }
-        (Subject::Loan { borrower_id, .. }, _) => vec![*borrower_id],
-        (Subject::Step { .. }, ReminderKind::ApprovalEscalation) => {
-            users::active_with_role(conn, Role::Admin)?
-        }
+        (_, Audience::Admins) => users::active_with_role(conn, Role::Admin)?,
         (
             Subject::Step {
                 request_id,
                 step_index,
                 ..
             },
-            _,
+            Audience::StepApprovers,
         ) => step_approvers::table
             .filter(step_approvers::request_id.eq(DbId(*request_id)))
             .filter(step_approvers::step_index.eq(*step_index))
@@ -278,6 +276,15 @@ fn recipients(conn: &mut Conn, due: &Due) -> Result<Vec<Uuid>, PersistenceError>
             .into_iter()
             .map(Uuid::from)
             .collect(),
+        (subject, audience) => {
+            return Err(PersistenceError::Corrupt(format!(
+                "a reminder for {audience:?} about {}",
+                match subject {
+                    Subject::Loan { .. } => "a loan",
+                    Subject::Step { .. } => "an approval step",
+                }
+            )))
+        }
     };
     people.sort();
     people.dedup();

@@ -2,7 +2,10 @@
 //! overdue list and the compliance report of sensitive loans.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use dangan_domain::{Classification, Role};
+use dangan_domain::{
+    loan::{hundredths, overdue_rate},
+    Classification, Role,
+};
 use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period, Slice};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -76,19 +79,6 @@ fn next_cursor(slice: Slice, len: usize) -> Option<String> {
     (len as i64 == slice.limit).then(|| (slice.offset + slice.limit).to_string())
 }
 
-/// A ratio to two decimals: 0 of 0 is 0.
-fn rate(part: i64, whole: i64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        round2(part as f64 / whole as f64)
-    }
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "requests": 120, "approved": 104, "rejected": 9, "loans": 98, "returned": 80,
@@ -144,9 +134,9 @@ pub async fn summary(
         loans: s.loans,
         returned: s.returned,
         overdue_now: s.overdue_now,
-        overdue_rate: rate(s.late, s.loans),
-        avg_approval_hours: s.avg_approval_hours.map(round2),
-        avg_loan_days: s.avg_loan_days.map(round2),
+        overdue_rate: overdue_rate(s.late, s.loans),
+        avg_approval_hours: s.avg_approval_hours.map(hundredths),
+        avg_loan_days: s.avg_loan_days.map(hundredths),
         damaged: s.damaged,
         lost: s.lost,
     }))
@@ -196,7 +186,7 @@ pub struct LoanGroupDto {
 impl From<LoanGroup> for LoanGroupDto {
     fn from(g: LoanGroup) -> Self {
         LoanGroupDto {
-            overdue_rate: rate(g.late, g.loans),
+            overdue_rate: overdue_rate(g.late, g.loans),
             key: g.key,
             loans: g.loans,
             returned: g.returned,
