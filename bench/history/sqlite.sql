@@ -35,6 +35,8 @@ SELECT archive, 'HB-' || i, 'HB' || i, '历史档案 ' || i,
        CASE i % 5 WHEN 0 THEN 'public' WHEN 1 THEN 'internal' WHEN 2 THEN 'internal' WHEN 3 THEN 'secret' ELSE 'confidential' END,
        'paper', 'A-' || (i / 1000), 'available', 'history', datetime('now'), datetime('now')
 FROM ids WHERE i < 100000;
+-- The application indexes the text of the archives it inserts; rows written here need the same.
+INSERT INTO archives_fts (rowid, search_text) SELECT seq, search_text FROM archives WHERE id LIKE '00000000-0000-4000-8003-%';
 
 INSERT INTO loan_requests (id, number, borrower_id, purpose, loan_type, days, fields, status, rules, approved_at, created_at, updated_at)
 SELECT request, 'HB-' || i, borrower, 'history', 'take_out', 30, '{}',

@@ -9,10 +9,11 @@ use dangan_domain::{
     Classification, FieldError,
 };
 use diesel::{
+    connection::SimpleConnection,
     dsl::sql,
     expression::BoxableExpression,
     prelude::*,
-    sql_types::{Bool, Integer, Text},
+    sql_types::{BigInt, Bool, Integer, Text},
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -171,6 +172,29 @@ fn audit_view(f: &ArchiveFields) -> serde_json::Value {
     })
 }
 
+/// The newest archive's `seq` (0 for an empty catalogue): archives inserted after this call, in
+/// the same transaction, are the ones with a greater `seq`.
+fn last_seq(conn: &mut Conn) -> Result<i64, PersistenceError> {
+    Ok(archives::table
+        .select(diesel::dsl::max(archives::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
+/// Adds the archives inserted after `seq` to SQLite's full-text index, in one statement (see
+/// migration 000010 for why not by trigger). PostgreSQL's search vector is a generated column.
+fn index_text_since(conn: &mut Conn, seq: i64) -> Result<(), PersistenceError> {
+    if let AnyConnection::Sqlite(sqlite) = conn {
+        diesel::sql_query(
+            "INSERT INTO archives_fts (rowid, search_text) \
+             SELECT seq, search_text FROM archives WHERE seq > ?",
+        )
+        .bind::<BigInt, _>(seq)
+        .execute(sqlite)?;
+    }
+    Ok(())
+}
+
 pub fn create(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -193,10 +217,12 @@ pub fn create(
             updated_at: now,
             version: 1,
         };
+        let before = last_seq(conn)?;
         diesel::insert_into(archives::table)
             .values(ArchiveRow::from_archive(&archive))
             .execute(conn)
             .map_err(on_duplicate)?;
+        index_text_since(conn, before)?;
         audit::append(
             conn,
             now,
@@ -807,9 +833,9 @@ pub fn import(
     // A large import's pages outgrow SQLite's 2 MiB default cache, which then spills to the
     // WAL again and again; give the import room, then hand the pool its connection back as it was.
     let sqlite_cache = |conn: &mut Conn, kib: i64| match conn {
-        AnyConnection::Sqlite(sqlite) => diesel::sql_query(format!("PRAGMA cache_size = -{kib}"))
-            .execute(sqlite)
-            .map(drop),
+        AnyConnection::Sqlite(sqlite) => {
+            sqlite.batch_execute(&format!("PRAGMA cache_size = -{kib}"))
+        }
         AnyConnection::Postgresql(_) => Ok(()),
     };
     sqlite_cache(conn, 262_144)?;
@@ -921,6 +947,7 @@ fn import_rows(
         if request.dry_run {
             return Ok(ImportOutcome::Done(counts));
         }
+        let catalogued = last_seq(conn)?;
         for chunk in inserts.chunks(CHUNK) {
             let rows: Vec<ArchiveRow> = chunk.iter().map(ArchiveRow::from_archive).collect();
             // Multi-row INSERTs exist per backend only, not on the multi-connection; SQLite is
@@ -938,6 +965,7 @@ fn import_rows(
             }
             .map_err(on_duplicate)?;
         }
+        index_text_since(conn, catalogued)?;
         for (before, after) in &updates {
             store_change(conn, before, after)?;
         }
