@@ -15,11 +15,11 @@ SELECT format('00000000-0000-4000-8002-%s', lpad(i::text, 12, '0'))::uuid, 'read
        format('00000000-0000-4000-8001-%s', lpad((i % 8)::text, 12, '0'))::uuid, ',', 'top_secret', 'active', now(), now()
 FROM n WHERE i < 2000;
 
-INSERT INTO archives (id, archive_code, barcode, title, category, classification, medium, location, status, search_text, created_at, updated_at)
+INSERT INTO archives (id, archive_code, barcode, title, category, classification, medium, location, status, search_text, search_vector, created_at, updated_at)
 SELECT format('00000000-0000-4000-8003-%s', lpad(i::text, 12, '0'))::uuid, 'HB-' || i, 'HB' || i, '历史档案 ' || i,
        (ARRAY['文书','人事','会计','科技','基建'])[i % 5 + 1],
        (ARRAY['public','internal','internal','secret','confidential'])[i % 5 + 1],
-       'paper', 'A-' || (i / 1000), 'available', 'history', now(), now()
+       'paper', 'A-' || (i / 1000), 'available', 'history', archive_search_vector('history'), now(), now()
 FROM n WHERE i < 100000;
 
 INSERT INTO loan_requests (id, number, borrower_id, purpose, loan_type, days, fields, status, rules, approved_at, created_at, updated_at)

@@ -121,10 +121,10 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::DbUuid;
+    use crate::sql_types::{DbUuid, TsVector};
 
     /// `seq` is the catalogue order (and SQLite's full-text rowid), given by the store on insert.
-    /// On PostgreSQL there is also the generated `search_vector`, used only in raw SQL.
+    /// `search_vector` exists on PostgreSQL only (SQLite keeps the tokens in `archives_fts`).
     archives (id) {
         seq -> BigInt,
         id -> DbUuid,
@@ -141,6 +141,7 @@ diesel::table! {
         pages -> Nullable<Integer>,
         status -> Text,
         search_text -> Text,
+        search_vector -> Nullable<TsVector>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,

@@ -1,6 +1,7 @@
 //! Catalogue search: every field, Chinese and English, case, each filter, sorts, and paging.
 
 use dangan_tests::{archive_body, both_stores, TestApp};
+use diesel::RunQueryDsl;
 use serde_json::json;
 
 /// Percent-encodes a query value (Chinese included).
@@ -257,5 +258,84 @@ both_stores! {
         }
         assert_eq!(seen, 20_100);
         assert_eq!(last, "BULK-00000");
+    }
+}
+
+/// The store's own full-text index, checked against the archives: SQLite's FTS5 integrity check
+/// compares the index with its content table; on PostgreSQL every vector must be the one
+/// `archive_search_vector` makes from the archive's tokens, whoever wrote it.
+fn index_matches_catalogue(app: &TestApp) {
+    #[derive(diesel::QueryableByName)]
+    struct Stale {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        stale: i64,
+    }
+    let pool = dangan_persistence::db::connect(&app.store.url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    if app.store.url.starts_with("postgres") {
+        let found: Stale = diesel::sql_query(
+            "SELECT count(*) AS stale FROM archives \
+             WHERE search_vector IS DISTINCT FROM archive_search_vector(search_text)",
+        )
+        .get_result(&mut *conn)
+        .unwrap();
+        assert_eq!(
+            found.stale, 0,
+            "vectors that differ from archive_search_vector"
+        );
+    } else {
+        diesel::sql_query(
+            "INSERT INTO archives_fts (archives_fts, rank) VALUES ('integrity-check', 1)",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+    }
+}
+
+both_stores! {
+    fn the_index_follows_creates_edits_and_imports(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let q = |text: &str| codes(&app, &admin, &format!("q={}", enc(text)));
+        let mut body = archive_body("IX-1", "public");
+        body["title"] = json!("旧标题 alpha");
+        let created = app.archive(&admin, &body);
+        assert_eq!(q("alpha"), ["IX-1"]);
+        assert_eq!(q("旧标题"), ["IX-1"]);
+
+        let path = format!("/api/v1/archives/{}", created["id"].as_str().unwrap());
+        let changed = app.client.patch(&path, Some(&admin), None, &json!({"title": "新标题 beta"}));
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        assert_eq!(q("beta"), ["IX-1"]);
+        assert_eq!(q("alpha"), Vec::<String>::new(), "the old title is gone from the index");
+        assert_eq!(q("旧标题"), Vec::<String>::new());
+        app.client.patch(&path, Some(&admin), None, &json!({"location": "Z-9"}));
+        assert_eq!(q("beta"), ["IX-1"], "an edit that leaves the text alone keeps it indexed");
+
+        // Tokens at PostgreSQL's limits: a word over 2,047 bytes, a bigram 300 times, a phrase
+        // past both, through the import (which writes vectors itself) and through a create.
+        let long_word = "é".repeat(1_100);
+        let repeated = "哈".repeat(301);
+        let csv = format!(
+            "archive_code,barcode,title,description,category,classification,medium,location\n\
+             IX-1,IX-B1,导入标题 gamma,,文书,public,paper,A-1\n\
+             IX-2,IX-B2,边界 delta,{long_word} {repeated} 终点,文书,public,paper,A-1\n\
+             IX-3,IX-B3,第三 epsilon,,文书,public,paper,A-1\n"
+        );
+        let imported = app.send_bytes("POST", "/api/v1/archives/import", &admin, "text/csv", csv.as_bytes());
+        assert_eq!(imported.status, 200, "{}", imported.body);
+        assert_eq!(imported.json()["created"], 2);
+        assert_eq!(imported.json()["updated"], 1);
+        assert_eq!(q("gamma"), ["IX-1"], "an upserted title is indexed");
+        assert_eq!(q("beta"), Vec::<String>::new());
+        assert_eq!(q("delta 终点"), ["IX-2"]);
+        assert_eq!(q("哈哈 epsilon"), Vec::<String>::new());
+        assert_eq!(q("哈哈"), ["IX-2"]);
+        assert_eq!(q("epsilon"), ["IX-3"]);
+        let mut edge = archive_body("IX-4", "public");
+        edge["description"] = json!(format!("{long_word} {repeated} 终点"));
+        app.archive(&admin, &edge);
+        assert_eq!(q("终点"), ["IX-4", "IX-2"]);
+        index_matches_catalogue(&app);
     }
 }
