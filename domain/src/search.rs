@@ -59,8 +59,8 @@ fn bigrams(chars: &[char]) -> impl Iterator<Item = String> + '_ {
     chars.windows(2).map(|w| w.iter().collect())
 }
 
-/// The tokens stored for a text, space-separated, in text order: the same tokens `runs` and
-/// `bigrams` give, written straight into one string (a bulk import makes 100,000 of these).
+/// The tokens stored for a text, space-separated, in text order, written into one string (a
+/// bulk import makes 100,000 of these).
 pub fn index_text(fields: &[&str]) -> String {
     fn separate(text: &mut String) {
         if !text.is_empty() {
@@ -69,32 +69,20 @@ pub fn index_text(fields: &[&str]) -> String {
     }
     let mut text = String::with_capacity(fields.iter().map(|f| f.len() * 2).sum());
     for field in fields {
-        let mut in_word = false;
-        let mut previous_cjk: Option<char> = None;
-        // A trailing space ends the field's last run.
-        for c in field.chars().chain([' ']) {
-            if is_cjk(c) {
-                in_word = false;
-                if let Some(previous) = previous_cjk {
+        for run in runs(field) {
+            match run {
+                Run::Word(word) => {
                     separate(&mut text);
-                    text.push(previous);
-                    text.push(c);
+                    text.push_str(&word);
                 }
-                previous_cjk = Some(c);
-                continue;
-            }
-            if let Some(last) = previous_cjk.take() {
-                separate(&mut text);
-                text.push(last);
-            }
-            if c.is_alphanumeric() {
-                if !in_word {
+                Run::Cjk(chars) => {
+                    for bigram in chars.windows(2) {
+                        separate(&mut text);
+                        text.extend(bigram);
+                    }
                     separate(&mut text);
-                    in_word = true;
+                    text.extend(chars.last());
                 }
-                text.extend(c.to_lowercase());
-            } else {
-                in_word = false;
             }
         }
     }

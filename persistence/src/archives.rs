@@ -9,7 +9,6 @@ use dangan_domain::{
     Classification, FieldError,
 };
 use diesel::{
-    connection::SimpleConnection,
     dsl::sql,
     expression::BoxableExpression,
     prelude::*,
@@ -70,7 +69,9 @@ struct ArchiveRow {
 }
 
 /// A new archive as PostgreSQL's bulk import writes it: with its search vector, which the store
-/// otherwise derives from `search_text` itself (see `index_text_since`).
+/// otherwise derives from `search_text` itself (see `index_text_since`). The fields of
+/// `ArchiveRow` are listed again because diesel's COPY takes flat rows only (an embedded row
+/// nests its columns), and `ArchiveRow` cannot hold the vector: SQLite has no such column.
 #[derive(Insertable)]
 #[diesel(table_name = archives, treat_none_as_default_value = false)]
 struct IndexedArchiveRow<'a> {
@@ -949,9 +950,9 @@ pub fn import(
     // A large import's pages outgrow SQLite's 2 MiB default cache, which then spills to the
     // WAL again and again; give the import room, then hand the pool its connection back as it was.
     let sqlite_cache = |conn: &mut Conn, kib: i64| match conn {
-        AnyConnection::Sqlite(sqlite) => {
-            sqlite.batch_execute(&format!("PRAGMA cache_size = -{kib}"))
-        }
+        AnyConnection::Sqlite(sqlite) => diesel::sql_query(format!("PRAGMA cache_size = -{kib}"))
+            .execute(sqlite)
+            .map(drop),
         AnyConnection::Postgresql(_) => Ok(()),
     };
     sqlite_cache(conn, 262_144)?;

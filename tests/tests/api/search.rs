@@ -227,7 +227,7 @@ both_stores! {
         for i in 0..20_100 {
             let category = match i {
                 0..=2 => "基建",
-                5 | 20_098.. => "科技",
+                5 | 20_000 | 20_098.. => "科技",
                 _ => "文书",
             };
             csv.push_str(&format!("BULK-{i:05},BB-{i:05},批量档案 {i},{category},public,paper,A-01\n"));
@@ -264,14 +264,15 @@ both_stores! {
         assert_eq!(last, "BULK-00000");
 
         // Sorted by code or title, PostgreSQL checks the 20,000 archives after the cursor row by
-        // row and finds the rest through its index: matches on both sides of that edge, in order.
+        // row and finds the rest through its index: matches on both sides of that edge and on
+        // the edge itself (BULK-20000 is the 20,001st code), in order.
         let rare = format!("q={}&category={}", enc("批量"), enc("科技"));
-        assert_eq!(codes(&app, &admin, &format!("{rare}&sort=archive_code")), ["BULK-00005", "BULK-20098", "BULK-20099"]);
-        assert_eq!(codes(&app, &admin, &format!("{rare}&sort=title")), ["BULK-20098", "BULK-20099", "BULK-00005"]);
+        assert_eq!(codes(&app, &admin, &format!("{rare}&sort=archive_code")), ["BULK-00005", "BULK-20000", "BULK-20098", "BULK-20099"]);
+        assert_eq!(codes(&app, &admin, &format!("{rare}&sort=title")), ["BULK-20000", "BULK-20098", "BULK-20099", "BULK-00005"]);
         for sort in ["archive_code", "title"] {
             let mut paged = Vec::new();
             let mut cursor = String::new();
-            for _ in 0..4 {
+            for _ in 0..5 {
                 let page = app.client.get(&format!("/api/v1/archives?{rare}&sort={sort}&limit=1{cursor}"), Some(&admin)).json();
                 paged.extend(page["items"].as_array().unwrap().iter().map(|a| a["archive_code"].as_str().unwrap().to_owned()));
                 match page["next_cursor"].as_str() {
