@@ -23,6 +23,10 @@ pub use http::{Client, Reply};
 pub use store::TestStore;
 
 pub const ADMIN_PASSWORD: &str = "admin-pass-2026";
+
+/// Where every test clock starts: a fixed instant, so no test depends on the day it runs
+/// (request numbers carry the year, reminders the date).
+pub const TEST_START: OffsetDateTime = time::macros::datetime!(2026-11-24 09:00 UTC);
 pub const PASSWORD: &str = "borrower-pass-2026";
 
 /// Runs a test body once per configured store: SQLite always, PostgreSQL when
@@ -91,7 +95,7 @@ impl TestApp {
 
     /// Starts the app after `adjust` has changed its state (e.g. a tighter throttle policy).
     pub fn start_with(store: TestStore, adjust: impl FnOnce(&mut AppState)) -> TestApp {
-        let clock = ManualClock::new(OffsetDateTime::now_utc());
+        let clock = ManualClock::new(TEST_START);
         let config = config_for(&store);
         let mut state = prepare(&config, Arc::new(clock.clone())).expect("app state");
         adjust(&mut state);

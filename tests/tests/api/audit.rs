@@ -107,7 +107,7 @@ both_stores! {
         let app = TestApp::start(store);
         let before = verify(&app, &app.admin_token())["checked"].as_i64().unwrap();
         let pool = db::connect(&app.store.url, 8).unwrap();
-        let now = time::OffsetDateTime::now_utc();
+        let now = dangan_tests::TEST_START;
         let writers: Vec<_> = (0..8)
             .map(|writer| {
                 let pool = pool.clone();

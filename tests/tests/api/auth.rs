@@ -34,7 +34,7 @@ fn refresh(app: &TestApp, refresh_token: &str) -> dangan_tests::Reply {
 
 /// A token with the app's shape, signed with `secret`, with `claims` changed as given.
 fn forged(secret: &[u8], alg: Algorithm, changes: serde_json::Value) -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = dangan_tests::TEST_START.unix_timestamp();
     let mut claims = json!({
         "iss": "dangan", "aud": "dangan-api", "sub": uuid::Uuid::new_v4(), "sid": uuid::Uuid::new_v4(),
         "iat": now, "exp": now + 600, "jti": uuid::Uuid::new_v4(), "typ": "access"
