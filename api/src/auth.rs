@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use dangan_domain::Role;
+use dangan_domain::access::{Capability, Principal};
 use dangan_persistence::users::User;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -138,9 +138,13 @@ impl CurrentUser {
         self.user.id
     }
 
-    /// Passes when the caller holds any of `roles`.
-    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.iter().any(|r| self.user.has_role(*r)) {
+    pub fn principal(&self) -> Principal {
+        self.user.principal()
+    }
+
+    /// Passes when the caller's roles grant `capability`.
+    pub fn require(&self, capability: Capability) -> Result<(), ApiError> {
+        if self.principal().can(capability) {
             Ok(())
         } else {
             Err(ApiError::forbidden("your roles do not allow this"))

@@ -34,6 +34,7 @@ error_codes! {
     SelfElevation => FORBIDDEN, "self_elevation", "Cannot raise one's own authority";
     NotYourStep => FORBIDDEN, "not_your_step", "Not an approver of the current step";
     BorrowerBlocked => FORBIDDEN, "borrower_blocked", "The borrower has an overdue loan";
+    BorrowerNotCleared => FORBIDDEN, "borrower_not_cleared", "The borrower is not cleared for the archive";
     InvalidPassword => FORBIDDEN, "invalid_password", "The password does not match";
     NotFound => NOT_FOUND, "not_found", "Not found";
     NoOpenLoan => NOT_FOUND, "no_open_loan", "No open loan of this archive";
@@ -56,6 +57,7 @@ error_codes! {
     RequestNotApproved => CONFLICT, "request_not_approved", "The request is not approved";
     AlreadyCheckedOut => CONFLICT, "already_checked_out", "Already checked out";
     RenewalPending => CONFLICT, "renewal_pending", "A renewal of this loan awaits approval";
+    BorrowerDisabled => CONFLICT, "borrower_disabled", "The borrower's account is disabled";
     PreconditionFailed => PRECONDITION_FAILED, "precondition_failed", "The resource changed";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Body too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported content type";
@@ -224,11 +226,21 @@ impl From<DomainError> for ApiError {
             }
             DomainError::StatusChange { .. } => ApiError::field("status", error.to_string()),
             DomainError::NoApprover(_) => ApiError::new(ErrorCode::NoApprover, error.to_string()),
-            DomainError::NotYourStep => ApiError::new(ErrorCode::NotYourStep, error.to_string()),
+            DomainError::NotYourStep | DomainError::SeparationOfDuties => {
+                ApiError::new(ErrorCode::NotYourStep, error.to_string())
+            }
             DomainError::RequestNotPending => {
                 ApiError::new(ErrorCode::RequestNotPending, error.to_string())
             }
-            DomainError::NotBorrower => ApiError::forbidden(error.to_string()),
+            DomainError::NotBorrower | DomainError::Forbidden => {
+                ApiError::forbidden(error.to_string())
+            }
+            DomainError::BorrowerDisabled => {
+                ApiError::new(ErrorCode::BorrowerDisabled, error.to_string())
+            }
+            DomainError::BorrowerNotCleared => {
+                ApiError::new(ErrorCode::BorrowerNotCleared, error.to_string())
+            }
             DomainError::Transition { .. } | DomainError::LoanTransition { .. } => {
                 ApiError::new(ErrorCode::InvalidTransition, error.to_string())
             }

@@ -6,6 +6,8 @@ use sha2::{Digest, Sha256};
 use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::Classification;
+
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -33,6 +35,9 @@ pub struct NewAuditEvent {
     pub entity_type: &'static str,
     pub entity_id: Option<String>,
     pub data: Value,
+    /// The highest classification of the archives it is about, if any: who may be told of it
+    /// (webhook subscriptions). Not part of the chained event.
+    pub classification: Option<Classification>,
 }
 
 impl NewAuditEvent {
@@ -43,7 +48,13 @@ impl NewAuditEvent {
             entity_type,
             entity_id: None,
             data: Value::Object(Default::default()),
+            classification: None,
         }
+    }
+
+    pub fn about(mut self, classification: Classification) -> Self {
+        self.classification = Some(classification);
+        self
     }
 
     pub fn by(mut self, actor_id: Option<Uuid>) -> Self {

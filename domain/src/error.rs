@@ -15,10 +15,20 @@ pub enum DomainError {
     DepartmentCycle,
     #[error("the caller is not an approver of the current step, nor their delegate")]
     NotYourStep,
+    #[error(
+        "nobody decides two steps of the same request, in their own name or through a delegate"
+    )]
+    SeparationOfDuties,
     #[error("the request is not pending")]
     RequestNotPending,
     #[error("only the borrower may do this")]
     NotBorrower,
+    #[error("your roles or clearance do not allow this")]
+    Forbidden,
+    #[error("the borrower's account is disabled")]
+    BorrowerDisabled,
+    #[error("the borrower is no longer cleared for this archive")]
+    BorrowerNotCleared,
     #[error("a {from:?} request cannot {command}")]
     Transition {
         from: crate::request::RequestStatus,

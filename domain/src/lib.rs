@@ -40,6 +40,7 @@ macro_rules! named_enum {
     };
 }
 
+pub mod access;
 pub mod archive;
 pub mod audit;
 pub mod classification;

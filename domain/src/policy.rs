@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Classification, DomainError, FieldError, Role};
+use crate::{access::Principal, Classification, DomainError, FieldError, Role};
 
 named_enum! {
     /// How an archive leaves the archivist's hands.
@@ -282,15 +282,17 @@ pub struct Organisation {
     /// The heads of the borrower's department and then of each ancestor, nearest first
     /// (`None` where a department has no head).
     pub heads_upward: Vec<Option<Uuid>>,
-    /// Active holders of each role.
-    pub role_holders: BTreeMap<Role, Vec<Uuid>>,
-    /// Active users, to check a named approver still exists.
-    pub active_users: BTreeSet<Uuid>,
+    /// Active users as access rules see them: role holders, heads and named approvers.
+    pub people: BTreeMap<Uuid, Principal>,
 }
 
 impl Organisation {
     fn holders(&self, role: Role) -> Vec<Uuid> {
-        self.role_holders.get(&role).cloned().unwrap_or_default()
+        self.people
+            .values()
+            .filter(|p| p.is_active() && p.has_role(role))
+            .map(|p| p.id)
+            .collect()
     }
 }
 
@@ -299,67 +301,82 @@ impl Organisation {
 pub struct ResolvedStep {
     pub name: String,
     pub approver_ids: Vec<Uuid>,
+    /// The role its approvers decide by (a role step, or the admins as the last fallback).
+    pub role: Option<Role>,
 }
 
-/// Turns a policy's steps into the concrete people who may decide each, for `borrower`.
-/// Nobody approves their own request: where the borrower would be the only approver the step goes
-/// to the head of the next department up, then to the admins; a step nobody else can decide
-/// refuses the request.
+/// Turns a policy's steps into the concrete people who may decide each, for `borrower` asking
+/// for archives that reach up to `ceiling`. An approver must be eligible (`Principal::may_approve`:
+/// active, cleared for every archive, not the borrower) and must not already be the only approver
+/// of an earlier step (nobody decides two steps of one request). Where nobody named is eligible
+/// the step goes to the nearest eligible head of a department further up, then to the eligible
+/// admins; a step nobody can decide refuses the request.
 pub fn resolve_chain(
     steps: &[StepSpec],
     borrower: Uuid,
+    ceiling: Classification,
     org: &Organisation,
 ) -> Result<Vec<ResolvedStep>, DomainError> {
-    let others =
-        |ids: Vec<Uuid>| -> Vec<Uuid> { ids.into_iter().filter(|id| *id != borrower).collect() };
-    // The parent department's head (or the next one up that has a head), then the admins.
-    let fallback = || -> Vec<Uuid> {
-        let head = org
-            .heads_upward
-            .iter()
-            .skip(1)
-            .flatten()
-            .copied()
-            .find(|id| *id != borrower);
-        match head {
-            Some(head) => vec![head],
-            None => others(org.holders(Role::Admin)),
-        }
-    };
-    steps
-        .iter()
-        .map(|step| {
-            let named = match &step.approver {
-                Approver::DepartmentHead => org
-                    .heads_upward
+    let mut sole_deciders: BTreeSet<Uuid> = BTreeSet::new();
+    let mut chain = Vec::with_capacity(steps.len());
+    for step in steps {
+        let eligible = |id: &Uuid, role: Option<Role>| {
+            !sole_deciders.contains(id)
+                && org
+                    .people
+                    .get(id)
+                    .is_some_and(|p| p.may_approve(borrower, ceiling, role))
+        };
+        let (named, role) = match &step.approver {
+            Approver::DepartmentHead => (
+                org.heads_upward
                     .first()
                     .copied()
                     .flatten()
                     .into_iter()
                     .collect(),
-                Approver::Role { role } => org.holders(*role),
-                Approver::User { user_id } => org
-                    .active_users
-                    .contains(user_id)
-                    .then_some(*user_id)
-                    .into_iter()
-                    .collect(),
-            };
-            let mut approvers = others(named);
-            if approvers.is_empty() {
-                approvers = fallback();
-            }
-            if approvers.is_empty() {
-                return Err(DomainError::NoApprover(step.name.clone()));
-            }
-            approvers.sort();
-            approvers.dedup();
-            Ok(ResolvedStep {
-                name: step.name.clone(),
-                approver_ids: approvers,
-            })
-        })
-        .collect()
+                None,
+            ),
+            Approver::Role { role } => (org.holders(*role), Some(*role)),
+            Approver::User { user_id } => (vec![*user_id], None),
+        };
+        let mut approvers: Vec<Uuid> = named.into_iter().filter(|id| eligible(id, role)).collect();
+        let mut role = role;
+        if approvers.is_empty() {
+            role = None;
+            approvers = org
+                .heads_upward
+                .iter()
+                .skip(1)
+                .flatten()
+                .copied()
+                .find(|id| eligible(id, None))
+                .into_iter()
+                .collect();
+        }
+        if approvers.is_empty() {
+            role = Some(Role::Admin);
+            approvers = org
+                .holders(Role::Admin)
+                .into_iter()
+                .filter(|id| eligible(id, role))
+                .collect();
+        }
+        if approvers.is_empty() {
+            return Err(DomainError::NoApprover(step.name.clone()));
+        }
+        approvers.sort();
+        approvers.dedup();
+        if let [only] = approvers[..] {
+            sole_deciders.insert(only);
+        }
+        chain.push(ResolvedStep {
+            name: step.name.clone(),
+            approver_ids: approvers,
+            role,
+        });
+    }
+    Ok(chain)
 }
 
 #[cfg(test)]
@@ -480,29 +497,36 @@ mod tests {
         (0..n).map(|_| Uuid::new_v4()).collect()
     }
 
+    fn person(id: Uuid, roles: &[Role], clearance: Classification) -> (Uuid, Principal) {
+        (id, Principal::cleared(id, roles, clearance))
+    }
+
     #[test]
     fn steps_resolve_to_people_and_never_to_the_borrower() {
         let [borrower, head, parent_head, archivist, admin] = ids(5)[..] else {
             unreachable!()
         };
+        let top = Classification::TopSecret;
         let org = Organisation {
             heads_upward: vec![Some(head), None, Some(parent_head)],
-            role_holders: BTreeMap::from([
-                (Role::Archivist, vec![archivist, borrower]),
-                (Role::Admin, vec![admin]),
+            people: BTreeMap::from([
+                person(borrower, &[Role::Archivist], top),
+                person(head, &[], top),
+                person(parent_head, &[], top),
+                person(archivist, &[Role::Archivist], top),
+                person(admin, &[Role::Admin], top),
             ]),
-            active_users: [borrower, head, parent_head, archivist, admin]
-                .into_iter()
-                .collect(),
         };
-        let steps = policy_for(Classification::Internal).approval_steps;
-        let chain = resolve_chain(&steps, borrower, &org).unwrap();
+        let internal = Classification::Internal;
+        let steps = policy_for(internal).approval_steps;
+        let chain = resolve_chain(&steps, borrower, internal, &org).unwrap();
         assert_eq!(chain[0].approver_ids, [head]);
         assert_eq!(
             chain[1].approver_ids,
             [archivist],
             "the borrower is an archivist, but not for this"
         );
+        assert_eq!(chain[1].role, Some(Role::Archivist));
 
         // The borrower heads their own department: the step goes up to the next head.
         let own = Organisation {
@@ -510,7 +534,7 @@ mod tests {
             ..org.clone()
         };
         assert_eq!(
-            resolve_chain(&steps, borrower, &own).unwrap()[0].approver_ids,
+            resolve_chain(&steps, borrower, internal, &own).unwrap()[0].approver_ids,
             [parent_head]
         );
         // No other head anywhere: the admins.
@@ -518,17 +542,16 @@ mod tests {
             heads_upward: vec![Some(borrower)],
             ..org.clone()
         };
-        assert_eq!(
-            resolve_chain(&steps, borrower, &alone).unwrap()[0].approver_ids,
-            [admin]
-        );
+        let chain = resolve_chain(&steps, borrower, internal, &alone).unwrap();
+        assert_eq!(chain[0].approver_ids, [admin]);
+        assert_eq!(chain[0].role, Some(Role::Admin));
         // A named approver who is the borrower falls back too; a missing role holder as well.
         let named = [StepSpec {
             name: "named".into(),
             approver: Approver::User { user_id: borrower },
         }];
         assert_eq!(
-            resolve_chain(&named, borrower, &org).unwrap()[0].approver_ids,
+            resolve_chain(&named, borrower, internal, &org).unwrap()[0].approver_ids,
             [parent_head]
         );
         let leader = [StepSpec {
@@ -536,18 +559,72 @@ mod tests {
             approver: Approver::Role { role: Role::Leader },
         }];
         assert_eq!(
-            resolve_chain(&leader, borrower, &org).unwrap()[0].approver_ids,
+            resolve_chain(&leader, borrower, internal, &org).unwrap()[0].approver_ids,
             [parent_head]
         );
         // The only admin borrowing with nobody above: nobody may decide.
         let nobody = Organisation {
             heads_upward: vec![],
-            role_holders: BTreeMap::from([(Role::Admin, vec![borrower])]),
-            active_users: [borrower].into_iter().collect(),
+            people: BTreeMap::from([person(borrower, &[Role::Admin], top)]),
         };
         assert_eq!(
-            resolve_chain(&leader, borrower, &nobody),
+            resolve_chain(&leader, borrower, internal, &nobody),
             Err(DomainError::NoApprover("leader".into()))
         );
+    }
+
+    #[test]
+    fn steps_go_past_approvers_not_cleared_for_the_request() {
+        let [borrower, head, parent_head, officer, admin] = ids(5)[..] else {
+            unreachable!()
+        };
+        let org = Organisation {
+            heads_upward: vec![Some(head), Some(parent_head)],
+            people: BTreeMap::from([
+                person(borrower, &[], Classification::Secret),
+                person(head, &[], Classification::Internal),
+                person(parent_head, &[], Classification::Secret),
+                person(officer, &[Role::SecurityOfficer], Classification::TopSecret),
+                person(admin, &[Role::Admin], Classification::TopSecret),
+            ]),
+        };
+        let steps = policy_for(Classification::Secret).approval_steps;
+        let chain = resolve_chain(&steps, borrower, Classification::Secret, &org).unwrap();
+        assert_eq!(
+            chain[0].approver_ids,
+            [parent_head],
+            "the internal head is passed over"
+        );
+        assert_eq!(chain[1].approver_ids, [officer]);
+        // Cleared for internal archives, the head decides those.
+        let chain = resolve_chain(&steps, borrower, Classification::Internal, &org).unwrap();
+        assert_eq!(chain[0].approver_ids, [head]);
+        // Nobody above is cleared: the admins, when they are.
+        let low = Organisation {
+            heads_upward: vec![Some(head)],
+            ..org.clone()
+        };
+        let chain = resolve_chain(&steps, borrower, Classification::Secret, &low).unwrap();
+        assert_eq!(chain[0].approver_ids, [admin]);
+    }
+
+    #[test]
+    fn a_head_who_is_also_the_officer_does_not_pass_a_request_alone() {
+        let [borrower, head, parent_head] = ids(3)[..] else {
+            unreachable!()
+        };
+        let top = Classification::TopSecret;
+        let org = Organisation {
+            heads_upward: vec![Some(head), Some(parent_head)],
+            people: BTreeMap::from([
+                person(borrower, &[], top),
+                person(head, &[Role::SecurityOfficer], top),
+                person(parent_head, &[], top),
+            ]),
+        };
+        let steps = policy_for(Classification::Secret).approval_steps;
+        let chain = resolve_chain(&steps, borrower, Classification::Secret, &org).unwrap();
+        assert_eq!(chain[0].approver_ids, [head]);
+        assert_eq!(chain[1].approver_ids, [parent_head]);
     }
 }

@@ -1,15 +1,16 @@
 //! The loan-request state machine: `pending → approved | rejected | withdrawn`,
 //! `approved → fulfilled | expired | withdrawn`, `fulfilled → closed`, decided step by step.
-//! Every transition is `decide(&request, command, delegations, now) -> (request, events)`.
+//! Every transition is `decide(&request, command, deciders, now) -> (request, events)`.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::{
+    access::Principal,
     policy::{EffectivePolicy, LoanType, ResolvedStep},
-    DomainError, FieldError,
+    Classification, DomainError, FieldError, Role,
 };
 
 named_enum! {
@@ -112,6 +113,8 @@ impl Draft<'_> {
 pub struct Step {
     pub name: String,
     pub approver_ids: Vec<Uuid>,
+    /// The role the approvers decide by, which they must still hold when they decide.
+    pub role: Option<Role>,
     pub status: StepStatus,
     pub decided_by: Option<Uuid>,
     /// The approver a delegate decided for.
@@ -150,9 +153,26 @@ impl Delegation {
     }
 }
 
+/// Who may decide for whom right now: the caller's active delegations and the people involved
+/// (the caller and their delegators) as they are at the time of the decision.
+#[derive(Debug, Clone, Default)]
+pub struct Deciders {
+    pub delegations: Vec<Delegation>,
+    pub people: BTreeMap<Uuid, Principal>,
+}
+
+impl Deciders {
+    /// For commands that are nobody's decision (withdraw, expire, fulfil, close).
+    pub fn none() -> Deciders {
+        Deciders::default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoanRequest {
     pub borrower_id: Uuid,
+    /// The highest classification among its archives: every decider must be cleared for it.
+    pub ceiling: Classification,
     pub status: RequestStatus,
     pub steps: Vec<Step>,
 }
@@ -202,13 +222,18 @@ pub enum Event {
 
 impl LoanRequest {
     /// A new request waiting on its first step; with no step it is approved at once.
-    pub fn new(borrower_id: Uuid, chain: Vec<ResolvedStep>) -> LoanRequest {
+    pub fn new(
+        borrower_id: Uuid,
+        ceiling: Classification,
+        chain: Vec<ResolvedStep>,
+    ) -> LoanRequest {
         let steps: Vec<Step> = chain
             .into_iter()
             .enumerate()
             .map(|(i, s)| Step {
                 name: s.name,
                 approver_ids: s.approver_ids,
+                role: s.role,
                 status: if i == 0 {
                     StepStatus::Pending
                 } else {
@@ -227,6 +252,7 @@ impl LoanRequest {
         };
         LoanRequest {
             borrower_id,
+            ceiling,
             status,
             steps,
         }
@@ -240,11 +266,15 @@ impl LoanRequest {
     }
 
     /// Whom `actor` decides for on the current step: themself (`None`) or the approver who
-    /// delegated to them. Nobody decides their own request, not even as a delegate.
+    /// delegated to them. Eligibility is checked now, not when the request was made: the decider
+    /// (and the delegator they stand in for) must still be active, cleared for every archive of
+    /// the request and hold the step's role; a delegate needs no role but the same clearance.
+    /// Nobody decides their own request, and nobody decides two steps of one request, in their
+    /// own name or through a delegate (separation of duties).
     pub fn deciding_for(
         &self,
         actor: Uuid,
-        delegations: &[Delegation],
+        deciders: &Deciders,
         now: OffsetDateTime,
     ) -> Result<Option<Uuid>, DomainError> {
         if self.status != RequestStatus::Pending {
@@ -257,18 +287,36 @@ impl LoanRequest {
         if actor == self.borrower_id {
             return Err(DomainError::NotYourStep);
         }
-        if step.approver_ids.contains(&actor) {
-            return Ok(None);
-        }
-        delegations
+        let decided: HashSet<Uuid> = self
+            .steps
             .iter()
-            .find(|d| {
-                d.delegate_id == actor
-                    && d.active_at(now)
-                    && step.approver_ids.contains(&d.delegator_id)
-            })
-            .map(|d| Some(d.delegator_id))
-            .ok_or(DomainError::NotYourStep)
+            .flat_map(|s| [s.decided_by, s.on_behalf_of])
+            .flatten()
+            .collect();
+        let eligible = |id: Uuid, role: Option<Role>| {
+            deciders
+                .people
+                .get(&id)
+                .is_some_and(|p| p.id == id && p.may_approve(self.borrower_id, self.ceiling, role))
+        };
+        let on_behalf_of = if step.approver_ids.contains(&actor) && eligible(actor, step.role) {
+            None
+        } else if eligible(actor, None) {
+            let delegator = deciders
+                .delegations
+                .iter()
+                .filter(|d| d.delegate_id == actor && d.active_at(now))
+                .map(|d| d.delegator_id)
+                .find(|d| step.approver_ids.contains(d) && eligible(*d, step.role))
+                .ok_or(DomainError::NotYourStep)?;
+            Some(delegator)
+        } else {
+            return Err(DomainError::NotYourStep);
+        };
+        if decided.contains(&actor) || on_behalf_of.is_some_and(|d| decided.contains(&d)) {
+            return Err(DomainError::SeparationOfDuties);
+        }
+        Ok(on_behalf_of)
     }
 
     fn record(
@@ -300,14 +348,14 @@ impl LoanRequest {
     pub fn decide(
         &self,
         command: Command,
-        delegations: &[Delegation],
+        deciders: &Deciders,
         now: OffsetDateTime,
     ) -> Result<(LoanRequest, Vec<Event>), DomainError> {
         use RequestStatus::*;
         let mut next = self.clone();
         let events = match (self.status, command) {
             (_, Command::Approve { actor, comment }) => {
-                let on_behalf_of = self.deciding_for(actor, delegations, now)?;
+                let on_behalf_of = self.deciding_for(actor, deciders, now)?;
                 let index = self.current_step().ok_or(DomainError::RequestNotPending)?;
                 next.record(
                     index,
@@ -332,7 +380,7 @@ impl LoanRequest {
                 events
             }
             (_, Command::Reject { actor, comment }) => {
-                let on_behalf_of = self.deciding_for(actor, delegations, now)?;
+                let on_behalf_of = self.deciding_for(actor, deciders, now)?;
                 let index = self.current_step().ok_or(DomainError::RequestNotPending)?;
                 next.record(
                     index,
@@ -462,17 +510,41 @@ mod tests {
     fn request(p: &People) -> LoanRequest {
         LoanRequest::new(
             p.borrower,
+            Classification::Secret,
             vec![
                 ResolvedStep {
                     name: "department head".into(),
                     approver_ids: vec![p.head],
+                    role: None,
                 },
                 ResolvedStep {
                     name: "security officer".into(),
                     approver_ids: vec![p.officer],
+                    role: Some(Role::SecurityOfficer),
                 },
             ],
         )
+    }
+
+    /// Everyone cleared for top secret, the officer holding the officer's role.
+    fn deciders(delegations: &[Delegation]) -> Deciders {
+        let p = people();
+        let mut people: BTreeMap<Uuid, Principal> = [p.borrower, p.head, p.deputy, p.stranger]
+            .into_iter()
+            .map(|id| (id, Principal::cleared(id, &[], Classification::TopSecret)))
+            .collect();
+        people.insert(
+            p.officer,
+            Principal::cleared(
+                p.officer,
+                &[Role::SecurityOfficer],
+                Classification::TopSecret,
+            ),
+        );
+        Deciders {
+            delegations: delegations.to_vec(),
+            people,
+        }
     }
 
     fn approve(actor: Uuid) -> Command {
@@ -488,11 +560,11 @@ mod tests {
         let r = request(&p);
         assert_eq!(r.current_step(), Some(0));
         assert_eq!(
-            r.decide(approve(p.officer), &[], NOW),
+            r.decide(approve(p.officer), &deciders(&[]), NOW),
             Err(DomainError::NotYourStep),
             "not yet the officer's step"
         );
-        let (r, events) = r.decide(approve(p.head), &[], NOW).unwrap();
+        let (r, events) = r.decide(approve(p.head), &deciders(&[]), NOW).unwrap();
         assert_eq!(
             events,
             [Event::StepApproved {
@@ -503,17 +575,101 @@ mod tests {
         );
         assert_eq!(r.current_step(), Some(1));
         assert_eq!(
-            r.decide(approve(p.head), &[], NOW),
+            r.decide(approve(p.head), &deciders(&[]), NOW),
             Err(DomainError::NotYourStep),
             "approving twice"
         );
-        let (r, events) = r.decide(approve(p.officer), &[], NOW).unwrap();
+        let (r, events) = r.decide(approve(p.officer), &deciders(&[]), NOW).unwrap();
         assert_eq!(r.status, RequestStatus::Approved);
         assert_eq!(events.last(), Some(&Event::Approved));
         assert_eq!(
-            r.decide(approve(p.officer), &[], NOW),
+            r.decide(approve(p.officer), &deciders(&[]), NOW),
             Err(DomainError::RequestNotPending)
         );
+    }
+
+    #[test]
+    fn deciders_are_checked_when_they_decide() {
+        let p = people();
+        let r = request(&p);
+        let mut now_internal = deciders(&[]);
+        now_internal.people.insert(
+            p.head,
+            Principal::cleared(p.head, &[], Classification::Internal),
+        );
+        assert_eq!(
+            r.decide(approve(p.head), &now_internal, NOW),
+            Err(DomainError::NotYourStep),
+            "the head's clearance was lowered below the request's"
+        );
+        let (r, _) = r.decide(approve(p.head), &deciders(&[]), NOW).unwrap();
+        let mut role_removed = deciders(&[]);
+        role_removed.people.insert(
+            p.officer,
+            Principal::cleared(p.officer, &[], Classification::TopSecret),
+        );
+        assert_eq!(
+            r.decide(approve(p.officer), &role_removed, NOW),
+            Err(DomainError::NotYourStep),
+            "the officer no longer holds the step's role"
+        );
+        let mut disabled = deciders(&[]);
+        if let Some(officer) = disabled.people.get_mut(&p.officer) {
+            officer.status = crate::UserStatus::Disabled;
+        }
+        assert_eq!(
+            r.decide(approve(p.officer), &disabled, NOW),
+            Err(DomainError::NotYourStep)
+        );
+        assert!(r.decide(approve(p.officer), &deciders(&[]), NOW).is_ok());
+    }
+
+    #[test]
+    fn nobody_decides_two_steps_of_one_request() {
+        let p = people();
+        let mut r = request(&p);
+        // The head is also the security officer.
+        r.steps[1].approver_ids = vec![p.head];
+        r.steps[1].role = None;
+        let (r, _) = r.decide(approve(p.head), &deciders(&[]), NOW).unwrap();
+        assert_eq!(
+            r.decide(approve(p.head), &deciders(&[]), NOW),
+            Err(DomainError::SeparationOfDuties)
+        );
+        // Not through a delegate either.
+        let window = Delegation {
+            delegator_id: p.head,
+            delegate_id: p.deputy,
+            starts_at: NOW - Duration::hours(1),
+            ends_at: NOW + Duration::hours(1),
+        };
+        assert_eq!(
+            r.decide(approve(p.deputy), &deciders(&[window]), NOW),
+            Err(DomainError::SeparationOfDuties)
+        );
+    }
+
+    #[test]
+    fn a_delegate_decides_only_what_they_are_cleared_for() {
+        let p = people();
+        let r = request(&p);
+        let window = Delegation {
+            delegator_id: p.head,
+            delegate_id: p.deputy,
+            starts_at: NOW - Duration::hours(1),
+            ends_at: NOW + Duration::hours(1),
+        };
+        let mut public_deputy = deciders(&[window]);
+        public_deputy.people.insert(
+            p.deputy,
+            Principal::cleared(p.deputy, &[], Classification::Public),
+        );
+        assert_eq!(
+            r.decide(approve(p.deputy), &public_deputy, NOW),
+            Err(DomainError::NotYourStep)
+        );
+        // The task stays with the head.
+        assert!(r.decide(approve(p.head), &public_deputy, NOW).is_ok());
     }
 
     #[test]
@@ -525,14 +681,14 @@ mod tests {
                     actor: p.head,
                     comment: "not needed".into(),
                 },
-                &[],
+                &deciders(&[]),
                 NOW,
             )
             .unwrap();
         assert_eq!(r.status, RequestStatus::Rejected);
         assert_eq!(r.steps[1].status, StepStatus::Skipped);
         assert_eq!(
-            r.decide(approve(p.officer), &[], NOW),
+            r.decide(approve(p.officer), &deciders(&[]), NOW),
             Err(DomainError::RequestNotPending)
         );
     }
@@ -548,7 +704,11 @@ mod tests {
         };
         let r = request(&p);
         let (approved, events) = r
-            .decide(approve(p.deputy), std::slice::from_ref(&window), NOW)
+            .decide(
+                approve(p.deputy),
+                &deciders(std::slice::from_ref(&window)),
+                NOW,
+            )
             .unwrap();
         assert_eq!(
             events[0],
@@ -561,7 +721,11 @@ mod tests {
         assert_eq!(approved.steps[0].on_behalf_of, Some(p.head));
         let later = NOW + Duration::hours(2);
         assert_eq!(
-            r.decide(approve(p.deputy), std::slice::from_ref(&window), later),
+            r.decide(
+                approve(p.deputy),
+                &deciders(std::slice::from_ref(&window)),
+                later
+            ),
             Err(DomainError::NotYourStep)
         );
         let to_borrower = Delegation {
@@ -569,7 +733,7 @@ mod tests {
             ..window
         };
         assert_eq!(
-            r.decide(approve(p.borrower), &[to_borrower], NOW),
+            r.decide(approve(p.borrower), &deciders(&[to_borrower]), NOW),
             Err(DomainError::NotYourStep)
         );
     }
@@ -610,7 +774,7 @@ mod tests {
                     actor: p.stranger,
                     items_out: false
                 },
-                &[],
+                &deciders(&[]),
                 NOW
             ),
             Err(DomainError::NotBorrower)
@@ -621,39 +785,41 @@ mod tests {
                     actor: p.borrower,
                     items_out: false,
                 },
-                &[],
+                &deciders(&[]),
                 NOW,
             )
             .unwrap();
         assert_eq!(withdrawn.status, RequestStatus::Withdrawn);
-        let (r, _) = r.decide(approve(p.head), &[], NOW).unwrap();
-        let (r, _) = r.decide(approve(p.officer), &[], NOW).unwrap();
+        let (r, _) = r.decide(approve(p.head), &deciders(&[]), NOW).unwrap();
+        let (r, _) = r.decide(approve(p.officer), &deciders(&[]), NOW).unwrap();
         assert!(r
             .decide(
                 Command::Withdraw {
                     actor: p.borrower,
                     items_out: true
                 },
-                &[],
+                &deciders(&[]),
                 NOW
             )
             .is_err());
-        let (expired, _) = r.decide(Command::Expire, &[], NOW).unwrap();
+        let (expired, _) = r.decide(Command::Expire, &deciders(&[]), NOW).unwrap();
         assert_eq!(expired.status, RequestStatus::Expired);
-        let (fulfilled, _) = r.decide(Command::Fulfil, &[], NOW).unwrap();
+        let (fulfilled, _) = r.decide(Command::Fulfil, &deciders(&[]), NOW).unwrap();
         assert!(fulfilled
             .decide(
                 Command::Withdraw {
                     actor: p.borrower,
                     items_out: false
                 },
-                &[],
+                &deciders(&[]),
                 NOW
             )
             .is_err());
-        let (closed, _) = fulfilled.decide(Command::Close, &[], NOW).unwrap();
+        let (closed, _) = fulfilled
+            .decide(Command::Close, &deciders(&[]), NOW)
+            .unwrap();
         assert_eq!(closed.status, RequestStatus::Closed);
-        assert!(closed.decide(Command::Fulfil, &[], NOW).is_err());
+        assert!(closed.decide(Command::Fulfil, &deciders(&[]), NOW).is_err());
     }
 
     fn command(p: &People) -> impl Strategy<Value = Command> {
@@ -693,12 +859,15 @@ mod tests {
             }];
             for command in commands {
                 let before = r.status;
-                if let Ok((next, _)) = r.decide(command, &delegations, NOW) {
+                if let Ok((next, _)) = r.decide(command, &deciders(&delegations), NOW) {
                     r = next;
                 }
                 let terminal = matches!(before, RequestStatus::Rejected | RequestStatus::Withdrawn | RequestStatus::Expired | RequestStatus::Closed);
                 prop_assert!(!terminal || r.status == before, "left a terminal state");
                 prop_assert!(r.steps.iter().all(|s| s.decided_by != Some(p.borrower)), "the borrower decided");
+                let decided: Vec<Uuid> = r.steps.iter().flat_map(|s| [s.decided_by, s.on_behalf_of]).flatten().collect();
+                let distinct: HashSet<&Uuid> = decided.iter().collect();
+                prop_assert_eq!(distinct.len(), decided.len(), "someone decided two steps");
                 let rejected = r.steps.iter().any(|s| s.status == StepStatus::Rejected);
                 prop_assert!(!(rejected && matches!(r.status, RequestStatus::Approved | RequestStatus::Fulfilled | RequestStatus::Closed)), "approved past a rejection");
                 prop_assert!(r.steps.iter().filter(|s| s.status == StepStatus::Pending).count() <= 1);

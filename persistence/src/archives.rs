@@ -1013,15 +1013,12 @@ fn import_rows(
             {
                 errors.push(RowError::new(r.row, "department_id", "does not exist"));
             }
-            if let Some(owner) = owners
+            // Never which archive holds it: that one may be above the caller's clearance.
+            if owners
                 .get(&r.fields.barcode)
-                .filter(|o| **o != r.fields.archive_code)
+                .is_some_and(|o| *o != r.fields.archive_code)
             {
-                errors.push(RowError::new(
-                    r.row,
-                    "barcode",
-                    format!("already belongs to archive {owner}"),
-                ));
+                errors.push(RowError::new(r.row, "barcode", "already in use"));
             }
             match existing.get(&r.fields.archive_code) {
                 None => {
@@ -1060,11 +1057,39 @@ fn import_rows(
                 }
             }
         }
+        // A refused or dry run writes no archive, but it is still a probe of the catalogue: who
+        // asked what (the payload's digest) and what they learnt is audited like an import.
+        let probe = |action: &'static str, outcome: serde_json::Value| {
+            NewAuditEvent::new(action, "archive")
+                .by(Some(by.id))
+                .with(json!({
+                    "outcome": outcome,
+                    "mode": request.mode.as_str(),
+                    "format": request.format,
+                    "sha256": request.payload_sha256,
+                }))
+        };
         if !errors.is_empty() {
             errors.sort_by(|a, b| a.row.cmp(&b.row).then_with(|| a.field.cmp(&b.field)));
+            audit::append(
+                conn,
+                now,
+                probe(
+                    "archive.import_refused",
+                    json!({"dry_run": request.dry_run, "errors": errors.len()}),
+                ),
+            )?;
             return Ok(ImportOutcome::Refused(errors));
         }
         if request.dry_run {
+            audit::append(
+                conn,
+                now,
+                probe(
+                    "archive.import_checked",
+                    json!({"created": counts.created, "updated": counts.updated, "unchanged": counts.unchanged}),
+                ),
+            )?;
             return Ok(ImportOutcome::Done(counts));
         }
         let catalogued = last_seq(conn)?;
@@ -1103,7 +1128,7 @@ fn import_rows(
                     "created": counts.created,
                     "updated": counts.updated,
                     "unchanged": counts.unchanged,
-                    "mode": match request.mode { ImportMode::Upsert => "upsert", ImportMode::Insert => "insert" },
+                    "mode": request.mode.as_str(),
                     "format": request.format,
                     "sha256": request.payload_sha256,
                 })),

@@ -1,13 +1,16 @@
 //! The audit chain in the store: append (serialised on the chain head), list, verify.
 
-use dangan_domain::audit::{AuditEvent, ChainReport, ChainVerifier, NewAuditEvent};
+use dangan_domain::{
+    access::Principal,
+    audit::{AuditEvent, ChainReport, ChainVerifier, NewAuditEvent},
+};
 use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
     db::read_transaction,
-    from_db_time,
+    entities, from_db_time,
     schema::{audit_events, audit_head},
     sql_types::DbId,
     to_db_time, Conn, Page, PageRequest, PersistenceError,
@@ -33,6 +36,9 @@ pub struct StoredAuditEvent {
     pub event: AuditEvent,
     pub prev_hash: String,
     pub hash: String,
+    /// The event is about an archive above the reader's clearance: its `data` and `entity_id`
+    /// are withheld (null) from them, the rest listed so the listing stays complete.
+    pub withheld: bool,
 }
 
 impl AuditEventRow {
@@ -52,6 +58,7 @@ impl AuditEventRow {
             },
             prev_hash: self.prev_hash,
             hash: self.hash,
+            withheld: false,
         }
     }
 }
@@ -101,9 +108,37 @@ pub struct AuditFilter {
     pub to: Option<OffsetDateTime>,
 }
 
-/// Events in `seq` order, after the cursor's `seq`.
+/// Withholds the data and entity of events about archives above `reader`'s clearance.
+fn redact_for(
+    conn: &mut Conn,
+    reader: &Principal,
+    events: &mut [StoredAuditEvent],
+) -> Result<(), PersistenceError> {
+    if reader.sees_every_classification() {
+        return Ok(());
+    }
+    let entity = |stored: &StoredAuditEvent| {
+        let id = Uuid::try_parse(stored.event.entity_id.as_deref()?).ok()?;
+        Some((stored.event.entity_type.clone(), id))
+    };
+    let refs: Vec<_> = events.iter().filter_map(entity).collect();
+    let found = entities::classifications(conn, &refs)?;
+    for stored in events.iter_mut() {
+        let about = entity(stored).and_then(|e| found.get(&e)).copied();
+        if !reader.may_read_audit_data(about) {
+            stored.withheld = true;
+            stored.event.data = serde_json::Value::Null;
+            stored.event.entity_id = None;
+        }
+    }
+    Ok(())
+}
+
+/// Events in `seq` order, after the cursor's `seq`, as `reader` may read them: every event is
+/// listed, the data of those about archives above their clearance withheld.
 pub fn list(
     conn: &mut Conn,
+    reader: &Principal,
     filter: &AuditFilter,
     page: &PageRequest<i64>,
 ) -> Result<Page<StoredAuditEvent, i64>, PersistenceError> {
@@ -134,7 +169,9 @@ pub fn list(
         query = query.filter(audit_events::seq.gt(after));
     }
     let rows = query.load::<AuditEventRow>(conn)?;
-    let items = rows.into_iter().map(AuditEventRow::into_stored).collect();
+    let mut items: Vec<StoredAuditEvent> =
+        rows.into_iter().map(AuditEventRow::into_stored).collect();
+    redact_for(conn, reader, &mut items)?;
     Ok(Page::from_rows(
         items,
         page.limit,

@@ -11,6 +11,15 @@ pub enum ImportMode {
     Insert,
 }
 
+impl ImportMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMode::Upsert => "upsert",
+            ImportMode::Insert => "insert",
+        }
+    }
+}
+
 /// One parsed row of an import, numbered as the person who wrote the file sees it.
 #[derive(Debug, Clone)]
 pub struct ImportRow<T> {

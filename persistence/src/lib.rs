@@ -7,6 +7,7 @@ pub mod audit;
 pub mod db;
 pub mod delegations;
 pub mod departments;
+mod entities;
 mod error;
 pub mod forms;
 pub mod idempotency;

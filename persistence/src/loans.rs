@@ -2,13 +2,14 @@
 //! losses, and the waiting line that hands a returned archive to the next approved request.
 
 use dangan_domain::{
+    access::{check_borrower, check_confirm_return, check_hand_over, Principal},
     archive::ArchiveStatus,
     audit::NewAuditEvent,
     loan::{
         check_checkout, renewal_decided_for, status_after_return, Condition, Loan, LoanRules,
         LoanStatus, Renewal, RenewalOutcome,
     },
-    request::{Command, ItemStatus, RequestStatus},
+    request::{Command, Deciders, ItemStatus, RequestStatus},
     voucher::{digest, voucher_number, Voucher, VoucherApproval, VoucherArchive, VoucherPerson},
     Classification, DomainError,
 };
@@ -22,7 +23,7 @@ use crate::{
     db::write_transaction,
     from_db_time,
     notifications::{notify, Message},
-    requests::{self, is_staff, StoredRequest},
+    requests::{self, StoredRequest},
     schema::{
         archives as archives_table, incidents, loan_renewals, loan_requests, loans, request_items,
     },
@@ -172,16 +173,28 @@ pub(crate) fn load(conn: &mut Conn, id: Uuid) -> Result<StoredLoan, PersistenceE
     )
 }
 
-/// A loan as `viewer` may see it: its borrower, and staff within their clearance.
+/// A loan as `viewer` may see it: its borrower, and staff, within their clearance.
 pub fn get(conn: &mut Conn, viewer: &User, id: Uuid) -> Result<StoredLoan, PersistenceError> {
     let loan = load(conn, id)?;
-    let visible = loan.loan.borrower_id == viewer.id
-        || (is_staff(viewer) && loan.classification.visible_to(viewer.clearance));
-    if visible {
+    if viewer
+        .principal()
+        .may_see_loan(loan.loan.borrower_id, loan.classification)
+    {
         Ok(loan)
     } else {
         Err(PersistenceError::NotFound)
     }
+}
+
+/// A loan its borrower acts on (signs, renews): refused with the reason when they are no longer
+/// cleared for its archive, rather than hidden, since it is theirs; anyone else sees it as `get`.
+pub fn held_by(conn: &mut Conn, actor: &User, id: Uuid) -> Result<StoredLoan, PersistenceError> {
+    let loan = load(conn, id)?;
+    if loan.loan.borrower_id != actor.id {
+        return get(conn, actor, id);
+    }
+    check_borrower(&actor.principal(), loan.classification)?;
+    Ok(loan)
 }
 
 /// Open loans of a borrower past their due date.
@@ -260,6 +273,7 @@ pub(crate) fn pass_on(
             ),
         },
         ("loan_request", request.id),
+        Some(item.classification),
     )?;
     Ok(Some(request.id))
 }
@@ -316,11 +330,13 @@ pub fn lapse_due_reservations(
         count += write_transaction(conn, |conn| {
             // Another scheduler may have got here first: then nothing is due any more.
             let lapsed = lapse_reservations(conn, now, archive_id.0)?;
+            let mut about = None;
             for request_id in &lapsed {
                 let request = requests::load(conn, *request_id)?;
                 let Some(item) = request.items.iter().find(|i| i.archive_id == archive_id.0) else {
                     continue;
                 };
+                about = Some(item.classification);
                 notify(
                     conn,
                     now,
@@ -339,15 +355,19 @@ pub fn lapse_due_reservations(
                         ),
                     },
                     ("loan_request", request.id),
+                    Some(item.classification),
                 )?;
             }
             if !lapsed.is_empty() {
                 audit::append(
                     conn,
                     now,
-                    NewAuditEvent::new("reservation.lapsed", "archive")
-                        .on(archive_id.0)
-                        .with(json!({"requests": lapsed})),
+                    NewAuditEvent {
+                        classification: about,
+                        ..NewAuditEvent::new("reservation.lapsed", "archive")
+                    }
+                    .on(archive_id.0)
+                    .with(json!({"requests": lapsed})),
                 )?;
             }
             Ok(lapsed.len())
@@ -444,12 +464,14 @@ fn expire_items(
             ),
         },
         ("loan_request", request.id),
+        Some(request.ceiling()),
     )?;
     audit::append(
         conn,
         now,
         NewAuditEvent::new("request.pickup_expired", "loan_request")
             .on(request.id)
+            .about(request.ceiling())
             .with(json!({"archives": expired, "request_status": status})),
     )?;
     Ok(expired.len())
@@ -496,7 +518,7 @@ fn settle(
         }
         _ => return Ok(request.status),
     };
-    let (after, _) = request.machine().decide(command, &[], now)?;
+    let (after, _) = request.machine().decide(command, &Deciders::none(), now)?;
     requests::store_decision(conn, now, request, &after)?;
     Ok(after.status)
 }
@@ -534,6 +556,14 @@ pub fn check_out(
             archives::get(conn, archive.id, archivist.clearance)?
         };
         let mut request = requests::get(conn, archivist, request_id, now)?;
+        let borrower = users::principals(conn, &[request.borrower_id])?
+            .remove(&request.borrower_id)
+            .ok_or(PersistenceError::NotFound)?;
+        check_hand_over(
+            &archivist.principal(),
+            &borrower,
+            archive.fields.classification,
+        )?;
         let item = request
             .items
             .iter_mut()
@@ -599,6 +629,7 @@ pub fn check_out(
             NewAuditEvent::new("loan.checked_out", "loan")
                 .by(Some(archivist.id))
                 .on(id)
+                .about(stored.classification)
                 .with(json!({
                     "request_id": request.id,
                     "request_number": request.number,
@@ -702,7 +733,7 @@ pub fn sign(
     id: Uuid,
 ) -> Result<StoredLoan, PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = get(conn, borrower, id)?;
+        let before = held_by(conn, borrower, id)?;
         let after = before.loan.sign(borrower.id, now)?;
         let canonical = build_voucher(conn, &before)?.canonical();
         let digest = digest(&canonical);
@@ -724,6 +755,7 @@ pub fn sign(
             NewAuditEvent::new("loan.signed", "loan")
                 .by(Some(borrower.id))
                 .on(id)
+                .about(stored.classification)
                 .with(json!({"method": "password", "digest": digest, "loan": loan_audit(&stored)})),
         )?;
         Ok(stored)
@@ -803,7 +835,7 @@ pub fn renew(
     reason: Option<String>,
 ) -> Result<Renewed, PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = get(conn, borrower, id)?;
+        let before = held_by(conn, borrower, id)?;
         let request = requests::load(conn, before.request_id)?;
         let renewal = Renewal {
             actor: borrower.id,
@@ -827,6 +859,7 @@ pub fn renew(
                     NewAuditEvent::new("loan.renewed", "loan")
                         .by(Some(borrower.id))
                         .on(id)
+                        .about(stored.classification)
                         .with(json!({
                             "days": days,
                             "reason": reason,
@@ -878,6 +911,7 @@ pub fn renew(
                             ),
                         },
                         ("loan", id),
+                        Some(before.classification),
                     )?;
                 }
                 audit::append(
@@ -886,6 +920,7 @@ pub fn renew(
                     NewAuditEvent::new("loan.renewal_requested", "loan")
                         .by(Some(borrower.id))
                         .on(id)
+                        .about(before.classification)
                         .with(json!({"renewal_id": pending.id, "days": days})),
                 )?;
                 Ok(Renewed::Pending(before, pending))
@@ -928,6 +963,24 @@ pub fn decide_renewal(
             Err(refused) if get(conn, actor, loan_id).is_ok() => return Err(refused.into()),
             Err(_) => return Err(PersistenceError::NotFound),
         };
+        // Deciders as they are now: the actor and whom they stand in for, both still cleared.
+        let involved: Vec<Uuid> = [Some(before.loan.borrower_id), on_behalf_of]
+            .into_iter()
+            .flatten()
+            .collect();
+        let people = users::principals(conn, &involved)?;
+        let cleared = |p: Option<&Principal>| {
+            p.is_some_and(|p| p.may_approve(before.loan.borrower_id, before.classification, None))
+        };
+        if !cleared(Some(&actor.principal()))
+            || on_behalf_of.is_some_and(|d| !cleared(people.get(&d)))
+        {
+            return Err(if get(conn, actor, loan_id).is_ok() {
+                DomainError::NotYourStep.into()
+            } else {
+                PersistenceError::NotFound
+            });
+        }
         let (days, status): (i32, String) = loan_renewals::table
             .find(DbId(renewal_id))
             .filter(loan_renewals::loan_id.eq(DbId(loan_id)))
@@ -945,6 +998,10 @@ pub fn decide_renewal(
             ))
             .execute(conn)?;
         if grant {
+            let borrower = people
+                .get(&before.loan.borrower_id)
+                .ok_or(PersistenceError::NotFound)?;
+            check_borrower(borrower, before.classification)?;
             if !before.loan.is_open() {
                 return Err(DomainError::LoanTransition {
                     from: before.loan.status,
@@ -975,6 +1032,7 @@ pub fn decide_renewal(
             )
             .by(Some(actor.id))
             .on(loan_id)
+            .about(stored.classification)
             .with(json!({
                 "renewal_id": renewal_id,
                 "days": days,
@@ -1100,6 +1158,7 @@ pub fn take_back(
             NewAuditEvent::new("loan.returned", "loan")
                 .by(Some(inspector.id))
                 .on(before.id)
+                .about(before.classification)
                 .with(json!({
                     "condition": inspection.condition,
                     "notes": inspection.notes,
@@ -1122,12 +1181,11 @@ pub fn confirm_return(
 ) -> Result<StoredLoan, PersistenceError> {
     write_transaction(conn, |conn| {
         let before = get(conn, actor, id)?;
-        let may_confirm = actor.id == before.loan.borrower_id
-            || actor.has_role(dangan_domain::Role::Archivist)
-            || actor.has_role(dangan_domain::Role::Admin);
-        if !may_confirm {
-            return Err(PersistenceError::Domain(DomainError::NotBorrower));
-        }
+        check_confirm_return(
+            &actor.principal(),
+            before.loan.borrower_id,
+            before.classification,
+        )?;
         let after = before.loan.confirm_return(actor.id, now)?;
         claim(conn, &before, now)?;
         diesel::update(loans::table.find(DbId(id)))
@@ -1147,6 +1205,7 @@ pub fn confirm_return(
             NewAuditEvent::new("loan.return_confirmed", "loan")
                 .by(Some(actor.id))
                 .on(id)
+                .about(stored.classification)
                 .with(json!({"reserved_for": reserved_for, "loan": loan_audit(&stored)})),
         )?;
         Ok(stored)
@@ -1178,6 +1237,7 @@ pub fn report_lost(
             NewAuditEvent::new("loan.lost", "loan")
                 .by(Some(archivist.id))
                 .on(id)
+                .about(stored.classification)
                 .with(json!({"incident_id": incident, "loan": loan_audit(&stored)})),
         )?;
         Ok(stored)
@@ -1206,7 +1266,7 @@ pub struct LoanFilter {
     pub due_before: Option<OffsetDateTime>,
 }
 
-/// Loans `viewer` may see, newest first: staff all within their clearance, others their own.
+/// Loans `viewer` may see, newest first: staff all, others their own, everyone within clearance.
 pub fn list(
     conn: &mut Conn,
     viewer: &User,
@@ -1214,23 +1274,21 @@ pub fn list(
     page: &PageRequest<Uuid>,
     now: OffsetDateTime,
 ) -> Result<Page<StoredLoan, Uuid>, PersistenceError> {
-    let visible: Vec<&'static str> = Classification::ALL
-        .into_iter()
-        .filter(|c| c.visible_to(viewer.clearance))
-        .map(Classification::as_str)
-        .collect();
+    let principal = viewer.principal();
     let mut query = loans_with_archive!()
         .order(loans::id.desc())
         .limit(page.limit + 1)
         .into_boxed();
-    if !is_staff(viewer) {
+    if !principal.is_staff() {
         query = query.filter(loans::borrower_id.eq(DbId(viewer.id)));
-    } else {
-        query = query.filter(
-            archives_table::classification
-                .eq_any(visible)
-                .or(loans::borrower_id.eq(DbId(viewer.id))),
-        );
+    }
+    if !principal.sees_every_classification() {
+        let visible: Vec<&'static str> = principal
+            .visible_classifications()
+            .into_iter()
+            .map(Classification::as_str)
+            .collect();
+        query = query.filter(archives_table::classification.eq_any(visible));
     }
     if let Some(status) = filter.status {
         query = query.filter(loans::status.eq(status.as_str()));

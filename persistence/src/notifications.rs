@@ -1,13 +1,13 @@
 //! In-app notifications: every reminder and every notice lands here, in `/me/notifications`.
 
-use dangan_domain::mail;
+use dangan_domain::{access::Principal, mail, Classification};
 use diesel::prelude::*;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::{
     db::write_transaction,
-    from_db_time,
+    entities, from_db_time,
     schema::{notifications, users},
     sql_types::DbId,
     to_db_time, Conn, Page, PageRequest, PersistenceError,
@@ -63,7 +63,9 @@ pub(crate) struct Message {
     pub body: String,
 }
 
-/// Tells `user_id` about `entity`, inside the caller's transaction.
+/// Tells `user_id` about `entity`, inside the caller's transaction, when they may be told about
+/// something of `classification` (the clearance wall: a notice names its archive). Returns whether
+/// it was sent.
 pub(crate) fn notify(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -71,12 +73,13 @@ pub(crate) fn notify(
     kind: &str,
     message: &Message,
     entity: (&str, Uuid),
-) -> Result<(), PersistenceError> {
-    let address = users::table
-        .find(DbId(user_id))
-        .select(users::email)
-        .first::<Option<String>>(conn)?
-        .filter(|a| !a.trim().is_empty());
+    classification: Option<Classification>,
+) -> Result<bool, PersistenceError> {
+    let recipient = crate::users::get(conn, user_id)?;
+    if !recipient.principal().may_be_told(classification) {
+        return Ok(false);
+    }
+    let address = recipient.email.filter(|a| !a.trim().is_empty());
     let email = address.map(|_| (MAIL_PENDING, to_db_time(now)));
     diesel::insert_into(notifications::table)
         .values((
@@ -92,18 +95,49 @@ pub(crate) fn notify(
             notifications::email_next_at.eq(email.map(|e| e.1)),
         ))
         .execute(conn)?;
+    Ok(true)
+}
+
+/// What a notice about an archive above its reader's clearance says instead of its text.
+const WITHHELD: &str =
+    "内容已隐藏：涉及超出您密级的档案 / Withheld: about an archive above your clearance";
+
+/// Withholds the text of notices whose archives are now above `reader`'s clearance (lowered
+/// since they were sent): the notice stays listed, its subject and body say it is withheld.
+fn redact_for(
+    conn: &mut Conn,
+    reader: &Principal,
+    notices: &mut [Notification],
+) -> Result<(), PersistenceError> {
+    if reader.sees_every_classification() {
+        return Ok(());
+    }
+    let refs: Vec<_> = notices
+        .iter()
+        .map(|n| (n.entity_type.clone(), n.entity_id))
+        .collect();
+    let found = entities::classifications(conn, &refs)?;
+    for notice in notices.iter_mut() {
+        let about = found
+            .get(&(notice.entity_type.clone(), notice.entity_id))
+            .copied();
+        if !reader.may_be_told(about) {
+            notice.subject = WITHHELD.to_owned();
+            notice.body = WITHHELD.to_owned();
+        }
+    }
     Ok(())
 }
 
-/// A user's notifications, newest first (ids are time-ordered UUIDv7), optionally unread only.
+/// `reader`'s notifications, newest first (ids are time-ordered UUIDv7), optionally unread only.
 pub fn list(
     conn: &mut Conn,
-    user_id: Uuid,
+    reader: &Principal,
     unread_only: bool,
     page: &PageRequest<Uuid>,
 ) -> Result<Page<Notification, Uuid>, PersistenceError> {
     let mut query = notifications::table
-        .filter(notifications::user_id.eq(DbId(user_id)))
+        .filter(notifications::user_id.eq(DbId(reader.id)))
         .select(NotificationRow::as_select())
         .order(notifications::id.desc())
         .limit(page.limit + 1)
@@ -115,30 +149,32 @@ pub fn list(
         query = query.filter(notifications::id.lt(DbId(after)));
     }
     let rows = query.load::<NotificationRow>(conn)?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(Notification::from).collect(),
-        page.limit,
-        |n: &Notification| n.id,
-    ))
+    let mut notices: Vec<Notification> = rows.into_iter().map(Notification::from).collect();
+    redact_for(conn, reader, &mut notices)?;
+    Ok(Page::from_rows(notices, page.limit, |n: &Notification| {
+        n.id
+    }))
 }
 
-/// Marks one of the user's notifications read (reading it again keeps the first time).
+/// Marks one of the reader's notifications read (reading it again keeps the first time).
 pub fn mark_read(
     conn: &mut Conn,
     now: OffsetDateTime,
-    user_id: Uuid,
+    reader: &Principal,
     id: Uuid,
 ) -> Result<Notification, PersistenceError> {
     let mine = notifications::table
         .filter(notifications::id.eq(DbId(id)))
-        .filter(notifications::user_id.eq(DbId(user_id)));
+        .filter(notifications::user_id.eq(DbId(reader.id)));
     diesel::update(mine.filter(notifications::read_at.is_null()))
         .set(notifications::read_at.eq(Some(to_db_time(now))))
         .execute(conn)?;
-    Ok(mine
+    let mut notice: Notification = mine
         .select(NotificationRow::as_select())
         .first::<NotificationRow>(conn)?
-        .into())
+        .into();
+    redact_for(conn, reader, std::slice::from_mut(&mut notice))?;
+    Ok(notice)
 }
 
 /// Marks all of the user's notifications read; returns how many were unread.

@@ -1,12 +1,12 @@
 //! Loan policies in the store: seeded with DESIGN.md's defaults, listed, and resolved for a
 //! borrower, an archive and a loan type into the concrete approval chain.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use dangan_domain::{
+    access::Principal,
     audit::NewAuditEvent,
     policy::{applicable, resolve_chain, LoanPolicy, LoanType, Organisation, ResolvedStep},
-    Classification, Role, UserStatus,
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -274,18 +274,10 @@ pub(crate) fn organisation(
     conn: &mut Conn,
     department_id: Option<Uuid>,
 ) -> Result<Organisation, PersistenceError> {
-    let people = users::table
-        .filter(users::status.eq(UserStatus::Active.as_str()))
-        .select((users::id, users::roles))
-        .load::<(DbId, String)>(conn)?;
-    let mut role_holders: BTreeMap<Role, Vec<Uuid>> = BTreeMap::new();
-    let mut active_users = BTreeSet::new();
-    for (DbId(id), roles) in people {
-        active_users.insert(id);
-        for role in roles.split(',').filter_map(|r| r.parse::<Role>().ok()) {
-            role_holders.entry(role).or_default().push(id);
-        }
-    }
+    let people: BTreeMap<Uuid, Principal> = crate::users::active_principals(conn)?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
     let mut heads_upward = Vec::new();
     let mut current = department_id;
     // A deeper tree than this is a loop stored by mistake; stop rather than spin.
@@ -295,13 +287,12 @@ pub(crate) fn organisation(
             .find(DbId(id))
             .select((departments::parent_id, departments::head_user_id))
             .first(conn)?;
-        heads_upward.push(head.map(Uuid::from).filter(|h| active_users.contains(h)));
+        heads_upward.push(head.map(Uuid::from).filter(|h| people.contains_key(h)));
         current = parent.map(Uuid::from);
     }
     Ok(Organisation {
         heads_upward,
-        role_holders,
-        active_users,
+        people,
     })
 }
 
@@ -316,13 +307,11 @@ pub struct Resolution {
 /// Resolves what `borrower` would face requesting `archive_id` as `loan_type`.
 pub fn resolve(
     conn: &mut Conn,
-    borrower_id: Uuid,
-    borrower_department: Option<Uuid>,
-    clearance: Classification,
+    borrower: &Principal,
     archive_id: Uuid,
     loan_type: LoanType,
 ) -> Result<Resolution, PersistenceError> {
-    let archive = archives::get(conn, archive_id, clearance)?;
+    let archive = archives::get(conn, archive_id, borrower.clearance)?;
     let policies = list(conn)?;
     let domain: Vec<LoanPolicy> = policies.iter().map(|p| p.policy.clone()).collect();
     let chosen = applicable(
@@ -334,8 +323,13 @@ pub fn resolve(
     .and_then(|chosen| policies.iter().find(|p| p.policy == *chosen))
     .cloned()
     .ok_or(PersistenceError::Conflict("no_policy"))?;
-    let org = organisation(conn, borrower_department)?;
-    let steps = resolve_chain(&chosen.policy.approval_steps, borrower_id, &org)?;
+    let org = organisation(conn, borrower.department_id)?;
+    let steps = resolve_chain(
+        &chosen.policy.approval_steps,
+        borrower.id,
+        archive.fields.classification,
+        &org,
+    )?;
     Ok(Resolution {
         archive,
         policy: chosen,

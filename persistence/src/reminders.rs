@@ -7,11 +7,12 @@
 use std::collections::HashSet;
 
 use dangan_domain::{
+    access::ceiling,
     audit::NewAuditEvent,
     loan::days_overdue,
     reminder::{Audience, Reminder, ReminderKind, ReminderSchedule},
     request::{RequestStatus, StepStatus},
-    Role,
+    Classification, Role,
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -24,7 +25,8 @@ use crate::{
     from_db_time, loans,
     notifications::{notify, Message},
     schema::{
-        archives, loan_requests, loans as loans_table, reminders, request_steps, step_approvers,
+        archives, loan_requests, loans as loans_table, reminders, request_items, request_steps,
+        step_approvers,
     },
     sql_types::DbId,
     to_db_time, users, AnyConnection, Conn, PersistenceError,
@@ -73,13 +75,26 @@ enum Subject {
         due_at: OffsetDateTime,
         archive_code: String,
         title: String,
+        classification: Classification,
     },
     Step {
         request_id: Uuid,
         number: String,
         step_index: i32,
         name: String,
+        /// The highest classification among the request's archives.
+        ceiling: Classification,
     },
+}
+
+impl Subject {
+    /// What a recipient must be cleared for to be told about it.
+    fn classification(&self) -> Classification {
+        match self {
+            Subject::Loan { classification, .. } => *classification,
+            Subject::Step { ceiling, .. } => *ceiling,
+        }
+    }
 }
 
 fn due_reminders(
@@ -98,9 +113,13 @@ fn due_reminders(
             loans_table::due_at,
             archives::archive_code,
             archives::title,
+            archives::classification,
         ))
-        .load::<(DbId, DbId, time::PrimitiveDateTime, String, String)>(conn)?;
-    for (id, borrower_id, due_at, archive_code, title) in open_loans {
+        .load::<(DbId, DbId, time::PrimitiveDateTime, String, String, String)>(conn)?;
+    for (id, borrower_id, due_at, archive_code, title, classification) in open_loans {
+        let classification: Classification = classification
+            .parse()
+            .map_err(|e| PersistenceError::Corrupt(format!("archives.classification: {e}")))?;
         let due_at = from_db_time(due_at);
         for reminder in schedule.for_loan(due_at, now) {
             due.push(Due {
@@ -112,6 +131,7 @@ fn due_reminders(
                     due_at,
                     archive_code: archive_code.clone(),
                     title: title.clone(),
+                    classification,
                 },
             });
         }
@@ -137,6 +157,15 @@ fn due_reminders(
             .select(diesel::dsl::max(request_steps::decided_at))
             .first::<Option<time::PrimitiveDateTime>>(conn)?;
         let since = from_db_time(last_decision.unwrap_or(created_at).max(created_at));
+        let classifications = request_items::table
+            .inner_join(archives::table)
+            .filter(request_items::request_id.eq(request_id))
+            .select(archives::classification)
+            .load::<String>(conn)?
+            .iter()
+            .map(|c| c.parse::<Classification>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PersistenceError::Corrupt(format!("archives.classification: {e}")))?;
         for reminder in schedule.for_step(since, now) {
             due.push(Due {
                 reminder,
@@ -146,6 +175,7 @@ fn due_reminders(
                     number: number.clone(),
                     step_index,
                     name: name.clone(),
+                    ceiling: ceiling(classifications.iter().copied()),
                 },
             });
         }
@@ -205,6 +235,7 @@ fn send_once(
                 due.reminder.kind.as_str(),
                 &message,
                 entity,
+                Some(due.subject.classification()),
             )?;
         }
         diesel::update(
@@ -220,6 +251,7 @@ fn send_once(
             now,
             NewAuditEvent::new("reminder.sent", entity.0)
                 .on(entity.1)
+                .about(due.subject.classification())
                 .with(json!({
                     "kind": due.reminder.kind,
                     "rung": due.reminder.rung,
@@ -288,6 +320,15 @@ fn recipients(conn: &mut Conn, due: &Due) -> Result<Vec<Uuid>, PersistenceError>
     };
     people.sort();
     people.dedup();
+    // The clearance wall: a reminder names its archive or request, so it reaches only those
+    // cleared for it (an escalation of a secret loan skips an archivist cleared for internal).
+    let classification = Some(due.subject.classification());
+    let cleared = users::principals(conn, &people)?;
+    people.retain(|id| {
+        cleared
+            .get(id)
+            .is_some_and(|p| p.may_be_told(classification))
+    });
     Ok(people)
 }
 

@@ -5,7 +5,7 @@
 //! A loan is *late* when it came back after its due time (back = inspected, or returned without
 //! inspection) or is still out past it; *overdue now* when it is still out past its due time.
 
-use dangan_domain::{loan::days_overdue, Classification};
+use dangan_domain::{access::Principal, loan::days_overdue, Classification};
 use diesel::{
     prelude::*,
     sql_types::{BigInt, Double, Nullable, Text, Timestamp},
@@ -256,12 +256,43 @@ where
     })
 }
 
-/// The headline figures of a period.
+/// SQL conditions that keep a report within `viewer`'s clearance: on the loans' archive (`a`)
+/// and on requests (none of whose archives may be above it). Empty for someone who sees every
+/// classification, so the whole-history reports of a top-secret auditor pay no join.
+struct Within {
+    loans: String,
+    requests: String,
+}
+
+impl Within {
+    fn clearance_of(viewer: &Principal) -> Within {
+        if viewer.sees_every_classification() {
+            return Within {
+                loans: String::new(),
+                requests: String::new(),
+            };
+        }
+        let visible = visible_list(viewer);
+        Within {
+            loans: format!(
+                " AND l.archive_id IN (SELECT a.id FROM archives a WHERE a.classification IN ({visible}))"
+            ),
+            requests: format!(
+                " AND NOT EXISTS (SELECT 1 FROM request_items i JOIN archives a ON a.id = i.archive_id \
+                   WHERE i.request_id = loan_requests.id AND a.classification NOT IN ({visible}))"
+            ),
+        }
+    }
+}
+
+/// The headline figures of a period, over the archives within `viewer`'s clearance.
 pub fn summary(
     conn: &mut Conn,
+    viewer: &Principal,
     period: &Period,
     now: OffsetDateTime,
 ) -> Result<Summary, PersistenceError> {
+    let within = Within::clearance_of(viewer);
     let sql = format!(
         "SELECT r.requests, r.approved, r.rejected, r.avg_approval_hours, \
                 l.loans, l.returned, l.late, l.overdue_now, l.avg_loan_days, l.damaged, l.lost \
@@ -270,7 +301,7 @@ pub fn summary(
                       COALESCE(sum(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END), 0) AS rejected, \
                       avg(CASE WHEN approved_at IS NOT NULL THEN SECONDS(approved_at, created_at) END) / 3600.0 \
                           AS avg_approval_hours \
-               FROM loan_requests WHERE created_at >= :from AND created_at < :to) r, \
+               FROM loan_requests WHERE created_at >= :from AND created_at < :to{requests}) r, \
               (SELECT count(*) AS loans, \
                       COALESCE(sum(CASE WHEN {BACK_AT} IS NOT NULL THEN 1 ELSE 0 END), 0) AS returned, \
                       COALESCE(sum({late}), 0) AS late, \
@@ -280,17 +311,21 @@ pub fn summary(
                           AS avg_loan_days, \
                       COALESCE(sum(CASE WHEN l.condition IN ('damaged', 'incomplete') THEN 1 ELSE 0 END), 0) AS damaged, \
                       COALESCE(sum(CASE WHEN l.status = 'lost' THEN 1 ELSE 0 END), 0) AS lost \
-               FROM loans l WHERE l.checked_out_at >= :from AND l.checked_out_at < :to) l",
-        late = late_case()
+               FROM loans l WHERE l.checked_out_at >= :from AND l.checked_out_at < :to{loans}) l",
+        late = late_case(),
+        requests = within.requests,
+        loans = within.loans,
     );
     run::<Summary>(conn, &sql, period, now)?
         .pop()
         .ok_or(PersistenceError::NotFound)
 }
 
-/// Loans of a period by department (the borrower's), category, classification or month.
+/// Loans of a period by department (the borrower's), category, classification or month, over
+/// the archives within `viewer`'s clearance.
 pub fn loans_by(
     conn: &mut Conn,
+    viewer: &Principal,
     period: &Period,
     group_by: GroupBy,
     now: OffsetDateTime,
@@ -309,21 +344,22 @@ pub fn loans_by(
          JOIN archives a ON a.id = l.archive_id \
          JOIN users u ON u.id = l.borrower_id \
          LEFT JOIN departments d ON d.id = u.department_id \
-         WHERE l.checked_out_at >= :from AND l.checked_out_at < :to \
+         WHERE l.checked_out_at >= :from AND l.checked_out_at < :to{within} \
          GROUP BY {key} ORDER BY {key}",
-        late = late_case()
+        late = late_case(),
+        within = Within::clearance_of(viewer).loans,
     );
     run(conn, &sql, period, now)
 }
 
-/// Open loans past their due time that `viewer_clearance` may see, longest overdue first.
+/// Open loans past their due time that `viewer` may see, longest overdue first.
 pub fn overdue(
     conn: &mut Conn,
-    viewer_clearance: Classification,
+    viewer: &Principal,
     now: OffsetDateTime,
     page: Slice,
 ) -> Result<Vec<OverdueLoan>, PersistenceError> {
-    let visible = visible_list(viewer_clearance);
+    let visible = visible_list(viewer);
     let id = match Sql::of(conn) {
         Sql::Postgres => "::text",
         Sql::Sqlite => "",
@@ -368,20 +404,22 @@ pub fn overdue(
         .collect()
 }
 
-/// Every loan of `secret` and above checked out in the period that `viewer_clearance` may see,
-/// oldest first, with its request (the approval chain) for the auditor.
+/// Every loan of `secret` and above checked out in the period that `viewer` may see, oldest
+/// first, with its request (the approval chain) for the auditor; of the request's archives only
+/// those within the viewer's clearance are shown.
 pub fn compliance(
     conn: &mut Conn,
     period: &Period,
-    viewer_clearance: Classification,
+    viewer: &Principal,
     page: Slice,
 ) -> Result<Vec<ComplianceEntry>, PersistenceError> {
     use crate::schema::{archives, loans as loans_table};
     let (from, to) = period.bounds();
-    let sensitive: Vec<&str> = Classification::ALL
-        .iter()
-        .filter(|c| **c >= Classification::Secret && c.visible_to(viewer_clearance))
-        .map(|c| c.as_str())
+    let sensitive: Vec<&str> = viewer
+        .visible_classifications()
+        .into_iter()
+        .filter(|c| *c >= Classification::Secret)
+        .map(Classification::as_str)
         .collect();
     let ids = loans_table::table
         .inner_join(archives::table)
@@ -396,17 +434,22 @@ pub fn compliance(
     ids.into_iter()
         .map(|id| {
             let loan = loans::load(conn, id.0)?;
-            let request = requests::load(conn, loan.request_id)?;
+            let mut request = requests::load(conn, loan.request_id)?;
+            request.items.retain(|i| viewer.may_see(i.classification));
             Ok(ComplianceEntry { loan, request })
         })
         .collect()
 }
 
-/// The classifications a clearance sees, as an SQL list of literals (fixed names, no input).
-fn visible_list(clearance: Classification) -> String {
-    Classification::ALL
+/// The classifications `viewer` sees, as an SQL list of literals (fixed names, no input); `''`
+/// (matching nothing) for someone who sees none.
+fn visible_list(viewer: &Principal) -> String {
+    let visible = viewer.visible_classifications();
+    if visible.is_empty() {
+        return "''".to_owned();
+    }
+    visible
         .iter()
-        .filter(|c| c.visible_to(clearance))
         .map(|c| format!("'{}'", c.as_str()))
         .collect::<Vec<_>>()
         .join(", ")

@@ -4,15 +4,17 @@
 use std::collections::HashMap;
 
 use dangan_domain::{
+    access::{ceiling, Principal},
     archive::check_requestable,
     audit::NewAuditEvent,
     form::check_answers,
     loan::{borrower_blocked, LoanRules},
     policy::{applicable, combine, resolve_chain, LoanPolicy, LoanType},
     request::{
-        Command, Draft, Event, ItemStatus, LoanRequest, RequestStatus, Step, StepStatus, MAX_ITEMS,
+        Command, Deciders, Draft, Event, ItemStatus, LoanRequest, RequestStatus, Step, StepStatus,
+        MAX_ITEMS,
     },
-    Classification, DomainError, FieldError, Role,
+    Classification, DomainError, FieldError,
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -28,7 +30,7 @@ use crate::{
     },
     sql_types::DbId,
     to_db_time,
-    users::User,
+    users::{self, User},
     AnyConnection, Conn, Page, PageRequest, PersistenceError,
 };
 
@@ -66,10 +68,16 @@ pub struct StoredRequest {
 }
 
 impl StoredRequest {
+    /// The highest classification among its archives.
+    pub fn ceiling(&self) -> Classification {
+        ceiling(self.items.iter().map(|i| i.classification))
+    }
+
     /// The state the domain's request machine works on.
     pub fn machine(&self) -> LoanRequest {
         LoanRequest {
             borrower_id: self.borrower_id,
+            ceiling: self.ceiling(),
             status: self.status,
             steps: self.steps.clone(),
         }
@@ -119,6 +127,7 @@ struct StepRow {
     on_behalf_of: Option<DbId>,
     comment: Option<String>,
     decided_at: Option<time::PrimitiveDateTime>,
+    approver_role: Option<String>,
 }
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> PersistenceError {
@@ -213,6 +222,11 @@ fn assemble(
         steps.entry(row.request_id.0).or_default().push(Step {
             name: row.name,
             approver_ids,
+            role: row
+                .approver_role
+                .as_deref()
+                .map(|r| parse("request_steps.approver_role", r))
+                .transpose()?,
             status: parse("request_steps.status", &row.status)?,
             decided_by: row.decided_by.map(Uuid::from),
             on_behalf_of: row.on_behalf_of.map(Uuid::from),
@@ -271,37 +285,50 @@ fn acting_for(
     Ok(ids)
 }
 
-/// Staff who see every request and loan within their clearance.
-pub(crate) fn is_staff(user: &User) -> bool {
-    [Role::Archivist, Role::Admin, Role::Auditor]
-        .iter()
-        .any(|r| user.has_role(*r))
-}
-
-/// Whether `viewer` may see the request: its borrower, anyone it asks a decision of (or their
-/// delegate), and staff when every archive of it is within their clearance.
+/// Whether `viewer` may see the request: its borrower, staff, and anyone it asks a decision of
+/// (or their delegate), each only when cleared for every archive of it.
 fn visible(
     conn: &mut Conn,
     request: &StoredRequest,
     viewer: &User,
     now: OffsetDateTime,
 ) -> Result<bool, PersistenceError> {
-    if request.borrower_id == viewer.id {
-        return Ok(true);
-    }
-    if is_staff(viewer)
-        && request
-            .items
-            .iter()
-            .all(|i| i.classification.visible_to(viewer.clearance))
-    {
-        return Ok(true);
+    let viewer = viewer.principal();
+    let ceiling = request.ceiling();
+    if !viewer.may_see(ceiling) {
+        return Ok(false);
     }
     let acting = acting_for(conn, viewer.id, now)?;
-    Ok(request
+    let asks_viewer = request
         .steps
         .iter()
-        .any(|s| s.approver_ids.iter().any(|a| acting.contains(a))))
+        .any(|s| s.approver_ids.iter().any(|a| acting.contains(a)));
+    Ok(viewer.may_see_request(request.borrower_id, ceiling, asks_viewer))
+}
+
+/// The ids of the requests that include an archive of one of the given classifications.
+type RequestsWith = diesel::helper_types::Select<
+    diesel::helper_types::Filter<
+        diesel::helper_types::InnerJoin<request_items::table, archives_table::table>,
+        diesel::helper_types::EqAny<archives_table::classification, Vec<&'static str>>,
+    >,
+    request_items::request_id,
+>;
+
+/// The requests that include an archive above `viewer`'s clearance: they do not exist for them.
+/// `None` when nothing is above it.
+fn requests_above(viewer: &Principal) -> Option<RequestsWith> {
+    let hidden: Vec<&'static str> = Classification::ALL
+        .into_iter()
+        .filter(|c| !viewer.may_see(*c))
+        .map(Classification::as_str)
+        .collect();
+    (!hidden.is_empty()).then(|| {
+        request_items::table
+            .inner_join(archives_table::table)
+            .filter(archives_table::classification.eq_any(hidden))
+            .select(request_items::request_id)
+    })
 }
 
 /// A request as `viewer` may see it; one they may not see does not exist for them.
@@ -404,8 +431,9 @@ pub fn create(
             return Err(PersistenceError::Invalid(errors));
         }
         let org = policies::organisation(conn, borrower.department_id)?;
-        let chain = resolve_chain(&effective.approval_steps, borrower.id, &org)?;
-        let machine = LoanRequest::new(borrower.id, chain);
+        let ceiling = ceiling(archives.iter().map(|a| a.fields.classification));
+        let chain = resolve_chain(&effective.approval_steps, borrower.id, ceiling, &org)?;
+        let machine = LoanRequest::new(borrower.id, ceiling, chain);
         let year = now.year();
         let number = format!("JY-{year}-{:06}", next_number(conn, year)?);
         let id = Uuid::now_v7();
@@ -448,6 +476,7 @@ pub fn create(
                     on_behalf_of: None,
                     comment: None,
                     decided_at: None,
+                    approver_role: step.role.map(|r| r.as_str().to_owned()),
                 })
                 .execute(conn)?;
             for user_id in &step.approver_ids {
@@ -467,6 +496,7 @@ pub fn create(
             NewAuditEvent::new("request.created", "loan_request")
                 .by(Some(borrower.id))
                 .on(id)
+                .about(stored.ceiling())
                 .with(json!({
                     "number": number,
                     "items": audit_items(&stored),
@@ -536,8 +566,24 @@ pub enum Decision {
     Reject { comment: String },
 }
 
-/// Approves or rejects the current step; the domain checks the caller may decide it (as an
-/// approver or an active delegate) and moves the request on.
+/// The caller's active delegations and the people a decision by them involves, as they are now.
+fn deciders(
+    conn: &mut Conn,
+    actor: &User,
+    now: OffsetDateTime,
+) -> Result<Deciders, PersistenceError> {
+    let delegations = delegations::active_for_delegate(conn, actor.id, now)?;
+    let delegators: Vec<Uuid> = delegations.iter().map(|d| d.delegator_id).collect();
+    let mut people = users::principals(conn, &delegators)?;
+    people.insert(actor.id, actor.principal());
+    Ok(Deciders {
+        delegations,
+        people,
+    })
+}
+
+/// Approves or rejects the current step; the domain checks the caller may decide it now (as an
+/// eligible approver or the eligible delegate of one) and moves the request on.
 pub fn decide(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -547,7 +593,7 @@ pub fn decide(
 ) -> Result<StoredRequest, PersistenceError> {
     write_transaction(conn, |conn| {
         let before = get(conn, actor, id, now)?;
-        let delegations = delegations::active_for_delegate(conn, actor.id, now)?;
+        let deciders = deciders(conn, actor, now)?;
         let command = match decision {
             Decision::Approve { comment } => Command::Approve {
                 actor: actor.id,
@@ -558,7 +604,7 @@ pub fn decide(
                 comment,
             },
         };
-        let (after, events) = before.machine().decide(command, &delegations, now)?;
+        let (after, events) = before.machine().decide(command, &deciders, now)?;
         store_decision(conn, now, &before, &after)?;
         let (action, index, on_behalf_of) = match events.as_slice() {
             [Event::StepApproved {
@@ -584,6 +630,7 @@ pub fn decide(
             NewAuditEvent::new(action, "loan_request")
                 .by(Some(actor.id))
                 .on(id)
+                .about(before.ceiling())
                 .with(json!({
                     "number": before.number,
                     "step": index,
@@ -614,7 +661,7 @@ pub fn withdraw(
                 actor: actor.id,
                 items_out,
             },
-            &[],
+            &Deciders::none(),
             now,
         )?;
         store_decision(conn, now, &before, &after)?;
@@ -649,6 +696,7 @@ pub fn withdraw(
             NewAuditEvent::new("request.withdrawn", "loan_request")
                 .by(Some(actor.id))
                 .on(id)
+                .about(before.ceiling())
                 .with(json!({"number": before.number, "previous_status": before.status, "reservations_passed_on": passed_on})),
         )?;
         load(conn, id)
@@ -662,8 +710,8 @@ pub struct RequestFilter {
     pub borrower_id: Option<Uuid>,
 }
 
-/// Requests `viewer` may see, newest first: staff see all within their clearance; others their
-/// own and those that ask (or asked) a decision of them or of whom they stand in for.
+/// Requests `viewer` may see, newest first: staff all, others their own and those that ask (or
+/// asked) a decision of them or of whom they stand in for; everyone only those within clearance.
 pub fn list(
     conn: &mut Conn,
     viewer: &User,
@@ -676,24 +724,11 @@ pub fn list(
         .order(loan_requests::id.desc())
         .limit(page.limit + 1)
         .into_boxed();
-    if is_staff(viewer) {
-        let hidden: Vec<&'static str> = Classification::ALL
-            .into_iter()
-            .filter(|c| !c.visible_to(viewer.clearance))
-            .map(Classification::as_str)
-            .collect();
-        if !hidden.is_empty() {
-            let above = request_items::table
-                .inner_join(archives_table::table)
-                .filter(archives_table::classification.eq_any(hidden))
-                .select(request_items::request_id);
-            query = query.filter(
-                loan_requests::borrower_id
-                    .eq(DbId(viewer.id))
-                    .or(diesel::dsl::not(loan_requests::id.eq_any(above))),
-            );
-        }
-    } else {
+    let principal = viewer.principal();
+    if let Some(above) = requests_above(&principal) {
+        query = query.filter(diesel::dsl::not(loan_requests::id.eq_any(above)));
+    }
+    if !principal.is_staff() {
         let acting: Vec<DbId> = acting_for(conn, viewer.id, now)?
             .into_iter()
             .map(DbId)
@@ -729,7 +764,8 @@ pub struct ApprovalTask {
     pub on_behalf_of: Option<Uuid>,
 }
 
-/// The caller's pending approval tasks, delegated ones included, oldest request first.
+/// The caller's pending approval tasks, delegated ones included, oldest request first: only those
+/// they may decide now (within clearance, holding the step's role, not a second step of theirs).
 pub fn approval_tasks(
     conn: &mut Conn,
     user: &User,
@@ -757,17 +793,20 @@ pub fn approval_tasks(
         .order(loan_requests::id.asc())
         .limit(page.limit + 1)
         .into_boxed();
+    if let Some(above) = requests_above(&user.principal()) {
+        query = query.filter(diesel::dsl::not(loan_requests::id.eq_any(above)));
+    }
     if let Some(after) = page.after {
         query = query.filter(loan_requests::id.gt(DbId(after)));
     }
     let rows = query.load::<RequestRow>(conn)?;
-    let delegations = delegations::active_for_delegate(conn, user.id, now)?;
+    let deciders = deciders(conn, user, now)?;
     let tasks = assemble(conn, rows)?
         .into_iter()
         .filter_map(|request| {
             let on_behalf_of = request
                 .machine()
-                .deciding_for(user.id, &delegations, now)
+                .deciding_for(user.id, &deciders, now)
                 .ok()?;
             Some(ApprovalTask {
                 request,

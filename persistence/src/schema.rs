@@ -275,6 +275,7 @@ diesel::table! {
         on_behalf_of -> Nullable<DbUuid>,
         comment -> Nullable<Text>,
         decided_at -> Nullable<Timestamp>,
+        approver_role -> Nullable<Text>,
     }
 }
 
@@ -395,6 +396,7 @@ diesel::table! {
         created_by -> DbUuid,
         created_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        max_classification -> Text,
     }
 }
 

@@ -1,11 +1,12 @@
 //! Users: create, read, list, change authority, deactivate — each one transaction with its audit event.
 
 use dangan_domain::{
+    access::Principal,
     audit::NewAuditEvent,
     user::{check_authority_change, Authority, DepartmentRef, Roles, UserFields, UserImport},
     Classification, Role, UserStatus,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde_json::json;
@@ -50,6 +51,17 @@ impl User {
 
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The user as access rules see them.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            id: self.id,
+            roles: self.roles.clone(),
+            clearance: self.clearance,
+            department_id: self.department_id,
+            status: self.status,
+        }
     }
 }
 
@@ -263,6 +275,39 @@ pub fn bootstrap_admin(
         )?;
         Ok(true)
     })
+}
+
+/// The given users as access rules see them now; unknown ids are left out.
+pub fn principals(
+    conn: &mut Conn,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, Principal>, PersistenceError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows = users::table
+        .filter(users::id.eq_any(ids.iter().copied().map(DbId)))
+        .select(UserRow::as_select())
+        .load::<UserRow>(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let user = row.into_user();
+            (user.id, user.principal())
+        })
+        .collect())
+}
+
+/// Active users as access rules see them.
+pub fn active_principals(conn: &mut Conn) -> Result<Vec<Principal>, PersistenceError> {
+    let rows = users::table
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .select(UserRow::as_select())
+        .load::<UserRow>(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| row.into_user().principal())
+        .collect())
 }
 
 pub fn count(conn: &mut Conn) -> Result<i64, PersistenceError> {

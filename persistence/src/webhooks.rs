@@ -3,8 +3,10 @@
 //! claims due deliveries one attempt at a time, so several instances never send one attempt twice.
 
 use dangan_domain::{
+    access::{webhook_receives, Principal},
     audit::NewAuditEvent,
     webhook::{events_of, retry_delay, Outcome},
+    Classification,
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -28,6 +30,7 @@ pub struct Webhook {
     pub id: Uuid,
     pub url: String,
     pub events: Vec<String>,
+    pub max_classification: Classification,
     pub active: bool,
     pub disabled_reason: Option<String>,
     pub created_by: Uuid,
@@ -44,11 +47,17 @@ struct WebhookRow {
     disabled_reason: Option<String>,
     created_by: DbId,
     created_at: time::PrimitiveDateTime,
+    max_classification: String,
 }
 
 impl From<WebhookRow> for Webhook {
     fn from(row: WebhookRow) -> Self {
         Webhook {
+            // Written from the enum; an unreadable value must not widen what is delivered.
+            max_classification: row
+                .max_classification
+                .parse()
+                .unwrap_or(Classification::Public),
             id: row.id.0,
             url: row.url,
             events: row
@@ -70,6 +79,7 @@ pub struct NewWebhook {
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
+    pub max_classification: Classification,
 }
 
 pub fn create(
@@ -87,6 +97,7 @@ pub fn create(
                 webhooks::events.eq(format!(",{},", new.events.join(","))),
                 webhooks::secret.eq(&new.secret),
                 webhooks::active.eq(true),
+                webhooks::max_classification.eq(new.max_classification.as_str()),
                 webhooks::created_by.eq(DbId(admin)),
                 webhooks::created_at.eq(to_db_time(now)),
             ))
@@ -97,7 +108,7 @@ pub fn create(
             NewAuditEvent::new("webhook.created", "webhook")
                 .by(Some(admin))
                 .on(id)
-                .with(json!({"url": new.url, "events": new.events})),
+                .with(json!({"url": new.url, "events": new.events, "max_classification": new.max_classification})),
         )?;
         get(conn, id)
     })
@@ -172,11 +183,18 @@ pub(crate) fn enqueue(
     if events.is_empty() {
         return Ok(());
     }
-    let subscribers = webhooks::table
+    let subscribers: Vec<(DbId, String)> = webhooks::table
         .filter(webhooks::active.eq(true))
         .filter(webhooks::deleted_at.is_null())
-        .select((webhooks::id, webhooks::events))
-        .load::<(DbId, String)>(conn)?;
+        .select((webhooks::id, webhooks::events, webhooks::max_classification))
+        .load::<(DbId, String, String)>(conn)?
+        .into_iter()
+        .filter(|(_, _, max)| {
+            let max = max.parse().unwrap_or(Classification::Public);
+            webhook_receives(max, event.classification)
+        })
+        .map(|(id, events, _)| (id, events))
+        .collect();
     for name in &events {
         let wanted = format!(",{name},");
         let payload = json!({
@@ -356,10 +374,14 @@ pub struct Delivery {
 /// A subscription's deliveries, newest first, each with its attempts.
 pub fn deliveries(
     conn: &mut Conn,
+    reader: &Principal,
     webhook_id: Uuid,
     limit: i64,
 ) -> Result<Vec<Delivery>, PersistenceError> {
-    get(conn, webhook_id)?;
+    // Its payloads reach up to its ceiling: above the reader's clearance it does not exist.
+    if !reader.may_see(get(conn, webhook_id)?.max_classification) {
+        return Err(PersistenceError::NotFound);
+    }
     let rows = webhook_deliveries::table
         .filter(webhook_deliveries::webhook_id.eq(DbId(webhook_id)))
         .order(webhook_deliveries::id.desc())

@@ -3,9 +3,10 @@
 use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use dangan_domain::{
+    access::Capability,
     archive::{ArchiveFields, ArchiveStatus, Medium},
     search::query_terms,
-    Classification, FieldError, Role,
+    Classification, FieldError,
 };
 use dangan_persistence::archives::{
     self, Archive, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer,
@@ -26,7 +27,6 @@ use crate::{
 };
 
 /// Roles that write the catalogue.
-pub const CATALOGUERS: &[Role] = &[Role::Archivist, Role::Admin];
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -264,7 +264,7 @@ pub async fn create(
     caller: CurrentUser,
     body: ValidJson<CreateArchiveRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(CATALOGUERS)?;
+    caller.require(Capability::Catalogue)?;
     let fields = body.accept()?.into_fields()?;
     let (now, by) = (state.clock.now(), cataloguer(&caller));
     let archive = state
@@ -386,7 +386,7 @@ pub async fn update(
     if_match: IfMatch,
     body: ValidJson<UpdateArchiveRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(CATALOGUERS)?;
+    caller.require(Capability::Catalogue)?;
     let r = body.accept()?;
     let patch = ArchivePatch {
         archive_code: r.archive_code.map(|v| v.trim().to_owned()),
@@ -425,7 +425,7 @@ pub async fn retire(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(CATALOGUERS)?;
+    caller.require(Capability::Catalogue)?;
     let (now, by, id) = (state.clock.now(), cataloguer(&caller), id.into_inner());
     let archive = state
         .db(move |conn| archives::retire(conn, now, by, id))

@@ -1,7 +1,7 @@
 //! The audit trail, for auditors and admins: filtered listing and chain verification.
 
 use actix_web::{get, web};
-use dangan_domain::Role;
+use dangan_domain::access::Capability;
 use dangan_persistence::audit::{self, AuditFilter, StoredAuditEvent};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ use crate::{
 #[schema(example = json!({
     "seq": 42, "at": "2026-11-24T08:00:00.123456Z", "actor_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11",
     "action": "user.created", "entity_type": "user", "entity_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b12",
-    "data": {"username": "lisi"},
+    "data": {"username": "lisi"}, "data_withheld": false,
     "prev_hash": "9f2c…", "hash": "07ab…"
 }))]
 pub struct AuditEventDto {
@@ -30,7 +30,11 @@ pub struct AuditEventDto {
     pub action: String,
     pub entity_type: String,
     pub entity_id: Option<String>,
+    /// Null when withheld.
     pub data: serde_json::Value,
+    /// True when the event is about an archive above your clearance: `data` and `entity_id` are
+    /// withheld (null); the rest is listed so the listing stays complete.
+    pub data_withheld: bool,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -45,6 +49,7 @@ impl From<StoredAuditEvent> for AuditEventDto {
             entity_type: s.event.entity_type,
             entity_id: s.event.entity_id,
             data: s.event.data,
+            data_withheld: s.withheld,
             prev_hash: s.prev_hash,
             hash: s.hash,
         }
@@ -84,7 +89,8 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-/// Audit events in `seq` order.
+/// Audit events in `seq` order. Events about archives above your clearance are listed with
+/// `data` and `entity_id` withheld.
 #[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, description = "A page of events", body = AuditEventList),
@@ -98,7 +104,7 @@ pub async fn list(
     caller: CurrentUser,
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<AuditEventList>, ApiError> {
-    caller.require_any(&[Role::Auditor, Role::Admin])?;
+    caller.require(Capability::ReadAudit)?;
     let query = query.into_inner();
     let page = Paging {
         limit: query.limit,
@@ -113,8 +119,9 @@ pub async fn list(
         from: query.from,
         to: query.to,
     };
+    let reader = caller.principal();
     let page = state
-        .db(move |conn| audit::list(conn, &filter, &page))
+        .db(move |conn| audit::list(conn, &reader, &filter, &page))
         .await?;
     Ok(web::Json(AuditEventList {
         items: page.items.into_iter().map(AuditEventDto::from).collect(),
@@ -134,7 +141,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     caller: CurrentUser,
 ) -> Result<web::Json<ChainVerification>, ApiError> {
-    caller.require_any(&[Role::Auditor, Role::Admin])?;
+    caller.require(Capability::ReadAudit)?;
     let report = state.db(audit::verify).await?;
     Ok(web::Json(ChainVerification {
         valid: report.valid,

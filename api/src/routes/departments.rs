@@ -1,7 +1,7 @@
 //! Departments, for admins: the organisation tree whose heads approve their members' requests.
 
 use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
-use dangan_domain::Role;
+use dangan_domain::access::Capability;
 use dangan_persistence::departments::{self, Department, DepartmentPatch, NewDepartment};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -104,7 +104,7 @@ pub async fn create(
     caller: CurrentUser,
     body: ValidJson<CreateDepartmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let request = body.accept()?;
     let new = NewDepartment {
         code: request.code,
@@ -132,7 +132,7 @@ pub async fn list(
     caller: CurrentUser,
     paging: web::Query<Paging>,
 ) -> Result<web::Json<DepartmentList>, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let page = paging.request(uuid_cursor)?;
     let page = state.db(move |conn| departments::list(conn, &page)).await?;
     Ok(web::Json(DepartmentList {
@@ -156,7 +156,7 @@ pub async fn get(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let id = id.into_inner();
     let department = state.db(move |conn| departments::get(conn, id)).await?;
     Ok(department_response(StatusCode::OK, department))
@@ -185,7 +185,7 @@ pub async fn update(
     if_match: IfMatch,
     body: ValidJson<UpdateDepartmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let request = body.accept()?;
     let patch = DepartmentPatch {
         code: request.code,

@@ -3,8 +3,8 @@
 
 use actix_web::{delete, get, http::header, http::StatusCode, post, put, web, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     form::{FieldType, FormField},
-    Role,
 };
 use dangan_persistence::forms::{self, StoredField};
 use serde::{Deserialize, Serialize};
@@ -127,7 +127,7 @@ pub async fn create(
     caller: CurrentUser,
     body: ValidJson<FormFieldInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let field = FormField::from(body.accept()?);
     let (now, actor) = (state.clock.now(), caller.id());
     let stored = state
@@ -159,7 +159,7 @@ pub async fn replace(
     if_match: IfMatch,
     body: ValidJson<FormFieldInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let field = FormField::from(body.accept()?);
     let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
     let stored = state
@@ -183,7 +183,7 @@ pub async fn remove(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
     state
         .db(move |conn| forms::delete(conn, now, actor, id))

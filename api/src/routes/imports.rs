@@ -3,9 +3,10 @@
 
 use actix_web::{http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     archive::{ArchiveFields, FIELD_NAMES, REQUIRED_FIELDS},
     user::{UserImport, IMPORT_FIELD_NAMES},
-    FieldError, Role,
+    FieldError,
 };
 use dangan_persistence::{
     archives::{self, Cataloguer},
@@ -21,7 +22,6 @@ use crate::{
     auth,
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
-    routes::archives::CATALOGUERS,
     state::{blocking, AppState},
 };
 
@@ -369,7 +369,7 @@ pub async fn import_archives(
     query: web::Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(CATALOGUERS)?;
+    caller.require(Capability::Catalogue)?;
     let format = format_of(&req)?;
     let bytes = read_limited(&req, payload, IMPORT_LIMIT).await?;
     let clearance = caller.user.clearance;
@@ -428,7 +428,7 @@ pub async fn import_users(
     query: web::Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let format = format_of(&req)?;
     let bytes = read_limited(&req, payload, IMPORT_LIMIT).await?;
     let (parsed, payload_sha256) = blocking(move || {

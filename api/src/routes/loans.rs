@@ -3,9 +3,9 @@
 
 use actix_web::{get, http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     loan::{days_overdue, Condition, LoanStatus},
     voucher::{verification_code, Voucher},
-    Role,
 };
 use dangan_persistence::{
     loans::{self, Inspection, LoanFilter, PendingRenewal, Renewed, Signature, StoredLoan},
@@ -24,9 +24,6 @@ use crate::{
     routes::{accepts, uuid_cursor, Paging},
     state::{blocking, AppState},
 };
-
-const CIRCULATION: [Role; 2] = [Role::Archivist, Role::Admin];
-const HISTORY_READERS: [Role; 3] = [Role::Archivist, Role::Admin, Role::Auditor];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignatureDto {
@@ -174,7 +171,7 @@ pub async fn check_out(
     caller: CurrentUser,
     body: ValidJson<CheckoutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&CIRCULATION)?;
+    caller.require(Capability::Circulate)?;
     let body = body.accept()?;
     let now = state.clock.now();
     let loan = state
@@ -257,7 +254,7 @@ pub async fn archive_history(
     id: web::Path<Uuid>,
     query: web::Query<Paging>,
 ) -> Result<web::Json<LoanList>, ApiError> {
-    caller.require_any(&HISTORY_READERS)?;
+    caller.require(Capability::ReadAllLending)?;
     let page = query.request(uuid_cursor)?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let page = state
@@ -333,7 +330,9 @@ pub async fn sign(
 ) -> Result<HttpResponse, ApiError> {
     let (id, now) = (id.into_inner(), state.clock.now());
     let viewer = caller.user.clone();
-    let loan = state.db(move |conn| loans::get(conn, &viewer, id)).await?;
+    let loan = state
+        .db(move |conn| loans::held_by(conn, &viewer, id))
+        .await?;
     if loan.loan.borrower_id != caller.id() {
         return Err(ApiError::forbidden("only the borrower signs the receipt"));
     }
@@ -484,7 +483,7 @@ pub async fn take_back(
     caller: CurrentUser,
     body: ValidJson<ReturnBody>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&CIRCULATION)?;
+    caller.require(Capability::Circulate)?;
     let body = body.accept()?;
     let inspection = Inspection {
         barcode: body.barcode.trim().to_owned(),
@@ -565,7 +564,7 @@ pub async fn report_lost(
     id: web::Path<Uuid>,
     body: OptionalJson<LostBody>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&CIRCULATION)?;
+    caller.require(Capability::Circulate)?;
     let notes = body.accept()?.notes;
     let (id, now) = (id.into_inner(), state.clock.now());
     let loan = state

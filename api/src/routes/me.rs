@@ -155,7 +155,7 @@ pub async fn list_notifications(
     .request(uuid_cursor)?;
     let page = state
         .db_as(token, move |conn, caller| {
-            notifications::list(conn, caller.id(), query.unread, &page)
+            notifications::list(conn, &caller.principal(), query.unread, &page)
         })
         .await?;
     Ok(web::Json(NotificationList {
@@ -178,9 +178,9 @@ pub async fn read_notification(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<NotificationDto>, ApiError> {
-    let (id, now, user_id) = (id.into_inner(), state.clock.now(), caller.id());
+    let (id, now, reader) = (id.into_inner(), state.clock.now(), caller.principal());
     let notification = state
-        .db(move |conn| notifications::mark_read(conn, now, user_id, id))
+        .db(move |conn| notifications::mark_read(conn, now, &reader, id))
         .await?;
     Ok(web::Json(notification.into()))
 }

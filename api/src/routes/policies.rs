@@ -2,8 +2,8 @@
 
 use actix_web::{delete, get, http::header, http::StatusCode, post, put, web, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     policy::{LoanPolicy, LoanType, PolicyMatch, StepSpec},
-    Role,
 };
 use dangan_persistence::policies::{self, StoredPolicy};
 use serde::{Deserialize, Serialize};
@@ -153,13 +153,9 @@ pub async fn resolve(
         archive_id,
         loan_type,
     } = query.into_inner();
-    let (id, department, clearance) = (
-        caller.id(),
-        caller.user.department_id,
-        caller.user.clearance,
-    );
+    let borrower = caller.principal();
     let resolution = state
-        .db(move |conn| policies::resolve(conn, id, department, clearance, archive_id, loan_type))
+        .db(move |conn| policies::resolve(conn, &borrower, archive_id, loan_type))
         .await?;
     Ok(web::Json(PolicyResolution {
         archive_id: resolution.archive.id,
@@ -268,7 +264,7 @@ pub async fn create(
     caller: CurrentUser,
     body: ValidJson<PolicyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let policy = LoanPolicy::from(body.accept()?);
     let (now, actor) = (state.clock.now(), caller.id());
     let stored = state
@@ -299,7 +295,7 @@ pub async fn replace(
     if_match: IfMatch,
     body: ValidJson<PolicyInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let policy = LoanPolicy::from(body.accept()?);
     let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
     let stored = state
@@ -323,7 +319,7 @@ pub async fn remove(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
     state
         .db(move |conn| policies::delete(conn, now, actor, id))

@@ -3,8 +3,9 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     loan::{hundredths, overdue_rate},
-    Classification, Role,
+    Classification,
 };
 use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period, Slice};
 use serde::{Deserialize, Serialize};
@@ -22,9 +23,6 @@ use crate::{
     },
     state::AppState,
 };
-
-const READERS: [Role; 3] = [Role::Auditor, Role::Admin, Role::Archivist];
-const AUDITORS: [Role; 2] = [Role::Auditor, Role::Admin];
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PeriodQuery {
@@ -108,7 +106,8 @@ pub struct SummaryDto {
     pub lost: i64,
 }
 
-/// The period's headline figures.
+/// The period's headline figures, counted only over archives within your clearance (a request
+/// counts when all of its archives are).
 #[utoipa::path(get, path = "/api/v1/reports/summary", tag = "reports", params(PeriodQuery),
     responses(
         (status = 200, description = "The figures", body = SummaryDto),
@@ -122,10 +121,10 @@ pub async fn summary(
     caller: CurrentUser,
     query: web::Query<PeriodQuery>,
 ) -> Result<web::Json<SummaryDto>, ApiError> {
-    caller.require_any(&READERS)?;
-    let (period, now) = (query.period(), state.clock.now());
+    caller.require(Capability::ReadReports)?;
+    let (viewer, period, now) = (caller.principal(), query.period(), state.clock.now());
     let s = state
-        .db(move |conn| reports::summary(conn, &period, now))
+        .db(move |conn| reports::summary(conn, &viewer, &period, now))
         .await?;
     Ok(web::Json(SummaryDto {
         requests: s.requests,
@@ -205,7 +204,8 @@ pub struct LoansReport {
     pub rows: Vec<LoanGroupDto>,
 }
 
-/// Loans of the period grouped; `Accept: text/csv` gives the rows as CSV with a header.
+/// Loans of the period grouped, counted only over archives within your clearance; `Accept:
+/// text/csv` gives the rows as CSV with a header.
 #[utoipa::path(get, path = "/api/v1/reports/loans", tag = "reports", params(PeriodQuery, GroupQuery),
     responses(
         (status = 200, description = "The groups", body = LoansReport, content_type = "application/json"),
@@ -222,10 +222,15 @@ pub async fn loans(
     group: web::Query<GroupQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&READERS)?;
-    let (period, group_by, now) = (period.period(), group.group_by, state.clock.now());
+    caller.require(Capability::ReadReports)?;
+    let (viewer, period, group_by, now) = (
+        caller.principal(),
+        period.period(),
+        group.group_by,
+        state.clock.now(),
+    );
     let rows: Vec<LoanGroupDto> = state
-        .db(move |conn| reports::loans_by(conn, &period, group_by.into(), now))
+        .db(move |conn| reports::loans_by(conn, &viewer, &period, group_by.into(), now))
         .await?
         .into_iter()
         .map(LoanGroupDto::from)
@@ -296,11 +301,11 @@ pub async fn overdue(
     caller: CurrentUser,
     query: web::Query<SliceQuery>,
 ) -> Result<web::Json<OverdueReport>, ApiError> {
-    caller.require_any(&READERS)?;
+    caller.require(Capability::ReadReports)?;
     let slice = query.slice()?;
-    let (clearance, now) = (caller.user.clearance, state.clock.now());
+    let (viewer, now) = (caller.principal(), state.clock.now());
     let items: Vec<OverdueLoanDto> = state
-        .db(move |conn| reports::overdue(conn, clearance, now, slice))
+        .db(move |conn| reports::overdue(conn, &viewer, now, slice))
         .await?
         .into_iter()
         .map(|o| OverdueLoanDto {
@@ -358,11 +363,11 @@ pub async fn compliance(
     query: web::Query<PeriodQuery>,
     paging: web::Query<SliceQuery>,
 ) -> Result<web::Json<ComplianceReport>, ApiError> {
-    caller.require_any(&AUDITORS)?;
+    caller.require(Capability::ReadCompliance)?;
     let slice = paging.slice()?;
-    let (period, clearance, now) = (query.period(), caller.user.clearance, state.clock.now());
+    let (period, viewer, now) = (query.period(), caller.principal(), state.clock.now());
     let entries = state
-        .db(move |conn| reports::compliance(conn, &period, clearance, slice))
+        .db(move |conn| reports::compliance(conn, &period, &viewer, slice))
         .await?;
     let items: Vec<ComplianceEntryDto> = entries
         .into_iter()

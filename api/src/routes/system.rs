@@ -1,7 +1,7 @@
 //! Liveness, readiness, metrics and the docs entry point.
 
 use actix_web::{get, http::header, web, FromRequest, HttpRequest, HttpResponse};
-use dangan_domain::Role;
+use dangan_domain::access::Capability;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,7 +60,7 @@ pub async fn metrics(
     let local = req.peer_addr().is_some_and(|addr| addr.ip().is_loopback());
     if !local {
         let caller = CurrentUser::extract(&req).await?;
-        caller.require_any(&[Role::Admin])?;
+        caller.require(Capability::Administer)?;
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -2,6 +2,7 @@
 
 use actix_web::{get, http::header, patch, post, web, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     user::{check_password, UserFields},
     Classification, Role, UserStatus,
 };
@@ -151,7 +152,7 @@ pub async fn create(
     caller: CurrentUser,
     body: ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let request = body.accept()?;
     let fields = UserFields {
         username: request.username.trim().to_owned(),
@@ -195,7 +196,7 @@ pub async fn list(
     caller: CurrentUser,
     query: web::Query<UserQuery>,
 ) -> Result<web::Json<UserList>, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let query = query.into_inner();
     let page = Paging {
         limit: query.limit,
@@ -232,7 +233,7 @@ pub async fn get(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let id = id.into_inner();
     let user = state.db(move |conn| users::get(conn, id)).await?;
     Ok(user_response(actix_web::http::StatusCode::OK, user))
@@ -262,7 +263,7 @@ pub async fn update(
     if_match: IfMatch,
     body: ValidJson<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let request = body.accept()?;
     let patch = UserPatch {
         display_name: request.display_name,
@@ -295,7 +296,7 @@ pub async fn deactivate(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<DeactivatedUser>, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
     let (user, open_loans) = state
         .db(move |conn| {

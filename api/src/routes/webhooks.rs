@@ -2,8 +2,9 @@
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use dangan_domain::{
+    access::Capability,
     webhook::{check_events, check_secret, check_url, target_allowed},
-    FieldError, Role,
+    Classification, FieldError,
 };
 use dangan_persistence::webhooks::{self, Delivery, NewWebhook, Webhook};
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,8 @@ use crate::{
 #[schema(example = json!({
     "url": "https://oa.example.cn/hooks/dangan",
     "events": ["request.approved", "loan.overdue", "incident.opened"],
-    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "max_classification": "internal"
 }))]
 pub struct CreateWebhookRequest {
     /// http or https; loopback and link-local addresses only when `DANGAN_WEBHOOK_ALLOW` admits them.
@@ -38,18 +40,29 @@ pub struct CreateWebhookRequest {
     /// Signs every delivery: `whsec_` and base64 (Standard Webhooks), or any text of 16 bytes or more.
     #[validate(length(max = 500, message = "must be at most 500 characters"))]
     pub secret: String,
+    /// Events about archives above this classification are not delivered at all (the receiver
+    /// is outside the clearance wall). Default `internal`.
+    #[serde(default = "default_max_classification")]
+    pub max_classification: Classification,
+}
+
+fn default_max_classification() -> Classification {
+    Classification::Internal
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01", "url": "https://oa.example.cn/hooks/dangan",
-    "events": ["request.approved", "loan.overdue"], "active": true, "disabled_reason": null,
+    "events": ["request.approved", "loan.overdue"], "max_classification": "internal",
+    "active": true, "disabled_reason": null,
     "created_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b01", "created_at": "2026-11-24T08:00:00Z"
 }))]
 pub struct WebhookDto {
     pub id: Uuid,
     pub url: String,
     pub events: Vec<String>,
+    /// Events about archives above it are not delivered.
+    pub max_classification: Classification,
     /// False once the receiver answered 410 Gone.
     pub active: bool,
     pub disabled_reason: Option<String>,
@@ -65,6 +78,7 @@ impl From<Webhook> for WebhookDto {
             id: w.id,
             url: w.url,
             events: w.events,
+            max_classification: w.max_classification,
             active: w.active,
             disabled_reason: w.disabled_reason,
             created_by: w.created_by,
@@ -86,7 +100,7 @@ pub struct WebhookList {
         (status = 201, description = "Subscribed", body = WebhookDto),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an admin", body = Problem),
-        (status = 422, description = "A URL that is not http(s) or reaches a refused address, unknown events, a short secret", body = Problem),
+        (status = 422, description = "A URL that is not http(s) or reaches a refused address, unknown events, a short secret, a max_classification above your clearance", body = Problem),
     ))]
 #[post("/webhooks")]
 pub async fn create(
@@ -94,7 +108,7 @@ pub async fn create(
     caller: CurrentUser,
     body: ValidJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let request = body.accept()?;
     let mut errors = Vec::new();
     match check_url(&request.url) {
@@ -115,6 +129,12 @@ pub async fn create(
         }
         Err(e) => errors.push(e),
     }
+    if !caller.principal().may_see(request.max_classification) {
+        errors.push(FieldError::new(
+            "max_classification",
+            "must not be above your own clearance",
+        ));
+    }
     errors.extend(check_events(&request.events).err());
     errors.extend(check_secret(&request.secret).err());
     if !errors.is_empty() {
@@ -125,6 +145,7 @@ pub async fn create(
         url: request.url,
         events: request.events,
         secret: request.secret,
+        max_classification: request.max_classification,
     };
     let webhook = state
         .db(move |conn| webhooks::create(conn, now, admin, new))
@@ -144,7 +165,7 @@ pub async fn list(
     state: web::Data<AppState>,
     caller: CurrentUser,
 ) -> Result<web::Json<WebhookList>, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let items = state.db(webhooks::list).await?;
     Ok(web::Json(WebhookList {
         items: items.into_iter().map(WebhookDto::from).collect(),
@@ -166,7 +187,7 @@ pub async fn remove(
     caller: CurrentUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let (now, admin, id) = (state.clock.now(), caller.id(), id.into_inner());
     state
         .db(move |conn| webhooks::delete(conn, now, admin, id))
@@ -262,7 +283,7 @@ pub struct DeliveryQuery {
         (status = 200, description = "The deliveries", body = DeliveryList),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an admin", body = Problem),
-        (status = 404, description = "No such webhook", body = Problem),
+        (status = 404, description = "No such webhook, or its max_classification is above your clearance", body = Problem),
         (status = 422, description = "A limit out of range", body = Problem),
     ))]
 #[get("/webhooks/{id}/deliveries")]
@@ -272,14 +293,14 @@ pub async fn deliveries(
     id: web::Path<Uuid>,
     query: web::Query<DeliveryQuery>,
 ) -> Result<web::Json<DeliveryList>, ApiError> {
-    caller.require_any(&[Role::Admin])?;
+    caller.require(Capability::Administer)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 500"));
     }
-    let id = id.into_inner();
+    let (reader, id) = (caller.principal(), id.into_inner());
     let items = state
-        .db(move |conn| webhooks::deliveries(conn, id, limit))
+        .db(move |conn| webhooks::deliveries(conn, &reader, id, limit))
         .await?;
     Ok(web::Json(DeliveryList {
         items: items.into_iter().map(DeliveryDto::from).collect(),

@@ -6,6 +6,7 @@ mod archives;
 mod audit;
 mod auth;
 mod checkpoint;
+mod clearance;
 mod delegations;
 mod departments;
 mod errors;

@@ -40,7 +40,7 @@ both_stores! {
         let reply = app.client.post("/api/v1/departments", Some(&admin), &json!({"code": "HR", "name": "人事处", "parent_id": parent}));
         let hr = reply.json()["id"].as_str().unwrap().to_owned();
         let head = app.user(&admin, "head", &hr, &[], "secret");
-        let director = app.user(&admin, "director", &parent, &[], "secret");
+        let director = app.user(&admin, "director", &parent, &[], "top_secret");
         let archivist = app.user(&admin, "archivist", &parent, &["archivist"], "secret");
         let borrower = app.user(&admin, "borrower", &hr, &[], "internal");
         app.client.patch(&format!("/api/v1/departments/{hr}"), Some(&admin), None, &json!({"head_user_id": head["id"]}));
@@ -72,10 +72,18 @@ both_stores! {
         assert_eq!(borrower["clearance"], "internal");
         app.client.patch(&format!("/api/v1/users/{}", head["id"].as_str().unwrap()), Some(&admin), None, &json!({"clearance": "confidential"}));
         let head_token = app.login("head", PASSWORD);
+        // Three steps and only the director and the admin cleared to decide them: nobody may
+        // decide two steps of one request, so nobody can decide the third.
+        app.client.get(&path(&confidential, "take_out"), Some(&head_token)).assert_problem(409, "no_approver");
+        let leader = app.user(&admin, "leader", &parent, &["leader"], "top_secret");
         let refused = app.client.get(&path(&confidential, "take_out"), Some(&head_token)).json();
         assert_eq!(refused["loan_type_allowed"], false, "confidential files do not leave the room");
-        // Nobody holds security_officer or leader: those steps fall back to the parent's head.
-        assert_eq!(refused["steps"][1]["approver_ids"], json!([director["id"]]));
+        // Nobody holds security_officer: that step falls back past the parent's head, who decides
+        // the first step already (nobody decides two steps), to the admins.
+        let admin_id = app.client.get("/api/v1/me", Some(&admin)).json()["id"].clone();
+        assert_eq!(refused["steps"][0]["approver_ids"], json!([director["id"]]));
+        assert_eq!(refused["steps"][1]["approver_ids"], json!([admin_id]));
+        assert_eq!(refused["steps"][2]["approver_ids"], json!([leader["id"]]));
     }
 }
 
