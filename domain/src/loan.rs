@@ -24,6 +24,47 @@ named_enum! {
     }
 }
 
+impl LoanStatus {
+    /// With the borrower: handed over and not yet inspected back. What is overdue, reminded
+    /// and renewed.
+    pub const OUT: [LoanStatus; 2] = [LoanStatus::CheckedOut, LoanStatus::Active];
+    /// Still holding its archive: out, or inspected back and awaiting the second sign-off. At
+    /// most one such loan per archive (the stores' partial unique index says the same).
+    pub const HOLDING: [LoanStatus; 3] = [
+        LoanStatus::CheckedOut,
+        LoanStatus::Active,
+        LoanStatus::ReturnPending,
+    ];
+
+    pub fn is_out(self) -> bool {
+        LoanStatus::OUT.contains(&self)
+    }
+
+    pub fn holds_archive(self) -> bool {
+        LoanStatus::HOLDING.contains(&self)
+    }
+}
+
+named_enum! {
+    /// A renewal that waits for approval, and what became of it.
+    RenewalStatus {
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+}
+
+impl RenewalStatus {
+    /// The outcome of a decision on a pending renewal.
+    pub fn decided(self, grant: bool) -> Result<RenewalStatus, DomainError> {
+        match (self, grant) {
+            (RenewalStatus::Pending, true) => Ok(RenewalStatus::Approved),
+            (RenewalStatus::Pending, false) => Ok(RenewalStatus::Rejected),
+            _ => Err(DomainError::RequestNotPending),
+        }
+    }
+}
+
 named_enum! {
     Condition {
         Intact => "intact",
@@ -202,7 +243,12 @@ impl Loan {
 
     /// Out of the archive room and not yet inspected back.
     pub fn is_open(&self) -> bool {
-        matches!(self.status, LoanStatus::CheckedOut | LoanStatus::Active)
+        self.status.is_out()
+    }
+
+    /// Still holding its archive (see `LoanStatus::HOLDING`).
+    pub fn holds_archive(&self) -> bool {
+        self.status.holds_archive()
     }
 
     pub fn overdue(&self, now: OffsetDateTime) -> bool {

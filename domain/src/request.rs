@@ -56,6 +56,33 @@ impl ItemStatus {
     }
 }
 
+/// What becomes of an approved or fulfilled request as its items are handed over and its loans
+/// end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settling {
+    /// Something of it is still outstanding, or it is in no state that settles.
+    Stays,
+    /// Apply this command now.
+    Now(Command),
+    /// Everything of it went out: close it once none of its loans holds its archive.
+    CloseOnceReturned,
+}
+
+/// How a request settles once nothing of it is outstanding: fulfilled when something of it went
+/// out, expired when nothing did; a fulfilled one closes once everything that went out has ended.
+pub fn settling(status: RequestStatus, items: &[ItemStatus]) -> Settling {
+    if items.iter().any(|i| i.is_outstanding()) {
+        return Settling::Stays;
+    }
+    let went_out = items.contains(&ItemStatus::CheckedOut);
+    match status {
+        RequestStatus::Approved if went_out => Settling::Now(Command::Fulfil),
+        RequestStatus::Approved => Settling::Now(Command::Expire),
+        RequestStatus::Fulfilled => Settling::CloseOnceReturned,
+        _ => Settling::Stays,
+    }
+}
+
 /// The most archives one request may ask for.
 pub const MAX_ITEMS: usize = 50;
 
@@ -670,6 +697,35 @@ mod tests {
         );
         // The task stays with the head.
         assert!(r.decide(approve(p.head), &public_deputy, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_request_settles_once_nothing_is_outstanding() {
+        use ItemStatus::*;
+        assert_eq!(
+            settling(RequestStatus::Approved, &[CheckedOut, Waiting]),
+            Settling::Stays
+        );
+        assert_eq!(
+            settling(RequestStatus::Approved, &[CheckedOut, Reserved]),
+            Settling::Stays
+        );
+        assert_eq!(
+            settling(RequestStatus::Approved, &[CheckedOut, Expired]),
+            Settling::Now(Command::Fulfil)
+        );
+        assert_eq!(
+            settling(RequestStatus::Approved, &[Expired, Withdrawn]),
+            Settling::Now(Command::Expire)
+        );
+        assert_eq!(
+            settling(RequestStatus::Fulfilled, &[CheckedOut]),
+            Settling::CloseOnceReturned
+        );
+        assert_eq!(
+            settling(RequestStatus::Pending, &[Expired]),
+            Settling::Stays
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod archives;
 pub mod audit;
+pub mod checkouts;
 pub mod db;
 pub mod delegations;
 pub mod departments;
@@ -18,8 +19,11 @@ pub mod notifications;
 pub mod page;
 pub mod policies;
 pub mod reminders;
+pub mod renewals;
 pub mod reports;
 pub mod requests;
+pub mod reservations;
+pub mod returns;
 pub mod schema;
 pub mod settings;
 pub mod sql_types;

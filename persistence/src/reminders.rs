@@ -24,6 +24,7 @@ use crate::{
     db::write_transaction,
     from_db_time, loans,
     notifications::{notify, Message},
+    reservations,
     schema::{
         archives, loan_requests, loans as loans_table, reminders, request_items, request_steps,
         step_approvers,
@@ -55,8 +56,8 @@ pub fn run(
             summary.notifications += sent;
         }
     }
-    summary.lapsed_reservations = loans::lapse_due_reservations(conn, now)?;
-    summary.expired_items = loans::expire_uncollected(conn, now)?;
+    summary.lapsed_reservations = reservations::lapse_due_reservations(conn, now)?;
+    summary.expired_items = reservations::expire_uncollected(conn, now)?;
     Ok(summary)
 }
 
@@ -105,7 +106,7 @@ fn due_reminders(
     let mut due = Vec::new();
     let open_loans = loans_table::table
         .inner_join(archives::table)
-        .filter(loans_table::status.eq_any(loans::OPEN))
+        .filter(loans_table::status.eq_any(loans::out_statuses()))
         .filter(loans_table::due_at.le(to_db_time(schedule.horizon(now))))
         .select((
             loans_table::id,

@@ -5,7 +5,11 @@
 //! A loan is *late* when it came back after its due time (back = inspected, or returned without
 //! inspection) or is still out past it; *overdue now* when it is still out past its due time.
 
-use dangan_domain::{access::Principal, loan::days_overdue, Classification};
+use dangan_domain::{
+    access::Principal,
+    loan::{days_overdue, LoanStatus},
+    Classification,
+};
 use diesel::{
     prelude::*,
     sql_types::{BigInt, Double, Nullable, Text, Timestamp},
@@ -226,11 +230,19 @@ fn arguments(text: &str) -> Option<(Vec<String>, usize)> {
 /// When the archive came back, and whether the loan was late; shared by the loan aggregates.
 const BACK_AT: &str = "COALESCE(l.inspected_at, l.returned_at)";
 
+/// The statuses of loans still out with their borrower (`LoanStatus::OUT`), as SQL literals.
+fn out_list() -> String {
+    LoanStatus::OUT
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(", ")
+}
+
 fn late_case() -> String {
     format!(
         "CASE WHEN ({BACK_AT} IS NOT NULL AND {BACK_AT} > l.due_at) \
-         OR ({BACK_AT} IS NULL AND l.status IN ('checked_out', 'active') AND l.due_at < :now) \
-         THEN 1 ELSE 0 END"
+         OR ({BACK_AT} IS NULL AND l.status IN ({out}) AND l.due_at < :now) \
+         THEN 1 ELSE 0 END",
+        out = out_list()
     )
 }
 
@@ -305,7 +317,7 @@ pub fn summary(
               (SELECT count(*) AS loans, \
                       COALESCE(sum(CASE WHEN {BACK_AT} IS NOT NULL THEN 1 ELSE 0 END), 0) AS returned, \
                       COALESCE(sum({late}), 0) AS late, \
-                      COALESCE(sum(CASE WHEN {BACK_AT} IS NULL AND l.status IN ('checked_out', 'active') \
+                      COALESCE(sum(CASE WHEN {BACK_AT} IS NULL AND l.status IN ({out}) \
                                          AND l.due_at < :now THEN 1 ELSE 0 END), 0) AS overdue_now, \
                       avg(CASE WHEN {BACK_AT} IS NOT NULL THEN SECONDS({BACK_AT}, l.checked_out_at) END) / 86400.0 \
                           AS avg_loan_days, \
@@ -313,6 +325,7 @@ pub fn summary(
                       COALESCE(sum(CASE WHEN l.status = 'lost' THEN 1 ELSE 0 END), 0) AS lost \
                FROM loans l WHERE l.checked_out_at >= :from AND l.checked_out_at < :to{loans}) l",
         late = late_case(),
+        out = out_list(),
         requests = within.requests,
         loans = within.loans,
     );
@@ -372,11 +385,13 @@ pub fn overdue(
          JOIN archives a ON a.id = l.archive_id \
          JOIN users u ON u.id = l.borrower_id \
          LEFT JOIN departments d ON d.id = u.department_id \
-         WHERE l.status IN ('checked_out', 'active') AND l.due_at < :now \
+         WHERE l.status IN ({out}) AND l.due_at < :now \
            AND l.checked_out_at >= :from AND l.checked_out_at < :to \
            AND a.classification IN ({visible}) \
          ORDER BY l.due_at, l.id LIMIT {} OFFSET {}",
-        page.limit, page.offset
+        page.limit,
+        page.offset,
+        out = out_list(),
     );
     let everything = Period {
         from: None,

@@ -8,7 +8,10 @@ use dangan_domain::{
     voucher::{verification_code, Voucher},
 };
 use dangan_persistence::{
-    loans::{self, Inspection, LoanFilter, PendingRenewal, Renewed, Signature, StoredLoan},
+    checkouts,
+    loans::{self, LoanFilter, Signature, StoredLoan},
+    renewals::{self, PendingRenewal, Renewed},
+    returns::{self, Inspection},
     users, Page,
 };
 use serde::{Deserialize, Serialize};
@@ -176,7 +179,7 @@ pub async fn check_out(
     let now = state.clock.now();
     let loan = state
         .db(move |conn| {
-            loans::check_out(
+            checkouts::check_out(
                 conn,
                 now,
                 &caller.user,
@@ -339,7 +342,7 @@ pub async fn sign(
     let password = body.accept()?.password;
     check_password(&state, caller.id(), password).await?;
     let loan = state
-        .db(move |conn| loans::sign(conn, now, &caller.user, id))
+        .db(move |conn| checkouts::sign(conn, now, &caller.user, id))
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }
@@ -375,7 +378,7 @@ pub async fn voucher(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (loan, voucher, digest) = state
-        .db(move |conn| loans::voucher(conn, &caller.user, id))
+        .db(move |conn| checkouts::voucher(conn, &caller.user, id))
         .await?;
     let dto = VoucherDto {
         verification_code: verification_code(&digest),
@@ -448,7 +451,7 @@ pub async fn renew(
     let body = body.accept()?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let renewed = state
-        .db(move |conn| loans::renew(conn, now, &caller.user, id, body.days, body.reason))
+        .db(move |conn| renewals::renew(conn, now, &caller.user, id, body.days, body.reason))
         .await?;
     Ok(match renewed {
         Renewed::Granted(loan) => loan_response(StatusCode::OK, loan, now),
@@ -492,7 +495,7 @@ pub async fn take_back(
     };
     let now = state.clock.now();
     let loan = state
-        .db(move |conn| loans::take_back(conn, now, &caller.user, inspection))
+        .db(move |conn| returns::take_back(conn, now, &caller.user, inspection))
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }
@@ -535,7 +538,7 @@ pub async fn confirm_return(
         check_password(&state, caller.id(), password).await?;
     }
     let loan = state
-        .db(move |conn| loans::confirm_return(conn, now, &caller.user, id))
+        .db(move |conn| returns::confirm_return(conn, now, &caller.user, id))
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }
@@ -568,7 +571,7 @@ pub async fn report_lost(
     let notes = body.accept()?.notes;
     let (id, now) = (id.into_inner(), state.clock.now());
     let loan = state
-        .db(move |conn| loans::report_lost(conn, now, &caller.user, id, notes))
+        .db(move |conn| returns::report_lost(conn, now, &caller.user, id, notes))
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }
@@ -581,7 +584,9 @@ async fn decide_renewal(
 ) -> Result<HttpResponse, ApiError> {
     let ((loan_id, renewal_id), now) = (path.into_inner(), state.clock.now());
     let loan = state
-        .db(move |conn| loans::decide_renewal(conn, now, &caller.user, loan_id, renewal_id, grant))
+        .db(move |conn| {
+            renewals::decide_renewal(conn, now, &caller.user, loan_id, renewal_id, grant)
+        })
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }

@@ -80,8 +80,11 @@ pub struct UserList {
 pub struct DeactivatedUser {
     #[serde(flatten)]
     pub user: UserDto,
-    /// The loans they still have out.
+    /// The loans they still have out, within your clearance.
     pub open_loans: Vec<LoanDto>,
+    /// How many more loans they have out of archives above your clearance: someone cleared
+    /// must take those back.
+    pub withheld_open_loans: usize,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -297,11 +300,11 @@ pub async fn deactivate(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<DeactivatedUser>, ApiError> {
     caller.require(Capability::Administer)?;
-    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
-    let (user, open_loans) = state
+    let (now, actor, id) = (state.clock.now(), caller.principal(), id.into_inner());
+    let (user, (open_loans, withheld)) = state
         .db(move |conn| {
-            let user = users::deactivate(conn, now, actor, id)?;
-            Ok((user, loans::open_of(conn, id)?))
+            let user = users::deactivate(conn, now, actor.id, id)?;
+            Ok((user, loans::open_of(conn, &actor, id)?))
         })
         .await?;
     Ok(web::Json(DeactivatedUser {
@@ -310,5 +313,6 @@ pub async fn deactivate(
             .into_iter()
             .map(|l| LoanDto::new(l, now))
             .collect(),
+        withheld_open_loans: withheld,
     }))
 }

@@ -346,6 +346,21 @@ both_stores! {
         assert_eq!(w.get("archivist", &format!("/api/v1/archives/{}", other.id)).json()["status"], "available");
     }
 
+    fn deactivation_lists_only_the_loans_the_admin_may_see(store) {
+        let w = wall(store);
+        let secret = w.archive("MI-S-0012", "secret");
+        let internal = w.archive("MI-I-0012", "internal");
+        w.lend_secret("borrower", &secret, 3);
+        w.lend_internal(&internal);
+        let reply = w.app.client.post(&format!("/api/v1/users/{}/deactivate", w.id("borrower")),
+            Some(&w.token("low_admin")), &json!({}));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        secret.assert_absent(&reply, "deactivation by an admin cleared for internal");
+        internal.assert_present(&reply, "the loan they may see");
+        assert_eq!(reply.json()["withheld_open_loans"], 1);
+        assert_eq!(reply.json()["open_loans"].as_array().unwrap().len(), 1);
+    }
+
     fn escalations_reach_only_those_cleared_and_name_nothing_else(store) {
         let w = wall(store);
         let secret = w.archive("MI-S-0006", "secret");

@@ -1,0 +1,258 @@
+//! The hand-over: check-out by barcode, the loan voucher, and the borrower's signed receipt.
+
+use dangan_domain::{
+    access::check_hand_over,
+    archive::ArchiveStatus,
+    audit::NewAuditEvent,
+    loan::{check_checkout, Loan},
+    request::ItemStatus,
+    voucher::{digest, voucher_number, Voucher, VoucherApproval, VoucherArchive, VoucherPerson},
+    DomainError,
+};
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    archives, audit,
+    db::write_transaction,
+    loans::{claim, corrupt, get, held_by, load, loan_audit, LoanRow, StoredLoan},
+    requests,
+    reservations::{lapse_reservations, settle},
+    schema::{loans, request_items},
+    sql_types::DbId,
+    to_db_time,
+    users::{self, User},
+    Conn, PersistenceError,
+};
+
+/// Hands an archive over for an approved request, by its scanned barcode. The store's unique
+/// index on open loans decides between two archivists scanning the same archive at once.
+pub fn check_out(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    archivist: &User,
+    request_id: Uuid,
+    barcode: &str,
+) -> Result<StoredLoan, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let archive = match archives::get_by_barcode(conn, barcode, archivist.clearance) {
+            Err(PersistenceError::NotFound) => {
+                requests::get(conn, archivist, request_id, now)?;
+                return Err(DomainError::BarcodeMismatch.into());
+            }
+            found => found?,
+        };
+        let lapsed = lapse_reservations(conn, now, archive.id)?;
+        let archive = if lapsed.is_empty() {
+            archive
+        } else {
+            archives::get(conn, archive.id, archivist.clearance)?
+        };
+        let mut request = requests::get(conn, archivist, request_id, now)?;
+        let borrower = users::principals(conn, &[request.borrower_id])?
+            .remove(&request.borrower_id)
+            .ok_or(PersistenceError::NotFound)?;
+        check_hand_over(
+            &archivist.principal(),
+            &borrower,
+            archive.fields.classification,
+        )?;
+        let item = request
+            .items
+            .iter_mut()
+            .find(|i| i.archive_id == archive.id);
+        check_checkout(
+            request.status,
+            item.as_ref().map(|i| i.status),
+            archive.status,
+        )?;
+        let position = match item {
+            Some(item) => {
+                item.status = ItemStatus::CheckedOut;
+                item.position
+            }
+            None => Default::default(),
+        };
+        let id = Uuid::now_v7();
+        let loan = Loan::check_out(request.borrower_id, now, request.days);
+        diesel::insert_into(loans::table)
+            .values(LoanRow {
+                id: DbId(id),
+                request_id: DbId(request.id),
+                archive_id: DbId(archive.id),
+                borrower_id: DbId(request.borrower_id),
+                status: loan.status.as_str().to_owned(),
+                checked_out_at: to_db_time(now),
+                checked_out_by: DbId(archivist.id),
+                due_at: to_db_time(loan.due_at),
+                renewals: 0,
+                signed_at: None,
+                signed_by: None,
+                signature_method: None,
+                signature_digest: None,
+                signed_voucher: None,
+                returned_at: None,
+                condition: None,
+                return_notes: None,
+                inspected_by: None,
+                inspected_at: None,
+                confirmed_by: None,
+                updated_at: to_db_time(now),
+                version: 1,
+            })
+            .execute(conn)
+            .map_err(|e| PersistenceError::on_unique(e, "archive_unavailable"))?;
+        archives::set_status(conn, now, archive.id, ArchiveStatus::OnLoan)?;
+        diesel::update(
+            request_items::table
+                .filter(request_items::request_id.eq(DbId(request.id)))
+                .filter(request_items::position.eq(position)),
+        )
+        .set((
+            request_items::status.eq(ItemStatus::CheckedOut.as_str()),
+            request_items::reserved_until.eq(None::<time::PrimitiveDateTime>),
+            request_items::loan_id.eq(Some(DbId(id))),
+        ))
+        .execute(conn)?;
+        let settled = settle(conn, now, &request)?;
+        let stored = load(conn, id)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("loan.checked_out", "loan")
+                .by(Some(archivist.id))
+                .on(id)
+                .about(stored.classification)
+                .with(json!({
+                    "request_id": request.id,
+                    "request_number": request.number,
+                    "barcode": barcode,
+                    "due_at": stored.loan.due_at.unix_timestamp(),
+                    "request_status": settled,
+                    "lapsed_reservations": lapsed,
+                    "loan": loan_audit(&stored),
+                })),
+        )?;
+        Ok(stored)
+    })
+}
+
+fn person(user: &User) -> VoucherPerson {
+    VoucherPerson {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+    }
+}
+
+/// The voucher of a loan as it stands: the hand-over and the approvals behind it.
+fn build_voucher(conn: &mut Conn, loan: &StoredLoan) -> Result<Voucher, PersistenceError> {
+    let request = requests::load(conn, loan.request_id)?;
+    let borrower = users::get(conn, loan.loan.borrower_id)?;
+    let archivist = users::get(conn, loan.checked_out_by)?;
+    let position = request
+        .items
+        .iter()
+        .find(|i| i.archive_id == loan.archive_id)
+        .map(|i| i.position)
+        .unwrap_or(1);
+    let approvals = request
+        .steps
+        .iter()
+        .filter_map(|s| {
+            Some(VoucherApproval {
+                step: s.name.clone(),
+                decided_by: s.decided_by?,
+                on_behalf_of: s.on_behalf_of,
+                decided_at: s.decided_at?,
+            })
+        })
+        .collect();
+    Ok(Voucher {
+        voucher_number: voucher_number(&request.number, position),
+        loan_id: loan.id,
+        request_number: request.number,
+        purpose: request.purpose,
+        loan_type: request.loan_type,
+        borrower: person(&borrower),
+        archive: VoucherArchive {
+            id: loan.archive_id,
+            archive_code: loan.archive_code.clone(),
+            title: loan.title.clone(),
+            classification: loan.classification,
+        },
+        checked_out_by: person(&archivist),
+        checked_out_at: loan.checked_out_at,
+        due_at: loan.loan.due_at,
+        approvals,
+    })
+}
+
+/// The voucher of a loan: the one signed when there is a signature, else the current one.
+pub fn voucher(
+    conn: &mut Conn,
+    viewer: &User,
+    id: Uuid,
+) -> Result<(StoredLoan, Voucher, String), PersistenceError> {
+    let loan = get(conn, viewer, id)?;
+    let voucher = build_voucher(conn, &loan)?;
+    let signed: Option<String> = loans::table
+        .find(DbId(id))
+        .select(loans::signed_voucher)
+        .first(conn)?;
+    match signed {
+        Some(text) => {
+            let digest = digest(&text);
+            let signed = signed_voucher(&text)?;
+            Ok((loan, signed, digest))
+        }
+        None => {
+            let digest = digest(&voucher.canonical());
+            Ok((loan, voucher, digest))
+        }
+    }
+}
+
+fn signed_voucher(text: &str) -> Result<Voucher, PersistenceError> {
+    serde_json::from_str(text).map_err(|e| corrupt("loans.signed_voucher", e))
+}
+
+/// The borrower signs the receipt (their password already checked by the caller): the loan
+/// becomes active and keeps the canonical voucher and its digest.
+pub fn sign(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    borrower: &User,
+    id: Uuid,
+) -> Result<StoredLoan, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = held_by(conn, borrower, id)?;
+        let after = before.loan.sign(borrower.id, now)?;
+        let canonical = build_voucher(conn, &before)?.canonical();
+        let digest = digest(&canonical);
+        claim(conn, &before, now)?;
+        diesel::update(loans::table.find(DbId(id)))
+            .set((
+                loans::status.eq(after.status.as_str()),
+                loans::signed_at.eq(Some(to_db_time(now))),
+                loans::signed_by.eq(Some(DbId(borrower.id))),
+                loans::signature_method.eq(Some("password")),
+                loans::signature_digest.eq(Some(digest.clone())),
+                loans::signed_voucher.eq(Some(canonical)),
+            ))
+            .execute(conn)?;
+        let stored = load(conn, id)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("loan.signed", "loan")
+                .by(Some(borrower.id))
+                .on(id)
+                .about(stored.classification)
+                .with(json!({"method": "password", "digest": digest, "loan": loan_audit(&stored)})),
+        )?;
+        Ok(stored)
+    })
+}
