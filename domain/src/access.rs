@@ -91,7 +91,7 @@ impl Principal {
 
     /// Whether anything of an archive of `classification` may reach this person.
     pub fn may_see(&self, classification: Classification) -> bool {
-        self.is_active() && classification <= self.clearance
+        self.is_active() && classification.visible_to(self.clearance)
     }
 
     /// The classifications this person may see, lowest first.

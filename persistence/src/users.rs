@@ -49,10 +49,6 @@ impl User {
         }
     }
 
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
     /// The user as access rules see them.
     pub fn principal(&self) -> Principal {
         Principal {
