@@ -37,6 +37,7 @@ error_codes! {
     BorrowerNotCleared => FORBIDDEN, "borrower_not_cleared", "The borrower is not cleared for the archive";
     InvalidPassword => FORBIDDEN, "invalid_password", "The password does not match";
     NotFound => NOT_FOUND, "not_found", "Not found";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
     NoOpenLoan => NOT_FOUND, "no_open_loan", "No open loan of this archive";
     DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
     DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";

@@ -10,6 +10,7 @@ use actix_web::{
     web, FromRequest, HttpRequest,
 };
 use serde::de::DeserializeOwned;
+use utoipa::PartialSchema;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, ErrorCode, FieldErrors};
@@ -26,7 +27,7 @@ impl<T> ValidJson<T> {
     }
 }
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+impl<T: DeserializeOwned + Validate + PartialSchema + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -47,7 +48,7 @@ impl<T> OptionalJson<T> {
     }
 }
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
+impl<T: DeserializeOwned + Validate + PartialSchema + 'static> FromRequest for OptionalJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -57,7 +58,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
     }
 }
 
-fn read_json<T: DeserializeOwned + Validate + 'static>(
+fn read_json<T: DeserializeOwned + Validate + PartialSchema + 'static>(
     req: &HttpRequest,
     payload: &mut Payload,
     optional: bool,
@@ -100,13 +101,42 @@ fn read_json<T: DeserializeOwned + Validate + 'static>(
                 (false, true) => &bytes,
                 (false, false) => return Err(unsupported()),
             };
-            let value = parse_json::<T>(bytes)?;
+            let value = parse_checked::<T>(bytes)?;
             value
                 .validate()
                 .map_err(|e| ApiError::validation(flatten(&e)))?;
             Ok(value)
         }
     }
+}
+
+/// Syntax errors are 400; a body that does not fit the schema the document publishes for `T` is
+/// 422 with every missing or mistyped field at once, each under its path (`crate::shape`).
+pub fn parse_checked<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let errors = crate::shape::errors_of::<T>(&value);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = strip_position(&error.into_inner().to_string());
+        // What the schema cannot say (an unknown variant inside a tagged enum, say) still
+        // names its field: a missing one by its own name rather than the whole body.
+        let field = match (path.as_str(), missing_field(&message)) {
+            (".", Some(name)) => name.to_owned(),
+            (".", None) => "body".to_owned(),
+            (path, Some(name)) => format!("{path}.{name}"),
+            (path, None) => path.to_owned(),
+        };
+        ApiError::field(&field, message)
+    })
+}
+
+/// The field serde's "missing field `x`" names.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// Syntax errors are 400; well-formed JSON of the wrong shape is 422 with the field path.

@@ -9,20 +9,20 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod mail;
+pub mod methods;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod scheduler;
 mod serde_util;
+mod shape;
 pub mod state;
 mod voucher_page;
 pub mod webhooks;
 
 use std::{net::TcpListener, sync::Arc};
 
-use actix_web::{
-    dev::Server, middleware::from_fn, web, App, HttpRequest, HttpResponse, HttpServer,
-};
+use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use dangan_domain::{
     login_throttle::ThrottlePolicy,
     policy::default_policies,
@@ -33,13 +33,7 @@ use dangan_persistence::{db, policies, settings, users, PersistenceError};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{
-    clock::Clock,
-    config::Config,
-    error::{ApiError, ErrorCode},
-    metrics::Metrics,
-    state::AppState,
-};
+use crate::{clock::Clock, config::Config, error::ApiError, metrics::Metrics, state::AppState};
 
 /// JSON bodies above this are refused with 413 (import endpoints set their own, larger limit).
 pub const JSON_LIMIT: usize = 1024 * 1024;
@@ -166,10 +160,6 @@ pub fn create_user(
     Ok(users::create(&mut conn, state.clock.now(), None, new)?)
 }
 
-async fn not_found(_req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
-}
-
 /// Registers the whole application on an actix `App`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -182,7 +172,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
             )
             .configure(routes::configure)
-            .default_service(web::to(not_found));
+            .default_service(web::to(methods::unrouted));
     }
 }
 
@@ -203,6 +193,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(metrics::track))
+                .wrap(from_fn(methods::head_as_get))
                 .configure(configure(state.clone()))
         })
         .listen(listener)?;

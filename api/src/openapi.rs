@@ -67,6 +67,7 @@ use crate::{error::Problem, routes};
         routes::requests::reject,
         routes::loans::check_out,
         routes::loans::list,
+        routes::loans::list_mine,
         routes::loans::get,
         routes::loans::sign,
         routes::loans::voucher,
@@ -87,7 +88,7 @@ use crate::{error::Problem, routes};
         routes::audit::verify,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth, &ProblemJson, &IdempotencyKey),
+    modifiers(&BearerAuth, &Anonymous, &ProblemJson, &IdempotencyKey),
     security(("bearer" = [])),
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
@@ -96,9 +97,11 @@ use crate::{error::Problem, routes};
         (name = "departments", description = "The organisation tree (admin)"),
         (name = "users", description = "Users, roles and clearance (admin)"),
         (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
-        (name = "policies", description = "Loan policies, the approval chains they give, and request form fields"),
+        (name = "policies", description = "Loan policies and the approval chains they give"),
+        (name = "form-fields", description = "Custom fields of the request form (admin)"),
         (name = "requests", description = "Loan requests: ask, read the approval timeline, withdraw"),
-        (name = "approvals", description = "Approval tasks and delegations"),
+        (name = "approvals", description = "Approval tasks: approve or reject the current step"),
+        (name = "delegations", description = "Handing one's approval tasks to a colleague for a time"),
         (name = "circulation", description = "Check-out by barcode, the signed receipt, renewals, returns"),
         (name = "audit", description = "The hash-chained audit trail (auditor, admin)"),
         (name = "webhooks", description = "Signed event deliveries to other systems (admin)"),
@@ -124,31 +127,59 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation of the document.
+fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// Operations anyone may call are written `security(())` in the handlers, which utoipa renders
+/// as `[{}]` ("authentication optional"); generated clients then demand a token to log in. No
+/// requirement at all is `[]`.
+struct Anonymous;
+
+impl Modify for Anonymous {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let optional = serde_json::json!([{}]);
+        for operation in operations_mut(openapi) {
+            let anyone = operation
+                .security
+                .as_ref()
+                .is_some_and(|s| serde_json::to_value(s).ok().as_ref() == Some(&optional));
+            if anyone {
+                operation.security = Some(Vec::new());
+            }
+        }
+    }
+}
+
 /// Error bodies are written as `body = Problem` in the handlers; what the server sends is
 /// `application/problem+json`, so the document says that.
 struct ProblemJson;
 
 impl Modify for ProblemJson {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for (status, response) in operation.responses.responses.iter_mut() {
-                    let utoipa::openapi::RefOr::T(response) = response else {
-                        continue;
-                    };
-                    if status.starts_with(['4', '5']) {
-                        if let Some(content) = response.content.shift_remove("application/json") {
-                            response
-                                .content
-                                .insert("application/problem+json".into(), content);
-                        }
+        for operation in operations_mut(openapi) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let utoipa::openapi::RefOr::T(response) = response else {
+                    continue;
+                };
+                if status.starts_with(['4', '5']) {
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response
+                            .content
+                            .insert("application/problem+json".into(), content);
                     }
                 }
             }

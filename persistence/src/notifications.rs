@@ -156,25 +156,22 @@ pub fn list(
     }))
 }
 
-/// Marks one of the reader's notifications read (reading it again keeps the first time).
+/// Marks one of the user's notifications read (reading it again keeps the first time); another
+/// user's notification does not exist for them.
 pub fn mark_read(
     conn: &mut Conn,
     now: OffsetDateTime,
-    reader: &Principal,
+    user_id: Uuid,
     id: Uuid,
-) -> Result<Notification, PersistenceError> {
+) -> Result<(), PersistenceError> {
     let mine = notifications::table
         .filter(notifications::id.eq(DbId(id)))
-        .filter(notifications::user_id.eq(DbId(reader.id)));
+        .filter(notifications::user_id.eq(DbId(user_id)));
     diesel::update(mine.filter(notifications::read_at.is_null()))
         .set(notifications::read_at.eq(Some(to_db_time(now))))
         .execute(conn)?;
-    let mut notice: Notification = mine
-        .select(NotificationRow::as_select())
-        .first::<NotificationRow>(conn)?
-        .into();
-    redact_for(conn, reader, std::slice::from_mut(&mut notice))?;
-    Ok(notice)
+    mine.select(notifications::id).first::<DbId>(conn)?;
+    Ok(())
 }
 
 /// Marks all of the user's notifications read; returns how many were unread.

@@ -6,7 +6,7 @@ use dangan_domain::{
     access::Capability,
     archive::{ArchiveFields, ArchiveStatus, Medium},
     search::query_terms,
-    Classification, FieldError,
+    Classification,
 };
 use dangan_persistence::archives::{
     self, Archive, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer,
@@ -98,49 +98,34 @@ pub struct ArchiveList {
     "medium": "paper", "location": "A-03-12-05", "year": 2019, "pages": 120
 }))]
 pub struct CreateArchiveRequest {
-    #[serde(default)]
     pub archive_code: String,
-    #[serde(default)]
     pub barcode: String,
-    #[serde(default)]
     pub title: String,
     pub description: Option<String>,
-    #[serde(default)]
     pub category: String,
-    pub classification: Option<Classification>,
-    pub medium: Option<Medium>,
+    pub classification: Classification,
+    pub medium: Medium,
     pub department_id: Option<Uuid>,
-    #[serde(default)]
     pub location: String,
     pub year: Option<i32>,
     pub pages: Option<i32>,
 }
 
 impl CreateArchiveRequest {
-    fn into_fields(self) -> Result<ArchiveFields, ApiError> {
-        let mut missing = Vec::new();
-        if self.classification.is_none() {
-            missing.push(FieldError::new("classification", "is required"));
-        }
-        if self.medium.is_none() {
-            missing.push(FieldError::new("medium", "is required"));
-        }
-        let (Some(classification), Some(medium)) = (self.classification, self.medium) else {
-            return Err(missing.into());
-        };
-        Ok(ArchiveFields {
+    fn into_fields(self) -> ArchiveFields {
+        ArchiveFields {
             archive_code: self.archive_code.trim().to_owned(),
             barcode: self.barcode.trim().to_owned(),
             title: self.title.trim().to_owned(),
             description: self.description.filter(|d| !d.trim().is_empty()),
             category: self.category.trim().to_owned(),
-            classification,
-            medium,
+            classification: self.classification,
+            medium: self.medium,
             department_id: self.department_id,
             location: self.location.trim().to_owned(),
             year: self.year,
             pages: self.pages,
-        })
+        }
     }
 }
 
@@ -250,7 +235,7 @@ fn archive_response(status: StatusCode, archive: Archive) -> HttpResponse {
 }
 
 /// Catalogue an archive.
-#[utoipa::path(post, path = "/api/v1/archives", tag = "archives", request_body = CreateArchiveRequest,
+#[utoipa::path(post, path = "/api/v1/archives", operation_id = "createArchive", tag = "archives", request_body = CreateArchiveRequest,
     responses(
         (status = 201, description = "Catalogued", body = ArchiveDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -265,7 +250,7 @@ pub async fn create(
     body: ValidJson<CreateArchiveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Catalogue)?;
-    let fields = body.accept()?.into_fields()?;
+    let fields = body.accept()?.into_fields();
     let (now, by) = (state.clock.now(), cataloguer(&caller));
     let archive = state
         .db(move |conn| archives::create(conn, now, by, fields))
@@ -274,7 +259,7 @@ pub async fn create(
 }
 
 /// Search the catalogue within your clearance.
-#[utoipa::path(get, path = "/api/v1/archives", tag = "archives", params(ArchiveQuery),
+#[utoipa::path(get, path = "/api/v1/archives", operation_id = "listArchives", tag = "archives", params(ArchiveQuery),
     responses(
         (status = 200, description = "A page of archives", body = ArchiveList),
         (status = 400, description = "Bad query or cursor", body = Problem),
@@ -322,7 +307,7 @@ pub async fn list(
 }
 
 /// Read an archive.
-#[utoipa::path(get, path = "/api/v1/archives/{id}", tag = "archives",
+#[utoipa::path(get, path = "/api/v1/archives/{id}", operation_id = "getArchive", tag = "archives",
     params(("id" = Uuid, Path, description = "Archive id")),
     responses(
         (status = 200, description = "The archive, with its ETag", body = ArchiveDto),
@@ -343,7 +328,7 @@ pub async fn get(
 }
 
 /// Find an archive by its barcode (what a scanner calls).
-#[utoipa::path(get, path = "/api/v1/archives/by-barcode/{barcode}", tag = "archives",
+#[utoipa::path(get, path = "/api/v1/archives/by-barcode/{barcode}", operation_id = "getArchiveByBarcode", tag = "archives",
     params(("barcode" = String, Path, description = "The barcode as scanned")),
     responses(
         (status = 200, description = "The archive", body = ArchiveDto),
@@ -364,7 +349,7 @@ pub async fn by_barcode(
 }
 
 /// Edit an archive.
-#[utoipa::path(patch, path = "/api/v1/archives/{id}", tag = "archives", request_body = UpdateArchiveRequest,
+#[utoipa::path(patch, path = "/api/v1/archives/{id}", operation_id = "updateArchive", tag = "archives", request_body = UpdateArchiveRequest,
     params(
         ("id" = Uuid, Path, description = "Archive id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if it changed since"),
@@ -410,7 +395,7 @@ pub async fn update(
 }
 
 /// Retire an archive from circulation.
-#[utoipa::path(post, path = "/api/v1/archives/{id}/retire", tag = "archives",
+#[utoipa::path(post, path = "/api/v1/archives/{id}/retire", operation_id = "retireArchive", tag = "archives",
     params(("id" = Uuid, Path, description = "Archive id")),
     responses(
         (status = 200, description = "Retired", body = ArchiveDto),

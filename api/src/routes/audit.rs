@@ -91,7 +91,7 @@ pub struct AuditQuery {
 
 /// Audit events in `seq` order. Events about archives above your clearance are listed with
 /// `data` and `entity_id` withheld.
-#[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit-events", operation_id = "listAuditEvents", tag = "audit", params(AuditQuery),
     responses(
         (status = 200, description = "A page of events", body = AuditEventList),
         (status = 400, description = "Bad query", body = Problem),
@@ -130,7 +130,7 @@ pub async fn list(
 }
 
 /// Recompute the whole hash chain and name the first event that does not fit.
-#[utoipa::path(get, path = "/api/v1/audit-events/verify", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/audit-events/verify", operation_id = "verifyAuditChain", tag = "audit",
     responses(
         (status = 200, description = "The verdict", body = ChainVerification),
         (status = 401, description = "No valid token", body = Problem),

@@ -65,7 +65,7 @@ fn client_address(req: &HttpRequest) -> String {
 }
 
 /// Log in with username and password.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth", security(()),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
@@ -148,7 +148,7 @@ pub async fn login(
 
 /// Exchange a refresh token for a new pair. The old one is spent; presenting it again ends the
 /// whole login (every token of it).
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
+#[utoipa::path(post, path = "/api/v1/auth/refresh", operation_id = "refreshTokens", tag = "auth", security(()),
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
@@ -186,7 +186,7 @@ pub async fn refresh(
 }
 
 /// End the login that a refresh token belongs to.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Logged out (also when the token was already spent)"),

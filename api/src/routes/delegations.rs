@@ -70,7 +70,7 @@ pub struct CreateDelegationRequest {
 }
 
 /// Hand your approval tasks to someone for a time window.
-#[utoipa::path(post, path = "/api/v1/delegations", tag = "approvals", request_body = CreateDelegationRequest,
+#[utoipa::path(post, path = "/api/v1/delegations", operation_id = "createDelegation", tag = "delegations", request_body = CreateDelegationRequest,
     responses(
         (status = 201, description = "Created", body = DelegationDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -97,7 +97,7 @@ pub async fn create(
 }
 
 /// The delegations you gave or received that have not ended.
-#[utoipa::path(get, path = "/api/v1/delegations", tag = "approvals",
+#[utoipa::path(get, path = "/api/v1/delegations", operation_id = "listDelegations", tag = "delegations",
     responses(
         (status = 200, description = "Your delegations", body = DelegationList),
         (status = 401, description = "No valid token", body = Problem),
@@ -117,7 +117,7 @@ pub async fn list(
 }
 
 /// End one of your delegations now.
-#[utoipa::path(delete, path = "/api/v1/delegations/{id}", tag = "approvals",
+#[utoipa::path(delete, path = "/api/v1/delegations/{id}", operation_id = "revokeDelegation", tag = "delegations",
     params(("id" = Uuid, Path, description = "Delegation id")),
     responses(
         (status = 204, description = "Ended"),

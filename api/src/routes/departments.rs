@@ -90,7 +90,7 @@ fn department_response(status: StatusCode, department: Department) -> HttpRespon
 }
 
 /// Create a department.
-#[utoipa::path(post, path = "/api/v1/departments", tag = "departments", request_body = CreateDepartmentRequest,
+#[utoipa::path(post, path = "/api/v1/departments", operation_id = "createDepartment", tag = "departments", request_body = CreateDepartmentRequest,
     responses(
         (status = 201, description = "Created", body = DepartmentDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -120,7 +120,7 @@ pub async fn create(
 }
 
 /// List departments, newest first.
-#[utoipa::path(get, path = "/api/v1/departments", tag = "departments", params(Paging),
+#[utoipa::path(get, path = "/api/v1/departments", operation_id = "listDepartments", tag = "departments", params(Paging),
     responses(
         (status = 200, description = "A page of departments", body = DepartmentList),
         (status = 401, description = "No valid token", body = Problem),
@@ -142,7 +142,7 @@ pub async fn list(
 }
 
 /// Read a department.
-#[utoipa::path(get, path = "/api/v1/departments/{id}", tag = "departments",
+#[utoipa::path(get, path = "/api/v1/departments/{id}", operation_id = "getDepartment", tag = "departments",
     params(("id" = Uuid, Path, description = "Department id")),
     responses(
         (status = 401, description = "No valid token", body = Problem),
@@ -163,7 +163,7 @@ pub async fn get(
 }
 
 /// Change a department.
-#[utoipa::path(patch, path = "/api/v1/departments/{id}", tag = "departments", request_body = UpdateDepartmentRequest,
+#[utoipa::path(patch, path = "/api/v1/departments/{id}", operation_id = "updateDepartment", tag = "departments", request_body = UpdateDepartmentRequest,
     params(
         ("id" = Uuid, Path, description = "Department id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if it changed since"),

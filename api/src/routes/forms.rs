@@ -96,7 +96,7 @@ fn field_response(status: StatusCode, field: StoredField) -> HttpResponse {
 }
 
 /// Every custom request form field.
-#[utoipa::path(get, path = "/api/v1/form-fields", tag = "policies",
+#[utoipa::path(get, path = "/api/v1/form-fields", operation_id = "listFormFields", tag = "form-fields",
     responses(
         (status = 200, description = "The fields, by key", body = FormFieldList),
         (status = 401, description = "No valid token", body = Problem),
@@ -113,7 +113,7 @@ pub async fn list(
 }
 
 /// Add a form field.
-#[utoipa::path(post, path = "/api/v1/form-fields", tag = "policies", request_body = FormFieldInput,
+#[utoipa::path(post, path = "/api/v1/form-fields", operation_id = "createFormField", tag = "form-fields", request_body = FormFieldInput,
     responses(
         (status = 201, description = "Created", body = FormFieldDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -137,7 +137,7 @@ pub async fn create(
 }
 
 /// Replace a form field.
-#[utoipa::path(put, path = "/api/v1/form-fields/{id}", tag = "policies", request_body = FormFieldInput,
+#[utoipa::path(put, path = "/api/v1/form-fields/{id}", operation_id = "replaceFormField", tag = "form-fields", request_body = FormFieldInput,
     params(
         ("id" = Uuid, Path, description = "Field id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if it changed since"),
@@ -169,7 +169,7 @@ pub async fn replace(
 }
 
 /// Delete a form field.
-#[utoipa::path(delete, path = "/api/v1/form-fields/{id}", tag = "policies",
+#[utoipa::path(delete, path = "/api/v1/form-fields/{id}", operation_id = "deleteFormField", tag = "form-fields",
     params(("id" = Uuid, Path, description = "Field id")),
     responses(
         (status = 204, description = "Deleted"),

@@ -344,7 +344,7 @@ fn refused(errors: Vec<RowError>) -> HttpResponse {
 }
 
 /// Import archives, all or nothing.
-#[utoipa::path(post, path = "/api/v1/archives/import", tag = "archives", params(ImportQuery),
+#[utoipa::path(post, path = "/api/v1/archives/import", operation_id = "importArchives", tag = "archives", params(ImportQuery),
     request_body(
         description = "CSV with a header row of field names (UTF-8, BOM allowed), or JSON `{\"items\": [archive fields...]}`",
         content(
@@ -402,7 +402,7 @@ pub async fn import_archives(
 }
 
 /// Create and update users (keyed by username), all or nothing.
-#[utoipa::path(post, path = "/api/v1/users/import", tag = "users", params(ImportQuery),
+#[utoipa::path(post, path = "/api/v1/users/import", operation_id = "importUsers", tag = "users", params(ImportQuery),
     request_body(
         description = "CSV with a header row (username, display_name, password, department_id or department_code, \
             roles separated by `;`, clearance, email, phone), or JSON `{\"items\": [...]}` with the same keys. \

@@ -159,7 +159,7 @@ pub struct CheckoutBody {
 }
 
 /// Hand an archive over for an approved request (a barcode scan).
-#[utoipa::path(post, path = "/api/v1/checkouts", tag = "circulation", request_body = CheckoutBody,
+#[utoipa::path(post, path = "/api/v1/checkouts", operation_id = "checkOut", tag = "circulation", request_body = CheckoutBody,
     responses(
         (status = 201, description = "Checked out; `due_at` is now plus the request's days", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -208,7 +208,7 @@ pub struct LoanQuery {
 
 /// Loans, newest first: archivists, admins and auditors see all within their clearance,
 /// everyone else their own.
-#[utoipa::path(get, path = "/api/v1/loans", tag = "circulation", params(LoanQuery),
+#[utoipa::path(get, path = "/api/v1/loans", operation_id = "listLoans", tag = "circulation", params(LoanQuery),
     responses(
         (status = 200, description = "A page of loans", body = LoanList),
         (status = 400, description = "Bad query", body = Problem),
@@ -220,7 +220,32 @@ pub async fn list(
     caller: CurrentUser,
     query: web::Query<LoanQuery>,
 ) -> Result<web::Json<LoanList>, ApiError> {
-    let query = query.into_inner();
+    list_for(state, caller, query.into_inner()).await
+}
+
+/// Your own loans, newest first, with the filters of `GET /loans` (`borrower_id` is you).
+#[utoipa::path(get, path = "/api/v1/me/loans", operation_id = "listMyLoans", tag = "me", params(LoanQuery),
+    responses(
+        (status = 200, description = "A page of your loans", body = LoanList),
+        (status = 400, description = "Bad query", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+    ))]
+#[get("/me/loans")]
+pub async fn list_mine(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    query: web::Query<LoanQuery>,
+) -> Result<web::Json<LoanList>, ApiError> {
+    let mut query = query.into_inner();
+    query.borrower_id = Some(caller.id());
+    list_for(state, caller, query).await
+}
+
+async fn list_for(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    query: LoanQuery,
+) -> Result<web::Json<LoanList>, ApiError> {
     let page = Paging {
         limit: query.limit,
         cursor: query.cursor,
@@ -241,7 +266,7 @@ pub async fn list(
 }
 
 /// The loan history of an archive, newest first.
-#[utoipa::path(get, path = "/api/v1/archives/{id}/loans", tag = "archives",
+#[utoipa::path(get, path = "/api/v1/archives/{id}/loans", operation_id = "listArchiveLoans", tag = "archives",
     params(("id" = Uuid, Path, description = "Archive id"), Paging),
     responses(
         (status = 200, description = "A page of its loans", body = LoanList),
@@ -267,7 +292,7 @@ pub async fn archive_history(
 }
 
 /// Read a loan.
-#[utoipa::path(get, path = "/api/v1/loans/{id}", tag = "circulation",
+#[utoipa::path(get, path = "/api/v1/loans/{id}", operation_id = "getLoan", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")),
     responses(
         (status = 200, description = "The loan, with its ETag", body = LoanDto),
@@ -314,7 +339,7 @@ async fn check_password(state: &AppState, user_id: Uuid, password: String) -> Re
 }
 
 /// The borrower signs the receipt with their password.
-#[utoipa::path(post, path = "/api/v1/loans/{id}/sign", tag = "circulation",
+#[utoipa::path(post, path = "/api/v1/loans/{id}/sign", operation_id = "signLoan", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")), request_body = PasswordBody,
     responses(
         (status = 200, description = "Signed: the loan is active and carries the signature", body = LoanDto),
@@ -361,7 +386,7 @@ pub struct VoucherDto {
 }
 
 /// The loan voucher (借阅凭证); `Accept: text/html` gives a printable page with a QR code.
-#[utoipa::path(get, path = "/api/v1/loans/{id}/voucher", tag = "circulation",
+#[utoipa::path(get, path = "/api/v1/loans/{id}/voucher", operation_id = "getLoanVoucher", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")),
     responses(
         (status = 200, description = "The voucher", body = VoucherDto, content_type = "application/json"),
@@ -430,7 +455,7 @@ impl From<PendingRenewal> for PendingRenewalDto {
 }
 
 /// The borrower renews a loan within the policy.
-#[utoipa::path(post, path = "/api/v1/loans/{id}/renew", tag = "circulation",
+#[utoipa::path(post, path = "/api/v1/loans/{id}/renew", operation_id = "renewLoan", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")), request_body = RenewBody,
     responses(
         (status = 200, description = "Renewed: the new `due_at`", body = LoanDto),
@@ -472,7 +497,7 @@ pub struct ReturnBody {
 }
 
 /// Take an archive back by its barcode, with the inspection.
-#[utoipa::path(post, path = "/api/v1/returns", tag = "circulation", request_body = ReturnBody,
+#[utoipa::path(post, path = "/api/v1/returns", operation_id = "takeBack", tag = "circulation", request_body = ReturnBody,
     responses(
         (status = 200, description = "`returned`, or `return_pending` when the policy wants a second sign-off; a damaged or incomplete archive opens an incident", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -510,7 +535,7 @@ pub struct ConfirmBody {
 
 /// The second sign-off of a return: the borrower with their password, or an archivist other
 /// than the inspector.
-#[utoipa::path(post, path = "/api/v1/loans/{id}/confirm-return", tag = "circulation",
+#[utoipa::path(post, path = "/api/v1/loans/{id}/confirm-return", operation_id = "confirmReturn", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")), request_body = ConfirmBody,
     responses(
         (status = 200, description = "Returned", body = LoanDto),
@@ -551,7 +576,7 @@ pub struct LostBody {
 }
 
 /// Record a loaned archive as lost.
-#[utoipa::path(post, path = "/api/v1/loans/{id}/report-lost", tag = "circulation",
+#[utoipa::path(post, path = "/api/v1/loans/{id}/report-lost", operation_id = "reportLoanLost", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")), request_body = LostBody,
     responses(
         (status = 200, description = "The loan and the archive are `lost`; an incident is open", body = LoanDto),
@@ -592,7 +617,7 @@ async fn decide_renewal(
 }
 
 /// Grant a renewal that awaits approval (the approvers of the request's last step, or their delegates).
-#[utoipa::path(post, path = "/api/v1/loans/{id}/renewals/{renewal_id}/approve", tag = "circulation",
+#[utoipa::path(post, path = "/api/v1/loans/{id}/renewals/{renewal_id}/approve", operation_id = "approveRenewal", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id"), ("renewal_id" = Uuid, Path, description = "Pending renewal id")),
     responses(
         (status = 200, description = "Granted: the loan with its new `due_at`", body = LoanDto),
@@ -611,7 +636,7 @@ pub async fn approve_renewal(
 }
 
 /// Refuse a renewal that awaits approval.
-#[utoipa::path(post, path = "/api/v1/loans/{id}/renewals/{renewal_id}/reject", tag = "circulation",
+#[utoipa::path(post, path = "/api/v1/loans/{id}/renewals/{renewal_id}/reject", operation_id = "rejectRenewal", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id"), ("renewal_id" = Uuid, Path, description = "Pending renewal id")),
     responses(
         (status = 200, description = "Refused: the loan as it was", body = LoanDto),

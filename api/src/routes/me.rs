@@ -1,6 +1,6 @@
 //! The caller: who they are, their department, whether they may borrow, and their notifications.
 
-use actix_web::{get, post, web};
+use actix_web::{get, post, web, HttpResponse};
 use dangan_domain::loan::borrower_blocked;
 use dangan_persistence::{
     departments, loans,
@@ -44,7 +44,7 @@ pub struct Me {
 }
 
 /// The authenticated caller.
-#[utoipa::path(get, path = "/api/v1/me", tag = "me",
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "me",
     responses(
         (status = 200, description = "The caller", body = Me),
         (status = 401, description = "No valid token", body = Problem),
@@ -80,6 +80,7 @@ pub async fn me(
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c40", "kind": "loan.due_soon",
+    "title": "借阅即将到期 / Loan due soon: WS-2019-Y-0042",
     "subject": "借阅即将到期 / Loan due soon: WS-2019-Y-0042",
     "body": "《2019年度会议纪要》(WS-2019-Y-0042) 应于 2026-12-10 归还。\n\"2019年度会议纪要\" (WS-2019-Y-0042) is due back on 2026-12-10.",
     "entity_type": "loan", "entity_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20",
@@ -91,6 +92,10 @@ pub struct NotificationDto {
     /// `approval.reminder`, `approval.escalated`, `archive.reserved`, `reservation.lapsed`,
     /// `request.pickup_expired`, `renewal.requested`.
     pub kind: String,
+    /// The notice's headline (the contract's field).
+    pub title: String,
+    /// The same as `title`, kept for clients written against earlier versions; also the
+    /// e-mail's subject.
     pub subject: String,
     pub body: String,
     /// `loan` or `loan_request`.
@@ -109,6 +114,7 @@ impl From<Notification> for NotificationDto {
         NotificationDto {
             id: n.id,
             kind: n.kind,
+            title: n.subject.clone(),
             subject: n.subject,
             body: n.body,
             entity_type: n.entity_type,
@@ -135,7 +141,7 @@ pub struct NotificationQuery {
 }
 
 /// The caller's notifications, newest first.
-#[utoipa::path(get, path = "/api/v1/me/notifications", tag = "me", params(NotificationQuery),
+#[utoipa::path(get, path = "/api/v1/me/notifications", operation_id = "listMyNotifications", tag = "me", params(NotificationQuery),
     responses(
         (status = 200, description = "A page of notifications", body = NotificationList),
         (status = 400, description = "Bad query", body = Problem),
@@ -164,11 +170,11 @@ pub async fn list_notifications(
     }))
 }
 
-/// Mark one of your notifications read.
-#[utoipa::path(post, path = "/api/v1/me/notifications/{id}/read", tag = "me",
+/// Mark one of your notifications read (reading it again keeps the first time).
+#[utoipa::path(post, path = "/api/v1/me/notifications/{id}/read", operation_id = "markNotificationRead", tag = "me",
     params(("id" = Uuid, Path, description = "Notification id")),
     responses(
-        (status = 200, description = "The notification, read", body = NotificationDto),
+        (status = 204, description = "Read"),
         (status = 401, description = "No valid token", body = Problem),
         (status = 404, description = "No such notification of yours", body = Problem),
     ))]
@@ -177,12 +183,12 @@ pub async fn read_notification(
     state: web::Data<AppState>,
     caller: CurrentUser,
     id: web::Path<Uuid>,
-) -> Result<web::Json<NotificationDto>, ApiError> {
-    let (id, now, reader) = (id.into_inner(), state.clock.now(), caller.principal());
-    let notification = state
-        .db(move |conn| notifications::mark_read(conn, now, &reader, id))
+) -> Result<HttpResponse, ApiError> {
+    let (id, now, user_id) = (id.into_inner(), state.clock.now(), caller.id());
+    state
+        .db(move |conn| notifications::mark_read(conn, now, user_id, id))
         .await?;
-    Ok(web::Json(notification.into()))
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -193,7 +199,7 @@ pub struct MarkedRead {
 }
 
 /// Mark all your notifications read.
-#[utoipa::path(post, path = "/api/v1/me/notifications/read-all", tag = "me",
+#[utoipa::path(post, path = "/api/v1/me/notifications/read-all", operation_id = "markAllNotificationsRead", tag = "me",
     responses(
         (status = 200, description = "How many were unread", body = MarkedRead),
         (status = 401, description = "No valid token", body = Problem),

@@ -127,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(requests::approvals)
                 .service(loans::check_out)
                 .service(loans::list)
+                .service(loans::list_mine)
                 .service(loans::get)
                 .service(loans::sign)
                 .service(loans::voucher)

@@ -118,7 +118,7 @@ pub struct ResolveQuery {
 }
 
 /// Every loan policy, highest priority first.
-#[utoipa::path(get, path = "/api/v1/policies", tag = "policies",
+#[utoipa::path(get, path = "/api/v1/policies", operation_id = "listPolicies", tag = "policies",
     responses(
         (status = 200, description = "The policies", body = PolicyList),
         (status = 401, description = "No valid token", body = Problem),
@@ -135,7 +135,7 @@ pub async fn list(
 }
 
 /// Which policy applies to an archive and loan type, and the approval chain it gives the caller.
-#[utoipa::path(get, path = "/api/v1/policies/resolve", tag = "policies", params(ResolveQuery),
+#[utoipa::path(get, path = "/api/v1/policies/resolve", operation_id = "resolvePolicy", tag = "policies", params(ResolveQuery),
     responses(
         (status = 200, description = "The policy and the caller's chain", body = PolicyResolution),
         (status = 400, description = "Missing or bad archive_id / loan_type", body = Problem),
@@ -180,7 +180,7 @@ pub async fn resolve(
 }
 
 /// Read one policy.
-#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies",
+#[utoipa::path(get, path = "/api/v1/policies/{id}", operation_id = "getPolicy", tag = "policies",
     params(("id" = Uuid, Path, description = "Policy id")),
     responses(
         (status = 200, description = "The policy", body = PolicyDto),
@@ -251,7 +251,7 @@ fn policy_response(status: StatusCode, policy: StoredPolicy) -> HttpResponse {
 }
 
 /// Create a policy.
-#[utoipa::path(post, path = "/api/v1/policies", tag = "policies", request_body = PolicyInput,
+#[utoipa::path(post, path = "/api/v1/policies", operation_id = "createPolicy", tag = "policies", request_body = PolicyInput,
     responses(
         (status = 201, description = "Created", body = PolicyDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -274,7 +274,7 @@ pub async fn create(
 }
 
 /// Replace a policy.
-#[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "policies", request_body = PolicyInput,
+#[utoipa::path(put, path = "/api/v1/policies/{id}", operation_id = "replacePolicy", tag = "policies", request_body = PolicyInput,
     params(
         ("id" = Uuid, Path, description = "Policy id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if it changed since"),
@@ -305,7 +305,7 @@ pub async fn replace(
 }
 
 /// Delete a policy.
-#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies",
+#[utoipa::path(delete, path = "/api/v1/policies/{id}", operation_id = "deletePolicy", tag = "policies",
     params(("id" = Uuid, Path, description = "Policy id")),
     responses(
         (status = 204, description = "Deleted"),

@@ -108,7 +108,7 @@ pub struct SummaryDto {
 
 /// The period's headline figures, counted only over archives within your clearance (a request
 /// counts when all of its archives are).
-#[utoipa::path(get, path = "/api/v1/reports/summary", tag = "reports", params(PeriodQuery),
+#[utoipa::path(get, path = "/api/v1/reports/summary", operation_id = "getSummaryReport", tag = "reports", params(PeriodQuery),
     responses(
         (status = 200, description = "The figures", body = SummaryDto),
         (status = 400, description = "Bad query", body = Problem),
@@ -206,7 +206,7 @@ pub struct LoansReport {
 
 /// Loans of the period grouped, counted only over archives within your clearance; `Accept:
 /// text/csv` gives the rows as CSV with a header.
-#[utoipa::path(get, path = "/api/v1/reports/loans", tag = "reports", params(PeriodQuery, GroupQuery),
+#[utoipa::path(get, path = "/api/v1/reports/loans", operation_id = "getLoansReport", tag = "reports", params(PeriodQuery, GroupQuery),
     responses(
         (status = 200, description = "The groups", body = LoansReport, content_type = "application/json"),
         (status = 200, description = "The groups as CSV: key,loans,returned,overdue,overdue_rate", content_type = "text/csv"),
@@ -288,7 +288,7 @@ pub struct OverdueReport {
 }
 
 /// Open loans past their due time within your clearance, longest overdue first.
-#[utoipa::path(get, path = "/api/v1/reports/overdue", tag = "reports", params(SliceQuery),
+#[utoipa::path(get, path = "/api/v1/reports/overdue", operation_id = "getOverdueReport", tag = "reports", params(SliceQuery),
     responses(
         (status = 200, description = "The overdue loans", body = OverdueReport),
         (status = 400, description = "Bad cursor", body = Problem),
@@ -349,7 +349,7 @@ pub struct ComplianceReport {
 
 /// Every loan of `secret` and above in the period (within your clearance), oldest first, with
 /// its approval chain, signature and return inspection.
-#[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "reports", params(PeriodQuery, SliceQuery),
+#[utoipa::path(get, path = "/api/v1/reports/compliance", operation_id = "getComplianceReport", tag = "reports", params(PeriodQuery, SliceQuery),
     responses(
         (status = 200, description = "The sensitive loans", body = ComplianceReport),
         (status = 400, description = "Bad query", body = Problem),

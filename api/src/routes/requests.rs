@@ -223,7 +223,7 @@ fn request_response(status: actix_web::http::StatusCode, request: StoredRequest)
 }
 
 /// Ask to borrow archives.
-#[utoipa::path(post, path = "/api/v1/loan-requests", tag = "requests", request_body = CreateRequestBody,
+#[utoipa::path(post, path = "/api/v1/loan-requests", operation_id = "createLoanRequest", tag = "requests", request_body = CreateRequestBody,
     responses(
         (status = 201, description = "Created: pending on its first step, or approved when the policy has no step", body = RequestDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -258,7 +258,7 @@ pub async fn create(
 
 /// Requests you may see, newest first: your own, those you decide (or decided), and for
 /// archivists, admins and auditors all within their clearance.
-#[utoipa::path(get, path = "/api/v1/loan-requests", tag = "requests", params(RequestQuery),
+#[utoipa::path(get, path = "/api/v1/loan-requests", operation_id = "listLoanRequests", tag = "requests", params(RequestQuery),
     responses(
         (status = 200, description = "A page of requests", body = RequestList),
         (status = 400, description = "Bad query", body = Problem),
@@ -291,7 +291,7 @@ pub async fn list(
 }
 
 /// Read a request with its approval timeline.
-#[utoipa::path(get, path = "/api/v1/loan-requests/{id}", tag = "requests",
+#[utoipa::path(get, path = "/api/v1/loan-requests/{id}", operation_id = "getLoanRequest", tag = "requests",
     params(("id" = Uuid, Path, description = "Request id")),
     responses(
         (status = 200, description = "The request, with its ETag", body = RequestDto),
@@ -314,7 +314,7 @@ pub async fn get(
 }
 
 /// Withdraw your request while nothing of it is checked out.
-#[utoipa::path(post, path = "/api/v1/loan-requests/{id}/withdraw", tag = "requests",
+#[utoipa::path(post, path = "/api/v1/loan-requests/{id}/withdraw", operation_id = "withdrawLoanRequest", tag = "requests",
     params(("id" = Uuid, Path, description = "Request id")),
     responses(
         (status = 200, description = "Withdrawn; a reservation it held passes to the next in line", body = RequestDto),
@@ -337,7 +337,7 @@ pub async fn withdraw(
 }
 
 /// Your pending approval tasks, delegated ones included, oldest first.
-#[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals", params(Paging),
+#[utoipa::path(get, path = "/api/v1/approvals", operation_id = "listApprovalTasks", tag = "approvals", params(Paging),
     responses(
         (status = 200, description = "Steps waiting for your decision", body = ApprovalTaskList),
         (status = 400, description = "Bad query", body = Problem),
@@ -374,7 +374,7 @@ async fn decide(
 }
 
 /// Approve the current step (as its approver or their delegate).
-#[utoipa::path(post, path = "/api/v1/loan-requests/{id}/approve", tag = "approvals",
+#[utoipa::path(post, path = "/api/v1/loan-requests/{id}/approve", operation_id = "approveLoanRequest", tag = "approvals",
     params(("id" = Uuid, Path, description = "Request id")), request_body = ApproveBody,
     responses(
         (status = 200, description = "Approved: the next step is pending, or the request is approved", body = RequestDto),
@@ -402,7 +402,7 @@ pub async fn approve(
 }
 
 /// Reject the current step, which rejects the request.
-#[utoipa::path(post, path = "/api/v1/loan-requests/{id}/reject", tag = "approvals",
+#[utoipa::path(post, path = "/api/v1/loan-requests/{id}/reject", operation_id = "rejectLoanRequest", tag = "approvals",
     params(("id" = Uuid, Path, description = "Request id")), request_body = RejectBody,
     responses(
         (status = 200, description = "Rejected", body = RequestDto),

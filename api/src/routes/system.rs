@@ -18,7 +18,7 @@ pub struct Health {
 }
 
 /// The process is running.
-#[utoipa::path(get, path = "/healthz", tag = "system", security(()),
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "system", security(()),
     responses((status = 200, description = "The process runs", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
@@ -28,7 +28,7 @@ pub async fn healthz() -> web::Json<Health> {
 }
 
 /// The database answers.
-#[utoipa::path(get, path = "/readyz", tag = "system", security(()),
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "system", security(()),
     responses(
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "The database does not answer", body = Problem),
@@ -45,7 +45,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 }
 
 /// Prometheus metrics: open to callers on this machine, otherwise admins only.
-#[utoipa::path(get, path = "/metrics", tag = "system",
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "system",
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String,
             example = "dangan_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"),
@@ -68,7 +68,7 @@ pub async fn metrics(
 }
 
 /// The interactive API docs (Swagger UI, served from this binary: no internet needed).
-#[utoipa::path(get, path = "/docs", tag = "system", security(()),
+#[utoipa::path(get, path = "/docs", operation_id = "getDocs", tag = "system", security(()),
     responses((status = 308, description = "Redirects to /swagger-ui/")))]
 #[get("/docs")]
 pub async fn docs() -> HttpResponse {

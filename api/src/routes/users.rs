@@ -140,7 +140,7 @@ fn user_response(status: actix_web::http::StatusCode, user: User) -> HttpRespons
 }
 
 /// Create a user.
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "createUser", tag = "users", request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -186,7 +186,7 @@ pub async fn create(
 }
 
 /// List users, newest first.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery),
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users", params(UserQuery),
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad query", body = Problem),
@@ -222,7 +222,7 @@ pub async fn list(
 }
 
 /// Read a user.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/{id}", operation_id = "getUser", tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 200, description = "The user, with its ETag", body = UserDto),
@@ -244,7 +244,7 @@ pub async fn get(
 
 /// Change a user's roles, clearance, department, contact details or display name.
 /// Nobody may raise their own roles or clearance; the last active admin keeps `admin`.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
+#[utoipa::path(patch, path = "/api/v1/users/{id}", operation_id = "updateUser", tag = "users", request_body = UpdateUserRequest,
     params(
         ("id" = Uuid, Path, description = "User id"),
         ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the user changed since"),
@@ -284,7 +284,7 @@ pub async fn update(
 }
 
 /// Disable a user: every token of theirs stops working at once.
-#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users",
+#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", operation_id = "deactivateUser", tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 401, description = "No valid token", body = Problem),

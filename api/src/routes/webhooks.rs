@@ -95,7 +95,7 @@ pub struct WebhookList {
 /// Subscribe a receiver to events. Deliveries are POSTs signed per Standard Webhooks
 /// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), retried
 /// after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; a 410 answer disables the subscription.
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhookRequest,
+#[utoipa::path(post, path = "/api/v1/webhooks", operation_id = "createWebhook", tag = "webhooks", request_body = CreateWebhookRequest,
     responses(
         (status = 201, description = "Subscribed", body = WebhookDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -154,7 +154,7 @@ pub async fn create(
 }
 
 /// The subscriptions (their secrets are never shown).
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "listWebhooks", tag = "webhooks",
     responses(
         (status = 200, description = "The subscriptions", body = WebhookList),
         (status = 401, description = "No valid token", body = Problem),
@@ -173,7 +173,7 @@ pub async fn list(
 }
 
 /// End a subscription; its pending deliveries are cancelled.
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", operation_id = "deleteWebhook", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -277,7 +277,7 @@ pub struct DeliveryQuery {
 }
 
 /// A subscription's deliveries, newest first, each with every attempt.
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", operation_id = "listWebhookDeliveries", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Webhook id"), DeliveryQuery),
     responses(
         (status = 200, description = "The deliveries", body = DeliveryList),

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod checkpoint;
 mod clearance;
+mod contract;
 mod delegations;
 mod departments;
 mod errors;

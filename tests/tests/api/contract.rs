@@ -1,0 +1,132 @@
+//! The contract as typed clients meet it: 405 with `Allow` for a method a path does not serve,
+//! `HEAD` wherever `GET` is, every missing or mistyped field of a body at once under its own
+//! name, `GET /me/loans`, notifications with `title`, and every documented operation served.
+
+use dangan_tests::{archive_body, both_stores, TestApp};
+use serde_json::{json, Value};
+
+use crate::org::{barcode, org};
+
+both_stores! {
+    fn a_known_path_with_another_method_is_405_with_allow(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        let reply = app.send_bytes("DELETE", "/api/v1/archives", &token, "application/json", b"");
+        reply.assert_problem(405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD, POST"));
+        let trace = app.send_bytes("TRACE", "/api/v1/loans/0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20", &token, "application/json", b"");
+        trace.assert_problem(405, "method_not_allowed");
+        assert_eq!(trace.header("allow"), Some("GET, HEAD"));
+        let put = app.send_bytes("PUT", "/api/v1/auth/login", &token, "application/json", b"{}");
+        assert_eq!(put.header("allow"), Some("POST"));
+        // An unknown path stays 404.
+        app.send_bytes("DELETE", "/api/v1/nothing-here", &token, "application/json", b"")
+            .assert_problem(404, "not_found");
+    }
+
+    fn head_is_answered_wherever_get_is(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        app.archive(&token, &archive_body("HD-1", "public"));
+        for path in ["/healthz", "/api/v1/archives", "/api/v1/me"] {
+            let head = app.send_bytes("HEAD", path, &token, "application/json", b"");
+            assert_eq!(head.status, 200, "HEAD {path}");
+            assert!(head.body.is_empty(), "HEAD {path} sent a body: {}", head.body);
+            assert_eq!(app.client.get(path, Some(&token)).status, 200);
+        }
+        let head = app.send_bytes("HEAD", "/api/v1/me", "not-a-token", "application/json", b"");
+        assert_eq!(head.status, 401, "HEAD is checked like GET");
+    }
+
+    fn every_missing_or_mistyped_field_is_reported_at_once(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        let problem = app.client.post("/api/v1/archives", Some(&token), &json!({"archive_code": "X1"}))
+            .assert_problem(422, "validation_failed");
+        let mut fields: Vec<&str> = problem["errors"].as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["barcode", "category", "classification", "location", "medium", "title"], "{problem}");
+        assert_eq!(problem["errors"]["title"], json!(["is required"]));
+
+        let mut body = archive_body("X2", "public");
+        body["year"] = json!("2019");
+        body["classification"] = json!("secretish");
+        body["pages"] = json!(1.5);
+        let problem = app.client.post("/api/v1/archives", Some(&token), &body).assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"]["year"], json!(["must be integer"]), "{problem}");
+        assert!(problem["errors"]["classification"][0].as_str().unwrap().starts_with("must be one of"), "{problem}");
+        assert_eq!(problem["errors"]["pages"], json!(["must be integer"]));
+        assert!(problem["errors"].get("body").is_none(), "{problem}");
+
+        let problem = app.client.post("/api/v1/users", Some(&token), &json!({"username": 7, "roles": "admin"}))
+            .assert_problem(422, "validation_failed");
+        for field in ["username", "roles", "display_name", "password", "clearance"] {
+            assert!(problem["errors"][field].is_array(), "{field}: {problem}");
+        }
+        // Nested fields are named by their path.
+        let problem = app.client.post("/api/v1/policies", Some(&token), &json!({
+            "name": "x", "priority": 1, "match": {"classifications": ["public"], "categories": [], "loan_types": []},
+            "approval_steps": [{"name": 5, "approver": {"kind": "role", "role": "archivist"}}],
+            "max_days": 3, "max_renewals": 0, "renewal_requires_approval": false,
+            "allowed_loan_types": ["on_site"], "dual_signoff_on_return": false, "pickup_days": 7
+        })).assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"]["approval_steps[0].name"], json!(["must be string"]), "{problem}");
+        // Malformed JSON is still 400.
+        app.send_bytes("POST", "/api/v1/archives", &token, "application/json", b"{\"archive_code\":")
+            .assert_problem(400, "bad_request");
+    }
+
+    fn a_reject_without_a_comment_names_the_comment(store) {
+        let org = org(store);
+        let archive = org.archive("RJ-1", "internal");
+        let request = org.request("borrower", &[&archive], "on_site", 3);
+        let problem = org.decide("head", &request, "reject", &json!({})).assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"], json!({"comment": ["is required"]}), "{problem}");
+    }
+
+    fn me_loans_lists_only_the_callers_loans(store) {
+        let org = org(store);
+        let mine = org.archive("ML-1", "public");
+        let theirs = org.archive("ML-2", "public");
+        for (who, archive, code) in [("borrower", &mine, "ML-1"), ("archivist", &theirs, "ML-2")] {
+            let request = org.approve_all(org.request(who, &[archive], "on_site", 3));
+            let loan = org.check_out(if who == "archivist" { "second" } else { "archivist" }, &request, &barcode(code));
+            assert_eq!(loan.status, 201, "{}", loan.body);
+        }
+        let ids = |who: &str| -> Vec<Value> {
+            let reply = org.app.client.get("/api/v1/me/loans?limit=10", Some(&org.token(who)));
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.json()["items"].as_array().unwrap().iter().map(|l| l["archive_id"].clone()).collect()
+        };
+        assert_eq!(ids("borrower"), [json!(mine)]);
+        // Staff see every loan at /loans, but only their own at /me/loans.
+        assert_eq!(ids("archivist"), [json!(theirs)]);
+        let all = org.app.client.get("/api/v1/loans", Some(&org.token("archivist"))).json();
+        assert_eq!(all["items"].as_array().unwrap().len(), 2);
+        assert_eq!(org.app.client.get("/api/v1/me/loans?status=returned", Some(&org.token("borrower"))).json()["items"], json!([]));
+        org.app.client.get("/api/v1/me/loans", None).assert_problem(401, "unauthorized");
+    }
+
+    fn every_documented_operation_is_served(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        let document = app.client.get("/api-docs/openapi.json", None).json();
+        let mut checked = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in ["get", "post", "put", "patch", "delete"] {
+                if item.get(method).is_none() {
+                    continue;
+                }
+                // Parameters get a well-formed id that names nothing; nothing is created.
+                let concrete = path.split('/').map(|s| if s.starts_with('{') { "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20" } else { s })
+                    .collect::<Vec<_>>().join("/");
+                let reply = app.send_bytes(&method.to_uppercase(), &concrete, &token, "text/plain", b"");
+                let unrouted = reply.status == 405
+                    || (reply.status == 404 && reply.body.contains("no such endpoint"));
+                assert!(!unrouted, "{method} {path} is documented but not served: {} {}", reply.status, reply.body);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 70, "{checked} operations");
+    }
+}
