@@ -88,7 +88,7 @@ use crate::{error::Problem, routes};
         routes::audit::verify,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth, &Anonymous, &ProblemJson, &IdempotencyKey),
+    modifiers(&BearerAuth, &Anonymous, &ProblemJson, &CreatedLocation, &IdempotencyKey),
     security(("bearer" = [])),
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
@@ -183,6 +183,30 @@ impl Modify for ProblemJson {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Every 201 carries the `Location` of what it created (`routes::created`).
+struct CreatedLocation;
+
+impl Modify for CreatedLocation {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            header::HeaderBuilder,
+            schema::{Object, Type},
+        };
+        for operation in operations_mut(openapi) {
+            let Some(utoipa::openapi::RefOr::T(response)) =
+                operation.responses.responses.get_mut("201")
+            else {
+                continue;
+            };
+            let location = HeaderBuilder::new()
+                .schema(Object::with_type(Type::String))
+                .description(Some("The path of the created resource"))
+                .build();
+            response.headers.insert("Location".into(), location);
         }
     }
 }

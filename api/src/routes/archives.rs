@@ -21,7 +21,7 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
-    routes::Paging,
+    routes::{created, Paging},
     serde_util::double_option,
     state::AppState,
 };
@@ -255,7 +255,11 @@ pub async fn create(
     let archive = state
         .db(move |conn| archives::create(conn, now, by, fields))
         .await?;
-    Ok(archive_response(StatusCode::CREATED, archive))
+    let location = format!("/api/v1/archives/{}", archive.id);
+    Ok(created(
+        archive_response(StatusCode::CREATED, archive),
+        location,
+    ))
 }
 
 /// Search the catalogue within your clearance.

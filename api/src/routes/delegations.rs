@@ -13,6 +13,7 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
     extract::ValidJson,
+    routes::created,
     state::AppState,
 };
 
@@ -93,7 +94,11 @@ pub async fn create(
     let stored = state
         .db(move |conn| delegations::create(conn, now, delegation, reason))
         .await?;
-    Ok(HttpResponse::Created().json(DelegationDto::from(stored)))
+    let location = format!("/api/v1/delegations/{}", stored.id);
+    Ok(created(
+        HttpResponse::Created().json(DelegationDto::from(stored)),
+        location,
+    ))
 }
 
 /// The delegations you gave or received that have not ended.

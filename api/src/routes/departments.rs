@@ -13,7 +13,7 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
-    routes::{uuid_cursor, Paging},
+    routes::{created, uuid_cursor, Paging},
     serde_util::double_option,
     state::AppState,
 };
@@ -116,7 +116,11 @@ pub async fn create(
     let department = state
         .db(move |conn| departments::create(conn, now, actor, new))
         .await?;
-    Ok(department_response(StatusCode::CREATED, department))
+    let location = format!("/api/v1/departments/{}", department.id);
+    Ok(created(
+        department_response(StatusCode::CREATED, department),
+        location,
+    ))
 }
 
 /// List departments, newest first.

@@ -16,6 +16,7 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
+    routes::created,
     state::AppState,
 };
 
@@ -133,7 +134,11 @@ pub async fn create(
     let stored = state
         .db(move |conn| forms::create(conn, now, actor, field))
         .await?;
-    Ok(field_response(StatusCode::CREATED, stored))
+    let location = format!("/api/v1/form-fields/{}", stored.id);
+    Ok(created(
+        field_response(StatusCode::CREATED, stored),
+        location,
+    ))
 }
 
 /// Replace a form field.

@@ -84,6 +84,54 @@ pub struct ImportProblem {
     pub errors: Vec<ImportRowError>,
 }
 
+/// What a refused import answers: its row errors, or (for a body that is not an import at all,
+/// such as JSON without `items`) the field errors of any other request. Documentation only.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ImportRefusal {
+    Rows(ImportProblem),
+    Fields(Problem),
+}
+
+/// The JSON form of an archive import: the CSV's columns as keys.
+#[derive(ToSchema)]
+#[schema(example = json!({"items": [{"archive_code": "WS-2019-Y-0042", "barcode": "B000042",
+    "title": "2019年劳动合同", "category": "人事", "classification": "internal", "medium": "paper",
+    "location": "A-03-12-05", "year": 2019}]}))]
+#[allow(dead_code)]
+pub struct ArchiveImport {
+    items: Vec<crate::routes::archives::CreateArchiveRequest>,
+}
+
+/// The JSON form of a user import: the CSV's columns as keys, values as text.
+#[derive(ToSchema)]
+#[schema(example = json!({"items": [{"username": "zhangsan", "display_name": "张三",
+    "password": "zhangsan-2026", "department_code": "HR", "roles": "archivist;auditor",
+    "clearance": "secret", "email": "zs@example.org"}]}))]
+#[allow(dead_code)]
+pub struct UserImportBody {
+    items: Vec<UserImportItem>,
+}
+
+/// One user of a JSON user import.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UserImportItem {
+    username: String,
+    display_name: Option<String>,
+    /// Required for a new user; resets the password of an existing one.
+    password: Option<String>,
+    department_id: Option<uuid::Uuid>,
+    /// The department by the code people know it by (instead of `department_id`).
+    department_code: Option<String>,
+    /// Roles separated by `;` (or `|`).
+    roles: Option<String>,
+    clearance: dangan_domain::Classification,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Csv,
@@ -349,7 +397,7 @@ fn refused(errors: Vec<RowError>) -> HttpResponse {
         description = "CSV with a header row of field names (UTF-8, BOM allowed), or JSON `{\"items\": [archive fields...]}`",
         content(
             (String = "text/csv", example = "archive_code,barcode,title,category,classification,medium,location,year\nWS-2019-Y-0042,B000042,2019年劳动合同,人事,internal,paper,A-03-12-05,2019\n"),
-            (crate::routes::archives::CreateArchiveRequest = "application/json"),
+            (ArchiveImport = "application/json"),
         )
     ),
     responses(
@@ -359,7 +407,7 @@ fn refused(errors: Vec<RowError>) -> HttpResponse {
         (status = 403, description = "Not an archivist or admin", body = Problem),
         (status = 413, description = "Over 64 MiB", body = Problem),
         (status = 415, description = "Neither text/csv nor application/json", body = Problem),
-        (status = 422, description = "Row errors; nothing written", body = ImportProblem, content_type = "application/problem+json"),
+        (status = 422, description = "Row errors (or, for a body that is no import, field errors); nothing written", body = ImportRefusal, content_type = "application/problem+json"),
     ))]
 #[post("/archives/import")]
 pub async fn import_archives(
@@ -409,6 +457,7 @@ pub async fn import_archives(
             A password is required for new users and resets it for existing ones.",
         content(
             (String = "text/csv", example = "username,display_name,password,department_code,roles,clearance,email\nzhangsan,张三,zhangsan-2026,HR,archivist;auditor,secret,zs@example.org\n"),
+            (UserImportBody = "application/json"),
         )
     ),
     responses(
@@ -418,7 +467,7 @@ pub async fn import_archives(
         (status = 403, description = "Not an admin", body = Problem),
         (status = 413, description = "Over 64 MiB", body = Problem),
         (status = 415, description = "Neither text/csv nor application/json", body = Problem),
-        (status = 422, description = "Row errors; nothing written", body = ImportProblem, content_type = "application/problem+json"),
+        (status = 422, description = "Row errors (or, for a body that is no import, field errors); nothing written", body = ImportRefusal, content_type = "application/problem+json"),
     ))]
 #[post("/users/import")]
 pub async fn import_users(

@@ -24,7 +24,7 @@ use crate::{
     auth::{self, AccessToken, CurrentUser},
     error::{ApiError, ErrorCode, Problem},
     extract::{etag, OptionalJson, ValidJson},
-    routes::{accepts, uuid_cursor, Paging},
+    routes::{accepts, created, uuid_cursor, Paging},
     state::{blocking, AppState},
 };
 
@@ -188,7 +188,11 @@ pub async fn check_out(
             )
         })
         .await?;
-    Ok(loan_response(StatusCode::CREATED, loan, now))
+    let location = format!("/api/v1/loans/{}", loan.id);
+    Ok(created(
+        loan_response(StatusCode::CREATED, loan, now),
+        location,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -389,8 +393,8 @@ pub struct VoucherDto {
 #[utoipa::path(get, path = "/api/v1/loans/{id}/voucher", operation_id = "getLoanVoucher", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")),
     responses(
-        (status = 200, description = "The voucher", body = VoucherDto, content_type = "application/json"),
-        (status = 200, description = "A printable page with a QR code of the verification code", content_type = "text/html"),
+        (status = 200, description = "The voucher as JSON, or with `Accept: text/html` a printable page with a QR code of the verification code",
+            content((VoucherDto = "application/json"), (String = "text/html"))),
         (status = 401, description = "No valid token", body = Problem),
         (status = 404, description = "No such loan visible to you", body = Problem),
     ))]

@@ -67,6 +67,16 @@ pub fn accepts(request: &actix_web::HttpRequest, media_type: &str) -> bool {
         .is_some_and(|accept| accept.contains(media_type))
 }
 
+/// A 201 answer with the `Location` of what it created (RFC 9110 §10.2.2).
+pub fn created(mut response: actix_web::HttpResponse, location: String) -> actix_web::HttpResponse {
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&location) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::LOCATION, value);
+    }
+    response
+}
+
 pub fn uuid_cursor(cursor: &str) -> Option<uuid::Uuid> {
     uuid::Uuid::try_parse(cursor).ok()
 }

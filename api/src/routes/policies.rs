@@ -16,6 +16,7 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
+    routes::created,
     state::AppState,
 };
 
@@ -270,7 +271,11 @@ pub async fn create(
     let stored = state
         .db(move |conn| policies::create(conn, now, actor, policy))
         .await?;
-    Ok(policy_response(StatusCode::CREATED, stored))
+    let location = format!("/api/v1/policies/{}", stored.id);
+    Ok(created(
+        policy_response(StatusCode::CREATED, stored),
+        location,
+    ))
 }
 
 /// Replace a policy.

@@ -208,8 +208,8 @@ pub struct LoansReport {
 /// text/csv` gives the rows as CSV with a header.
 #[utoipa::path(get, path = "/api/v1/reports/loans", operation_id = "getLoansReport", tag = "reports", params(PeriodQuery, GroupQuery),
     responses(
-        (status = 200, description = "The groups", body = LoansReport, content_type = "application/json"),
-        (status = 200, description = "The groups as CSV: key,loans,returned,overdue,overdue_rate", content_type = "text/csv"),
+        (status = 200, description = "The groups as JSON, or with `Accept: text/csv` as CSV with the header key,loans,returned,overdue,overdue_rate",
+            content((LoansReport = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Bad query", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an auditor, admin or archivist", body = Problem),

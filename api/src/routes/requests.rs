@@ -19,7 +19,7 @@ use crate::{
     auth::{AccessToken, CurrentUser},
     error::{ApiError, Problem},
     extract::{etag, OptionalJson, ValidJson},
-    routes::{uuid_cursor, Paging},
+    routes::{created, uuid_cursor, Paging},
     state::AppState,
 };
 
@@ -250,9 +250,10 @@ pub async fn create(
     let request = state
         .db(move |conn| requests::create(conn, now, &caller.user, new))
         .await?;
-    Ok(request_response(
-        actix_web::http::StatusCode::CREATED,
-        request,
+    let location = format!("/api/v1/loan-requests/{}", request.id);
+    Ok(created(
+        request_response(actix_web::http::StatusCode::CREATED, request),
+        location,
     ))
 }
 

@@ -20,7 +20,7 @@ use crate::{
     auth::{self, CurrentUser},
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
-    routes::{loans::LoanDto, uuid_cursor, Paging},
+    routes::{created, loans::LoanDto, uuid_cursor, Paging},
     serde_util::double_option,
     state::{blocking, AppState},
 };
@@ -182,7 +182,11 @@ pub async fn create(
     let user = state
         .db(move |conn| users::create(conn, now, Some(actor), new))
         .await?;
-    Ok(user_response(actix_web::http::StatusCode::CREATED, user))
+    let location = format!("/api/v1/users/{}", user.id);
+    Ok(created(
+        user_response(actix_web::http::StatusCode::CREATED, user),
+        location,
+    ))
 }
 
 /// List users, newest first.

@@ -17,6 +17,7 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
     extract::ValidJson,
+    routes::created,
     state::{blocking, AppState},
 };
 
@@ -150,7 +151,11 @@ pub async fn create(
     let webhook = state
         .db(move |conn| webhooks::create(conn, now, admin, new))
         .await?;
-    Ok(HttpResponse::Created().json(WebhookDto::from(webhook)))
+    let location = format!("/api/v1/webhooks/{}", webhook.id);
+    Ok(created(
+        HttpResponse::Created().json(WebhookDto::from(webhook)),
+        location,
+    ))
 }
 
 /// The subscriptions (their secrets are never shown).

@@ -129,4 +129,43 @@ both_stores! {
         }
         assert!(checked >= 70, "{checked} operations");
     }
+
+    fn every_201_says_where_the_created_resource_is(store) {
+        let org = org(store);
+        let admin = org.token("admin");
+        let follow = |reply: &dangan_tests::Reply, token: &str, readable: bool| {
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            let location = reply.header("location").unwrap_or_else(|| panic!("no Location: {}", reply.body)).to_owned();
+            let id = reply.json()["id"].as_str().unwrap().to_owned();
+            assert!(location.starts_with("/api/v1/") && location.ends_with(&id), "{location}");
+            if readable {
+                let read = org.app.client.get(&location, Some(token));
+                assert_eq!(read.status, 200, "GET {location}: {}", read.body);
+                assert_eq!(read.json()["id"], json!(id));
+            }
+        };
+        let archive = org.app.client.post("/api/v1/archives", Some(&admin), &archive_body("LO-1", "public"));
+        follow(&archive, &admin, true);
+        let department = org.app.client.post("/api/v1/departments", Some(&admin), &json!({"code": "LO", "name": "LO"}));
+        follow(&department, &admin, true);
+        let user = org.app.client.post("/api/v1/users", Some(&admin), &json!({"username": "lo_user", "display_name": "LO",
+            "password": "lo-user-pass-2026", "department_id": department.json()["id"], "roles": [], "clearance": "public"}));
+        follow(&user, &admin, true);
+        let borrower = org.token("borrower");
+        let request = org.ask("borrower", &[archive.json()["id"].as_str().unwrap()], "on_site", 3);
+        follow(&request, &borrower, true);
+        let approved = org.approve_all(request.json());
+        let loan = org.check_out("archivist", &approved, &barcode("LO-1"));
+        follow(&loan, &borrower, true);
+        let policy = json!({"name": "LO policy", "priority": 5, "match": {"classifications": [], "categories": ["LO"], "loan_types": []},
+            "approval_steps": [], "max_days": 3, "max_renewals": 0, "renewal_requires_approval": false,
+            "allowed_loan_types": ["on_site"], "dual_signoff_on_return": false, "pickup_days": 7});
+        follow(&org.app.client.post("/api/v1/policies", Some(&admin), &policy), &admin, true);
+        let field = json!({"key": "lo_case", "label": "案卷号", "type": "text", "required": false, "options": [], "categories": ["LO"]});
+        follow(&org.app.client.post("/api/v1/form-fields", Some(&admin), &field), &admin, false);
+        let delegation = json!({"delegate_id": org.id("second"), "starts_at": "2026-11-24T09:00:00Z", "ends_at": "2026-12-24T09:00:00Z"});
+        follow(&org.app.client.post("/api/v1/delegations", Some(&org.token("head")), &delegation), &admin, false);
+        let hook = json!({"url": "http://hooks.example.invalid/lo", "events": ["loan.checked_out"], "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
+        follow(&org.app.client.post("/api/v1/webhooks", Some(&admin), &hook), &admin, false);
+    }
 }

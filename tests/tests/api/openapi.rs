@@ -86,7 +86,7 @@ fn every_operation_is_documented_with_errors_and_examples() {
                     assert!(
                         [
                             "#/components/schemas/Problem",
-                            "#/components/schemas/ImportProblem"
+                            "#/components/schemas/ImportRefusal"
                         ]
                         .contains(&schema),
                         "{name} {status}: {schema}"
