@@ -88,7 +88,7 @@ use crate::{error::Problem, routes};
         routes::audit::verify,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth, &Anonymous, &ProblemJson, &CreatedLocation, &IdempotencyKey),
+    modifiers(&BearerAuth, &Anonymous, &IdempotencyKey, &CommonErrors, &ProblemJson, &CreatedLocation),
     security(("bearer" = [])),
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
@@ -182,6 +182,71 @@ impl Modify for ProblemJson {
                             .insert("application/problem+json".into(), content);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The errors the extractors answer for any operation, whatever its handler says: 400 for a
+/// malformed query or JSON, 415 and 422 for a body that is not JSON or does not fit its schema,
+/// 422 for a `limit` out of range, and what an `Idempotency-Key` can answer (400, 409, 422).
+/// Each is added where the handler did not document it already.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{content::Content, response::ResponseBuilder, Ref, RefOr};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    )
+                    .build(),
+            )
+        };
+        for operation in operations_mut(openapi) {
+            let parameters = operation.parameters.as_deref().unwrap_or_default();
+            let has_query = parameters
+                .iter()
+                .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
+            let pages = parameters.iter().any(|p| p.name == "limit");
+            let idempotent = parameters.iter().any(|p| p.name == "Idempotency-Key");
+            let json_body = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key("application/json"));
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description));
+            };
+            if has_query || json_body {
+                add("400", "Malformed query or JSON");
+            }
+            if json_body {
+                add("415", "The body is not application/json");
+                add("422", "Fields missing, of the wrong type, or invalid");
+            }
+            if pages {
+                add(
+                    "422",
+                    "`limit` outside 1..=500 or another invalid parameter",
+                );
+            }
+            if idempotent {
+                add("400", "A malformed `Idempotency-Key`");
+                add(
+                    "409",
+                    "`idempotency_in_progress`: the first request with this key still runs",
+                );
+                add(
+                    "422",
+                    "`idempotency_key_reused`: the key came with another request",
+                );
             }
         }
     }
