@@ -7,8 +7,8 @@ use uuid::Uuid;
 use crate::{
     archive::ArchiveStatus,
     policy::EffectivePolicy,
-    request::{Delegation, ItemStatus, RequestStatus},
-    DomainError,
+    request::{Deciders, ItemStatus, RequestStatus},
+    Classification, DomainError,
 };
 
 named_enum! {
@@ -186,23 +186,37 @@ pub fn status_after_return(condition: Condition, someone_waiting: bool) -> Archi
 }
 
 /// Who may decide a renewal that needs approval: whoever may decide the request's last step
-/// (`approvers`), or their active delegate, never the borrower. Returns whom a delegate decides for.
+/// (`approvers`), or their active delegate, never the borrower; each as they are now (`deciders`),
+/// active and cleared for the archive of `classification`. Returns whom a delegate decides for.
 pub fn renewal_decided_for(
     actor: Uuid,
     borrower_id: Uuid,
+    classification: Classification,
     approvers: &[Uuid],
-    delegations: &[Delegation],
+    deciders: &Deciders,
     now: OffsetDateTime,
 ) -> Result<Option<Uuid>, DomainError> {
-    if actor == borrower_id {
+    let eligible = |id: Uuid| {
+        deciders
+            .people
+            .get(&id)
+            .is_some_and(|p| p.may_approve(borrower_id, classification, None))
+    };
+    if !eligible(actor) {
         return Err(DomainError::NotYourStep);
     }
     if approvers.contains(&actor) {
         return Ok(None);
     }
-    delegations
+    deciders
+        .delegations
         .iter()
-        .find(|d| d.delegate_id == actor && d.active_at(now) && approvers.contains(&d.delegator_id))
+        .find(|d| {
+            d.delegate_id == actor
+                && d.active_at(now)
+                && approvers.contains(&d.delegator_id)
+                && eligible(d.delegator_id)
+        })
         .map(|d| Some(d.delegator_id))
         .ok_or(DomainError::NotYourStep)
 }
@@ -382,6 +396,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::{access::Principal, request::Delegation};
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
 
@@ -460,12 +475,21 @@ mod tests {
             starts_at: NOW,
             ends_at: NOW + Duration::days(1),
         };
+        let cleared = |clearance| Deciders {
+            delegations: vec![delegation.clone()],
+            people: [BORROWER, ARCHIVIST, SECOND]
+                .into_iter()
+                .map(|id| (id, Principal::cleared(id, &[], clearance)))
+                .collect(),
+        };
+        let top = cleared(Classification::TopSecret);
         let decide = |actor, at| {
             renewal_decided_for(
                 actor,
                 BORROWER,
+                Classification::Secret,
                 &approvers,
-                std::slice::from_ref(&delegation),
+                &top,
                 at,
             )
         };
@@ -477,9 +501,42 @@ mod tests {
         );
         assert_eq!(decide(BORROWER, NOW), Err(DomainError::NotYourStep));
         assert_eq!(
-            renewal_decided_for(BORROWER, BORROWER, &[BORROWER], &[], NOW),
+            renewal_decided_for(
+                BORROWER,
+                BORROWER,
+                Classification::Public,
+                &[BORROWER],
+                &top,
+                NOW
+            ),
             Err(DomainError::NotYourStep),
             "not even a borrower who approves the step"
+        );
+        // Cleared only for internal: neither the approver nor the delegate decides a secret one.
+        let low = cleared(Classification::Internal);
+        for actor in [ARCHIVIST, SECOND] {
+            assert_eq!(
+                renewal_decided_for(
+                    actor,
+                    BORROWER,
+                    Classification::Secret,
+                    &approvers,
+                    &low,
+                    NOW
+                ),
+                Err(DomainError::NotYourStep)
+            );
+        }
+        assert_eq!(
+            renewal_decided_for(
+                ARCHIVIST,
+                BORROWER,
+                Classification::Internal,
+                &approvers,
+                &low,
+                NOW
+            ),
+            Ok(None)
         );
     }
 

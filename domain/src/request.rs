@@ -324,7 +324,7 @@ impl LoanRequest {
             deciders
                 .people
                 .get(&id)
-                .is_some_and(|p| p.id == id && p.may_approve(self.borrower_id, self.ceiling, role))
+                .is_some_and(|p| p.may_approve(self.borrower_id, self.ceiling, role))
         };
         let on_behalf_of = if step.approver_ids.contains(&actor) && eligible(actor, step.role) {
             None

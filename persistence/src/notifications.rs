@@ -64,8 +64,8 @@ pub(crate) struct Message {
 }
 
 /// Tells `user_id` about `entity`, inside the caller's transaction, when they may be told about
-/// something of `classification` (the clearance wall: a notice names its archive). Returns whether
-/// it was sent.
+/// something of `classification` (the clearance wall: a notice names its archive); otherwise
+/// nothing is written.
 pub(crate) fn notify(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -74,10 +74,10 @@ pub(crate) fn notify(
     message: &Message,
     entity: (&str, Uuid),
     classification: Option<Classification>,
-) -> Result<bool, PersistenceError> {
+) -> Result<(), PersistenceError> {
     let recipient = crate::users::get(conn, user_id)?;
     if !recipient.principal().may_be_told(classification) {
-        return Ok(false);
+        return Ok(());
     }
     let address = recipient.email.filter(|a| !a.trim().is_empty());
     let email = address.map(|_| (MAIL_PENDING, to_db_time(now)));
@@ -95,7 +95,7 @@ pub(crate) fn notify(
             notifications::email_next_at.eq(email.map(|e| e.1)),
         ))
         .execute(conn)?;
-    Ok(true)
+    Ok(())
 }
 
 /// What a notice about an archive above its reader's clearance says instead of its text.

@@ -2,7 +2,7 @@
 //! last step.
 
 use dangan_domain::{
-    access::{check_borrower, Principal},
+    access::check_borrower,
     audit::NewAuditEvent,
     loan::{renewal_decided_for, Renewal, RenewalOutcome, RenewalStatus},
     request::{ItemStatus, RequestStatus},
@@ -192,36 +192,19 @@ pub fn decide_renewal(
     write_transaction(conn, |conn| {
         let before = load(conn, loan_id)?;
         let request = requests::load(conn, before.request_id)?;
-        let delegations = crate::delegations::active_for_delegate(conn, actor.id, now)?;
+        let deciders = requests::deciders(conn, actor, now)?;
         let on_behalf_of = match renewal_decided_for(
             actor.id,
             before.loan.borrower_id,
+            before.classification,
             &renewal_approvers(&request),
-            &delegations,
+            &deciders,
             now,
         ) {
             Ok(on_behalf_of) => on_behalf_of,
             Err(refused) if get(conn, actor, loan_id).is_ok() => return Err(refused.into()),
             Err(_) => return Err(PersistenceError::NotFound),
         };
-        // Deciders as they are now: the actor and whom they stand in for, both still cleared.
-        let involved: Vec<Uuid> = [Some(before.loan.borrower_id), on_behalf_of]
-            .into_iter()
-            .flatten()
-            .collect();
-        let people = users::principals(conn, &involved)?;
-        let cleared = |p: Option<&Principal>| {
-            p.is_some_and(|p| p.may_approve(before.loan.borrower_id, before.classification, None))
-        };
-        if !cleared(Some(&actor.principal()))
-            || on_behalf_of.is_some_and(|d| !cleared(people.get(&d)))
-        {
-            return Err(if get(conn, actor, loan_id).is_ok() {
-                DomainError::NotYourStep.into()
-            } else {
-                PersistenceError::NotFound
-            });
-        }
         let (days, status): (i32, String) = loan_renewals::table
             .find(DbId(renewal_id))
             .filter(loan_renewals::loan_id.eq(DbId(loan_id)))
@@ -239,10 +222,10 @@ pub fn decide_renewal(
             ))
             .execute(conn)?;
         if grant {
-            let borrower = people
-                .get(&before.loan.borrower_id)
+            let borrower = users::principals(conn, &[before.loan.borrower_id])?
+                .remove(&before.loan.borrower_id)
                 .ok_or(PersistenceError::NotFound)?;
-            check_borrower(borrower, before.classification)?;
+            check_borrower(&borrower, before.classification)?;
             if !before.loan.is_open() {
                 return Err(DomainError::LoanTransition {
                     from: before.loan.status,

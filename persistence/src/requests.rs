@@ -571,7 +571,7 @@ pub enum Decision {
 }
 
 /// The caller's active delegations and the people a decision by them involves, as they are now.
-fn deciders(
+pub(crate) fn deciders(
     conn: &mut Conn,
     actor: &User,
     now: OffsetDateTime,
