@@ -10,12 +10,11 @@ use actix_web::{
     web, FromRequest, HttpRequest,
 };
 use serde::de::DeserializeOwned;
-use utoipa::PartialSchema;
-use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorCode, FieldErrors};
+use crate::error::{ApiError, ErrorCode};
 
-/// A JSON body, parsed and checked against its `Validate` rules. Extraction itself never fails:
+/// A JSON body, parsed and checked against the schema the document publishes for it. Extraction itself never fails:
 /// a handler calls `accept` after authorising the caller, so someone who may not call the
 /// endpoint learns nothing from its validation errors (and gets 401/403, not 422).
 #[derive(Debug)]
@@ -27,7 +26,7 @@ impl<T> ValidJson<T> {
     }
 }
 
-impl<T: DeserializeOwned + Validate + PartialSchema + 'static> FromRequest for ValidJson<T> {
+impl<T: DeserializeOwned + ToSchema + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -48,7 +47,7 @@ impl<T> OptionalJson<T> {
     }
 }
 
-impl<T: DeserializeOwned + Validate + PartialSchema + 'static> FromRequest for OptionalJson<T> {
+impl<T: DeserializeOwned + ToSchema + 'static> FromRequest for OptionalJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -58,7 +57,7 @@ impl<T: DeserializeOwned + Validate + PartialSchema + 'static> FromRequest for O
     }
 }
 
-fn read_json<T: DeserializeOwned + Validate + PartialSchema + 'static>(
+fn read_json<T: DeserializeOwned + ToSchema + 'static>(
     req: &HttpRequest,
     payload: &mut Payload,
     optional: bool,
@@ -101,24 +100,21 @@ fn read_json<T: DeserializeOwned + Validate + PartialSchema + 'static>(
                 (false, true) => &bytes,
                 (false, false) => return Err(unsupported()),
             };
-            let value = parse_checked::<T>(bytes)?;
-            value
-                .validate()
-                .map_err(|e| ApiError::validation(flatten(&e)))?;
-            Ok(value)
+            parse_checked::<T>(bytes)
         }
     }
 }
 
 /// Syntax errors are 400; a body that does not fit the schema the document publishes for `T` is
 /// 422 with every missing or mistyped field at once, each under its path (`crate::shape`).
-pub fn parse_checked<T: DeserializeOwned + PartialSchema>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+pub fn parse_checked<T: DeserializeOwned + ToSchema>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let errors = crate::shape::errors_of::<T>(&value);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    crate::shape::whole_numbers_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let message = strip_position(&error.into_inner().to_string());
@@ -166,48 +162,18 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Flattens validator's nested errors into `{"field.path": ["message"]}`.
-pub fn flatten(errors: &ValidationErrors) -> FieldErrors {
-    let mut out = FieldErrors::new();
-    flatten_into(errors, "", &mut out);
-    out
-}
-
-fn flatten_into(errors: &ValidationErrors, prefix: &str, out: &mut FieldErrors) {
-    for (field, kind) in errors.errors() {
-        let path = if prefix.is_empty() {
-            field.to_string()
-        } else {
-            format!("{prefix}.{field}")
-        };
-        match kind {
-            ValidationErrorsKind::Field(list) => {
-                let messages = out.entry(path).or_default();
-                for e in list {
-                    messages.push(
-                        e.message
-                            .as_ref()
-                            .map_or_else(|| e.code.to_string(), ToString::to_string),
-                    );
-                }
-            }
-            ValidationErrorsKind::Struct(inner) => flatten_into(inner, &path, out),
-            ValidationErrorsKind::List(items) => {
-                for (index, inner) in items {
-                    flatten_into(inner, &format!("{path}[{index}]"), out);
-                }
-            }
-        }
-    }
-}
-
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("invalid query: {error}")).into()
 }
 
-/// A path that does not parse (e.g. an id that is no UUID) names nothing that exists.
-pub fn path_error(_error: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::not_found().into()
+/// A path that does not parse (e.g. an id that is no UUID) names nothing that exists, unless
+/// it is another documented path asked with a method it does not serve (`PUT
+/// /policies/resolve` reaches `PUT /policies/{id}`): that is 405.
+pub fn path_error(_error: PathError, req: &HttpRequest) -> actix_web::Error {
+    match crate::methods::not_allowed(req) {
+        Some(response) => actix_web::error::InternalError::from_response("", response).into(),
+        None => ApiError::not_found().into(),
+    }
 }
 
 /// The version an `If-Match` header asks for; `None` when absent or `*`.

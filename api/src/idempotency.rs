@@ -22,6 +22,8 @@ use crate::{
 };
 
 pub const HEADER: &str = "idempotency-key";
+/// The longest key accepted; the document states the same bound.
+pub const MAX_KEY_LENGTH: usize = 255;
 
 fn refuse(req: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
     req.into_response(error.error_response())
@@ -46,10 +48,14 @@ pub async fn guard(
     let (Some(key), true) = (key, req.method() == Method::POST) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Some(key) = key.ok().filter(|k| (1..=255).contains(&k.len())) else {
+    let Some(key) = key.ok().filter(|k| {
+        (1..=MAX_KEY_LENGTH).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+    }) else {
         return Ok(refuse(
             req,
-            ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"),
+            ApiError::bad_request(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters, no spaces"
+            )),
         ));
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -125,17 +131,24 @@ pub async fn guard(
             if let Some(content_type) = stored.content_type {
                 response.insert_header((header::CONTENT_TYPE, content_type));
             }
+            if let Some(location) = stored.location {
+                response.insert_header((header::LOCATION, location));
+            }
             response.insert_header(("idempotent-replayed", "true"));
             Ok(req.into_response(response.body(stored.body)))
         }
         Ok(Claim::Fresh) => {
             let response = next.call(req).await?;
             let status = response.status();
-            let content_type = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let text_of = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (content_type, location) =
+                (text_of(header::CONTENT_TYPE), text_of(header::LOCATION));
             let (request, response) = response.into_parts();
             let (response, body) = response.into_parts();
             let bytes = to_bytes(body)
@@ -146,6 +159,7 @@ pub async fn guard(
                     status: status.as_u16(),
                     content_type,
                     body: bytes.to_vec(),
+                    location,
                 };
                 state
                     .db(move |conn| idempotency::finish(conn, user_id, &key, &stored))

@@ -30,7 +30,6 @@ use dangan_domain::{
     Classification, Role,
 };
 use dangan_persistence::{db, policies, settings, users, PersistenceError};
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{clock::Clock, config::Config, error::ApiError, metrics::Metrics, state::AppState};
@@ -169,7 +168,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}")
-                    .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
+                    .external_url_unchecked("/api-docs/openapi.json", openapi::document().clone()),
             )
             .configure(routes::configure)
             .default_service(web::to(methods::unrouted));
@@ -192,6 +191,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(shape::check_query))
                 .wrap(from_fn(metrics::track))
                 .wrap(from_fn(methods::head_as_get))
                 .configure(configure(state.clone()))

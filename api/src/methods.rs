@@ -19,23 +19,28 @@ use crate::{
     openapi::ApiDoc,
 };
 
-/// Each documented path template, split into segments (`None` for a `{parameter}`), with the
+/// A documented path template: its text, its segments (`None` for a `{parameter}`) and the
 /// methods the document gives it.
-type Operations = Vec<(Vec<Option<String>>, Vec<&'static str>)>;
+struct Template {
+    text: String,
+    segments: Vec<Option<String>>,
+    methods: Vec<&'static str>,
+}
 
-fn operations() -> &'static Operations {
-    static OPERATIONS: OnceLock<Operations> = OnceLock::new();
-    OPERATIONS.get_or_init(|| {
+fn templates() -> &'static [Template] {
+    static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
         ApiDoc::openapi()
             .paths
             .paths
             .iter()
-            .map(|(path, item)| {
-                let segments = path
+            .map(|(path, item)| Template {
+                text: path.clone(),
+                segments: path
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
-                    .collect();
-                let methods = [
+                    .collect(),
+                methods: [
                     ("GET", item.get.is_some()),
                     ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
@@ -45,32 +50,45 @@ fn operations() -> &'static Operations {
                 ]
                 .into_iter()
                 .filter_map(|(name, served)| served.then_some(name))
-                .collect();
-                (segments, methods)
+                .collect(),
             })
             .collect()
     })
 }
 
-/// The methods the document gives `path`, or `None` for a path it does not know.
-pub fn allowed(path: &str) -> Option<Vec<&'static str>> {
+/// The templates `path` fits, the most literal first: `/policies/resolve` is the path of that
+/// name before it is a policy `{id}`, as actix routes it.
+fn fitting(path: &str) -> Vec<&'static Template> {
     let asked: Vec<&str> = path.split('/').collect();
-    let mut methods: Vec<&'static str> = Vec::new();
-    let mut known = false;
-    for (segments, served) in operations() {
-        let fits = segments.len() == asked.len()
-            && segments
-                .iter()
-                .zip(&asked)
-                .all(|(s, a)| s.as_deref().map_or(!a.is_empty(), |s| s == *a));
-        if fits {
-            known = true;
-            methods.extend(served.iter().copied());
-        }
-    }
+    let mut fits: Vec<&Template> = templates()
+        .iter()
+        .filter(|t| {
+            t.segments.len() == asked.len()
+                && t.segments
+                    .iter()
+                    .zip(&asked)
+                    .all(|(s, a)| s.as_deref().map_or(!a.is_empty(), |s| s == *a))
+        })
+        .collect();
+    fits.sort_by_key(|t| t.segments.iter().filter(|s| s.is_none()).count());
+    fits
+}
+
+/// The methods the document gives `path` (its most literal template), or `None` for a path
+/// it does not know.
+pub fn allowed(path: &str) -> Option<Vec<&'static str>> {
+    let mut methods = fitting(path).first()?.methods.clone();
     methods.sort_unstable();
-    methods.dedup();
-    known.then_some(methods)
+    Some(methods)
+}
+
+/// The documented template of the operation that serves `method path`.
+pub fn template(method: &str, path: &str) -> Option<&'static str> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    fitting(path)
+        .into_iter()
+        .find(|t| t.methods.contains(&method))
+        .map(|t| t.text.as_str())
 }
 
 /// Answers `HEAD` as `GET` and drops the body.
@@ -90,23 +108,27 @@ pub async fn head_as_get(
     })
 }
 
+/// 405 with `Allow` when `req`'s path is documented but not for its method.
+pub fn not_allowed(req: &HttpRequest) -> Option<HttpResponse> {
+    let methods = allowed(req.path())?;
+    if methods.contains(&req.method().as_str()) {
+        return None;
+    }
+    let allow = methods.join(", ");
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not served here; allowed: {allow}", req.method()),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Some(response)
+}
+
 /// What no route answered: 405 with `Allow` on a known path, else 404.
 pub async fn unrouted(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    match allowed(req.path()) {
-        Some(methods) if !methods.contains(&req.method().as_str()) => {
-            let allow = methods.join(", ");
-            let error = ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                format!("{} is not served here; allowed: {allow}", req.method()),
-            );
-            let mut response = actix_web::ResponseError::error_response(&error);
-            if let Ok(value) = header::HeaderValue::from_str(&allow) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            Ok(response)
-        }
-        _ => Err(ApiError::new(ErrorCode::NotFound, "no such endpoint")),
-    }
+    not_allowed(&req).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }
 
 #[cfg(test)]
@@ -121,6 +143,18 @@ mod tests {
         );
         let loan = allowed("/api/v1/loans/0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20").unwrap();
         assert_eq!(loan, ["GET", "HEAD"]);
+        assert_eq!(
+            allowed("/api/v1/policies/resolve"),
+            Some(vec!["GET", "HEAD"]),
+            "a literal segment is the path of that name, not an {{id}}"
+        );
+        assert_eq!(
+            template(
+                "PUT",
+                "/api/v1/policies/0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c20"
+            ),
+            Some("/api/v1/policies/{id}")
+        );
         assert_eq!(allowed("/api/v1/nothing-here"), None);
         assert_eq!(
             allowed("/api/v1/loans//sign"),

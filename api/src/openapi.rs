@@ -88,7 +88,7 @@ use crate::{error::Problem, routes};
         routes::audit::verify,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth, &Anonymous, &IdempotencyKey, &CommonErrors, &ProblemJson, &CreatedLocation),
+    modifiers(&BearerAuth, &Anonymous, &IdempotencyKey, &Paging, &CommonErrors, &ProblemJson, &CreatedLocation, &Links),
     security(("bearer" = [])),
     tags(
         (name = "system", description = "Health, readiness, metrics, docs"),
@@ -121,6 +121,14 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `POST /api/v1/auth/login`, valid 15 minutes. \
+                         Handled as RFC8725 (JWT Best Current Practices) advises: the algorithm \
+                         is pinned (HS256), never read from the token; `iss`, `aud`, `exp`, \
+                         `iat` and `sub` are required and checked; the header's `typ` is \
+                         `at+jwt`, so no other kind of token is taken for an access token; a \
+                         token dies with its login (logout, refresh reuse, deactivation).",
+                    ))
                     .build(),
             ),
         );
@@ -188,8 +196,9 @@ impl Modify for ProblemJson {
 }
 
 /// The errors the extractors answer for any operation, whatever its handler says: 400 for a
-/// malformed query or JSON, 415 and 422 for a body that is not JSON or does not fit its schema,
-/// 422 for a `limit` out of range, and what an `Idempotency-Key` can answer (400, 409, 422).
+/// malformed query or JSON, 413, 415 and 422 for a body too large, not JSON or not fitting its schema,
+/// 422 for a query parameter outside its schema (`crate::shape::check_query`), and what an
+/// `Idempotency-Key` can answer (400, 409, 422).
 /// Each is added where the handler did not document it already.
 struct CommonErrors;
 
@@ -212,7 +221,6 @@ impl Modify for CommonErrors {
             let has_query = parameters
                 .iter()
                 .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
-            let pages = parameters.iter().any(|p| p.name == "limit");
             let idempotent = parameters.iter().any(|p| p.name == "Idempotency-Key");
             let json_body = operation
                 .request_body
@@ -228,13 +236,14 @@ impl Modify for CommonErrors {
                 add("400", "Malformed query or JSON");
             }
             if json_body {
+                add("413", "The body is larger than this endpoint accepts");
                 add("415", "The body is not application/json");
                 add("422", "Fields missing, of the wrong type, or invalid");
             }
-            if pages {
+            if has_query {
                 add(
                     "422",
-                    "`limit` outside 1..=500 or another invalid parameter",
+                    "A query parameter outside its documented bounds, format or values",
                 );
             }
             if idempotent {
@@ -276,6 +285,164 @@ impl Modify for CreatedLocation {
     }
 }
 
+/// Every list's `limit` states its range, the one `crate::shape::check_query` enforces.
+struct Paging;
+
+impl Modify for Paging {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type},
+            RefOr,
+        };
+        for operation in operations_mut(openapi) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.name == "limit" {
+                    parameter.schema = Some(RefOr::T(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                            .minimum(Some(1))
+                            .maximum(Some(routes::MAX_LIMIT))
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Free text without a bound of its own (a form field's option, a delegation's note).
+pub const DEFAULT_MAX_TEXT: u64 = 10_000;
+/// Arrays without a bound of their own; lists are paged well below it.
+pub const DEFAULT_MAX_ITEMS: u64 = 10_000;
+/// Free text of a path or query parameter: a URL stays well within what a server reads.
+pub const DEFAULT_MAX_PARAMETER: u64 = 256;
+
+/// Writes bounds into every string, integer and array schema that states none of its own: what
+/// the storage and the formats allow. Request bodies and queries are checked against the
+/// document (`crate::shape`), so a bound written here is enforced as written, and no response
+/// carries a value a request could not have set.
+fn bound(value: &mut serde_json::Value, max_text: u64) {
+    use serde_json::{json, Value};
+    match value {
+        Value::Object(schema) => {
+            let types: Vec<String> = match schema.get("type") {
+                Some(Value::String(t)) => vec![t.clone()],
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let parameter = schema.contains_key("in");
+            let is_schema = !parameter && !schema.contains_key("content");
+            let fixed = schema.contains_key("enum") || schema.contains_key("const");
+            let unbounded = !schema.contains_key("maxLength");
+            if is_schema && types.iter().any(|t| t == "string") && !fixed && unbounded {
+                let max = match schema.get("format").and_then(Value::as_str) {
+                    Some("uuid") => 36,
+                    Some("date") => 10,
+                    Some("date-time") => 64,
+                    _ => max_text,
+                };
+                schema.insert("maxLength".into(), json!(max));
+            }
+            if is_schema && types.iter().any(|t| t == "integer") {
+                let format = schema
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .unwrap_or("int64")
+                    .to_owned();
+                let (min, max) = match format.as_str() {
+                    "int32" => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                    _ => (i64::MIN, i64::MAX),
+                };
+                schema.entry("format").or_insert_with(|| json!(format));
+                schema.entry("minimum").or_insert_with(|| json!(min));
+                schema.entry("maximum").or_insert_with(|| json!(max));
+            }
+            if is_schema && types.iter().any(|t| t == "array") && !schema.contains_key("maxItems") {
+                schema.insert("maxItems".into(), json!(DEFAULT_MAX_ITEMS));
+            }
+            let inner = if parameter {
+                DEFAULT_MAX_PARAMETER
+            } else {
+                max_text
+            };
+            for (key, child) in schema.iter_mut() {
+                // Examples are data, not schemas.
+                if key != "example" && key != "examples" {
+                    bound(child, inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| bound(item, max_text)),
+        _ => {}
+    }
+}
+
+/// Each create links to what can be done with what it created: every operation on the path its
+/// `Location` names, with `id` taken from the body (OpenAPI links; generated clients and
+/// stateful testers follow them).
+struct Links;
+
+/// Creates whose resource lives under another collection: a check-out makes a loan.
+const CREATED_ELSEWHERE: [(&str, &str); 1] = [("/api/v1/checkouts", "/api/v1/loans")];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{link::LinkBuilder, path::HttpMethod, RefOr};
+        let mut targets: Vec<(String, String, String)> = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            for (method, operation) in [
+                (HttpMethod::Get, &item.get),
+                (HttpMethod::Put, &item.put),
+                (HttpMethod::Patch, &item.patch),
+                (HttpMethod::Delete, &item.delete),
+                (HttpMethod::Post, &item.post),
+            ] {
+                let (Some(operation), Some(rest)) = (
+                    operation,
+                    path.strip_suffix("/{id}").or_else(|| {
+                        let (base, _action) = path.rsplit_once('/')?;
+                        base.strip_suffix("/{id}")
+                    }),
+                ) else {
+                    continue;
+                };
+                // Only operations whose one path parameter is the created resource's id.
+                if path.matches('{').count() != 1
+                    || method == HttpMethod::Post && path.ends_with("/{id}")
+                {
+                    continue;
+                }
+                if let Some(id) = &operation.operation_id {
+                    targets.push((rest.to_owned(), id.clone(), path.clone()));
+                }
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(post) = item.post.as_mut() else {
+                continue;
+            };
+            let Some(RefOr::T(created)) = post.responses.responses.get_mut("201") else {
+                continue;
+            };
+            let collection = CREATED_ELSEWHERE
+                .iter()
+                .find(|(create, _)| create == path)
+                .map_or(path.as_str(), |(_, collection)| collection);
+            for (_, operation_id, _) in targets.iter().filter(|(base, ..)| base == collection) {
+                let link = LinkBuilder::new()
+                    .operation_id(operation_id)
+                    .parameter("id", "$response.body#/id")
+                    .build();
+                created.links.insert(operation_id.clone(), RefOr::T(link));
+            }
+        }
+    }
+}
+
 /// Every authenticated POST takes an `Idempotency-Key` (see `crate::idempotency`).
 struct IdempotencyKey;
 
@@ -301,9 +468,13 @@ impl Modify for IdempotencyKey {
                      another request under the same key gets 422 `idempotency_key_reused`, \
                      a duplicate while the first still runs 409 `idempotency_in_progress`.",
                 ))
-                .schema(Some(utoipa::openapi::schema::Object::with_type(
-                    utoipa::openapi::schema::Type::String,
-                )))
+                .schema(Some(
+                    utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(crate::idempotency::MAX_KEY_LENGTH))
+                        .pattern(Some("^[\\x21-\\x7E]+$")),
+                ))
                 .example(Some(serde_json::json!("3f0c9a52-checkout-0042")))
                 .build();
             post.parameters.get_or_insert_with(Vec::new).push(parameter);
@@ -311,7 +482,73 @@ impl Modify for IdempotencyKey {
     }
 }
 
-/// The document as YAML, exactly what `openapi.yaml` holds.
+/// The document as served at `/api-docs/openapi.json` and committed as `openapi.yaml`: utoipa's,
+/// with every bound written in (`bound`) and links spelled as OpenAPI spells them.
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        bound(&mut document, DEFAULT_MAX_TEXT);
+        spell_links(&mut document);
+        document
+    })
+}
+
+/// utoipa 5.5 writes a link's fields in snake case (`operation_id`); OpenAPI's are camel case.
+fn spell_links(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(object) => {
+            for (key, child) in object.iter_mut() {
+                if key == "links" {
+                    for link in child
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|l| l.values_mut())
+                    {
+                        if let Some(fields) = link.as_object_mut() {
+                            for (from, to) in [
+                                ("operation_id", "operationId"),
+                                ("operation_ref", "operationRef"),
+                                ("request_body", "requestBody"),
+                            ] {
+                                if let Some(field) = fields.remove(from) {
+                                    fields.insert(to.to_owned(), field);
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    spell_links(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(spell_links),
+        _ => {}
+    }
+}
+
+/// The document as YAML, exactly what `openapi.yaml` holds: its sections in the order of the
+/// specification, each sorted by key.
 pub fn yaml() -> Result<String, String> {
-    ApiDoc::openapi().to_yaml().map_err(|e| e.to_string())
+    let document = document().as_object().cloned().unwrap_or_default();
+    let order = [
+        "openapi",
+        "info",
+        "servers",
+        "security",
+        "tags",
+        "paths",
+        "components",
+    ];
+    let mut sections = serde_norway::Mapping::new();
+    let ordered = order.iter().filter_map(|key| document.get_key_value(*key));
+    let rest = document
+        .iter()
+        .filter(|(key, _)| !order.contains(&key.as_str()));
+    for (key, value) in ordered.chain(rest) {
+        let value = serde_norway::to_value(value).map_err(|e| e.to_string())?;
+        sections.insert(key.as_str().into(), value);
+    }
+    serde_norway::to_string(&sections).map_err(|e| e.to_string())
 }

@@ -19,6 +19,8 @@ pub struct StoredResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The `Location` of a 201.
+    pub location: Option<String>,
 }
 
 /// What a request with a key may do.
@@ -40,6 +42,7 @@ type KeyRow = (
     Option<String>,
     Option<Vec<u8>>,
     time::PrimitiveDateTime,
+    Option<String>,
 );
 
 /// Claims `key` for `user_id`'s request whose fingerprint is `request_hash`.
@@ -59,19 +62,21 @@ pub fn claim(
                 idempotency_keys::content_type,
                 idempotency_keys::body,
                 idempotency_keys::created_at,
+                idempotency_keys::location,
             ))
             .first::<KeyRow>(conn)
             .optional()?;
         match found {
-            Some((_, _, _, _, created_at)) if from_db_time(created_at) + KEY_LIFETIME <= now => {
+            Some((_, _, _, _, created_at, _)) if from_db_time(created_at) + KEY_LIFETIME <= now => {
                 diesel::delete(this).execute(conn)?;
             }
-            Some((hash, _, _, _, _)) if hash != request_hash => return Ok(Claim::Mismatch),
-            Some((_, Some(status), content_type, body, _)) => {
+            Some((hash, ..)) if hash != request_hash => return Ok(Claim::Mismatch),
+            Some((_, Some(status), content_type, body, _, location)) => {
                 return Ok(Claim::Replay(StoredResponse {
                     status: u16::try_from(status).unwrap_or(500),
                     content_type,
                     body: body.unwrap_or_default(),
+                    location,
                 }))
             }
             Some(_) => return Ok(Claim::InProgress),
@@ -109,6 +114,7 @@ pub fn finish(
             idempotency_keys::status.eq(i32::from(response.status)),
             idempotency_keys::content_type.eq(&response.content_type),
             idempotency_keys::body.eq(&response.body),
+            idempotency_keys::location.eq(&response.location),
         ))
         .execute(conn)?;
     Ok(())

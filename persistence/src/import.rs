@@ -35,11 +35,14 @@ pub struct RowError {
     pub message: String,
 }
 
+/// The longest field name an error repeats: an unknown column is named, not echoed whole.
+pub const MAX_FIELD_NAME: usize = 64;
+
 impl RowError {
     pub fn new(row: i64, field: &str, message: impl Into<String>) -> Self {
         RowError {
             row,
-            field: field.to_owned(),
+            field: field.chars().take(MAX_FIELD_NAME).collect(),
             message: message.into(),
         }
     }

@@ -160,6 +160,7 @@ diesel::table! {
         content_type -> Nullable<Text>,
         body -> Nullable<Binary>,
         created_at -> Timestamp,
+        location -> Nullable<Text>,
     }
 }
 

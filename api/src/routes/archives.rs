@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
@@ -91,23 +90,31 @@ pub struct ArchiveList {
 
 /// A new archive. Required: `archive_code`, `barcode`, `title`, `category`, `classification`,
 /// `medium`, `location`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "archive_code": "WS-2019-Y-0042", "barcode": "B000042", "title": "2019年劳动合同",
     "description": "人事处 2019 年度劳动合同汇编", "category": "人事", "classification": "internal",
     "medium": "paper", "location": "A-03-12-05", "year": 2019, "pages": 120
 }))]
 pub struct CreateArchiveRequest {
+    #[schema(max_length = 64, pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]+$")]
     pub archive_code: String,
+    #[schema(max_length = 64, pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]+$")]
     pub barcode: String,
+    #[schema(max_length = 500, pattern = "\\S")]
     pub title: String,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
+    #[schema(max_length = 64, pattern = "\\S")]
     pub category: String,
     pub classification: Classification,
     pub medium: Medium,
     pub department_id: Option<Uuid>,
+    #[schema(max_length = 100, pattern = "\\S")]
     pub location: String,
+    #[schema(minimum = 1, maximum = 9999)]
     pub year: Option<i32>,
+    #[schema(minimum = 0, maximum = 1000000)]
     pub pages: Option<i32>,
 }
 
@@ -131,23 +138,31 @@ impl CreateArchiveRequest {
 
 /// Fields to change; absent fields stay, `null` clears a nullable one. `status` may only move
 /// between `available` and `damaged` here.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"location": "B-01-02-03", "status": "available"}))]
 pub struct UpdateArchiveRequest {
+    #[schema(max_length = 64, pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]+$")]
     pub archive_code: Option<String>,
+    #[schema(max_length = 64, pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]+$")]
     pub barcode: Option<String>,
+    #[schema(max_length = 500, pattern = "\\S")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 5000)]
     pub description: Option<Option<String>>,
+    #[schema(max_length = 64, pattern = "\\S")]
     pub category: Option<String>,
     pub classification: Option<Classification>,
     pub medium: Option<Medium>,
     #[serde(default, deserialize_with = "double_option")]
     pub department_id: Option<Option<Uuid>>,
+    #[schema(max_length = 100, pattern = "\\S")]
     pub location: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(minimum = 1, maximum = 9999)]
     pub year: Option<Option<i32>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub pages: Option<Option<i32>>,
     pub status: Option<ArchiveStatus>,
 }
@@ -179,9 +194,11 @@ pub struct ArchiveQuery {
     /// Location prefix, e.g. `A-03`.
     pub location: Option<String>,
     /// `created_at`, `-created_at` (default), `archive_code` or `title`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub sort: Option<SortParam>,
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page, with the same `sort`.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,2000}$")]
     pub cursor: Option<String>,
 }
 
@@ -333,7 +350,7 @@ pub async fn get(
 
 /// Find an archive by its barcode (what a scanner calls).
 #[utoipa::path(get, path = "/api/v1/archives/by-barcode/{barcode}", operation_id = "getArchiveByBarcode", tag = "archives",
-    params(("barcode" = String, Path, description = "The barcode as scanned")),
+    params(("barcode" = String, Path, description = "The barcode as scanned", max_length = 64)),
     responses(
         (status = 200, description = "The archive", body = ArchiveDto),
         (status = 401, description = "No valid token", body = Problem),

@@ -31,6 +31,7 @@ pub struct AuditEventDto {
     pub entity_type: String,
     pub entity_id: Option<String>,
     /// Null when withheld.
+    #[schema(value_type = Option<Object>)]
     pub data: serde_json::Value,
     /// True when the event is about an archive above your clearance: `data` and `entity_id` are
     /// withheld (null); the rest is listed so the listing stays complete.
@@ -86,6 +87,8 @@ pub struct AuditQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<OffsetDateTime>,
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 

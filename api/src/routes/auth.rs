@@ -7,7 +7,6 @@ use dangan_persistence::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use validator::Validate;
 
 use crate::{
     auth::{self, CurrentUser, ACCESS_TTL, REFRESH_TTL},
@@ -16,19 +15,19 @@ use crate::{
     state::{blocking, AppState},
 };
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"username": "zhangsan", "password": "correct horse battery"}))]
 pub struct LoginRequest {
-    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
-    #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"refresh_token": "drt_5f0c…"}))]
 pub struct RefreshRequest {
-    #[validate(length(min = 1, max = 4096, message = "must be 1 to 4096 characters"))]
+    #[schema(min_length = 1, max_length = 4096)]
     pub refresh_token: String,
 }
 

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
@@ -55,7 +54,7 @@ pub struct DelegationList {
     pub items: Vec<DelegationDto>,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "delegate_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b12", "starts_at": "2026-12-01T00:00:00Z",
     "ends_at": "2026-12-15T00:00:00Z", "reason": "出差 / travelling"
@@ -66,7 +65,7 @@ pub struct CreateDelegationRequest {
     pub starts_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub ends_at: OffsetDateTime,
-    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 

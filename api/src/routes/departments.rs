@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
@@ -58,24 +57,24 @@ pub struct DepartmentList {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"code": "HR", "name": "人事处", "parent_id": null, "head_user_id": null}))]
 pub struct CreateDepartmentRequest {
-    #[validate(length(min = 1, max = 32, message = "must be 1 to 32 characters"))]
+    #[schema(min_length = 1, max_length = 32)]
     pub code: String,
-    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub parent_id: Option<Uuid>,
     pub head_user_id: Option<Uuid>,
 }
 
 /// Fields to change; absent fields stay, `null` clears `parent_id` or `head_user_id`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"head_user_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11"}))]
 pub struct UpdateDepartmentRequest {
-    #[validate(length(min = 1, max = 32, message = "must be 1 to 32 characters"))]
+    #[schema(min_length = 1, max_length = 32)]
     pub code: Option<String>,
-    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub parent_id: Option<Option<Uuid>>,

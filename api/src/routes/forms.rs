@@ -10,7 +10,6 @@ use dangan_persistence::forms::{self, StoredField};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
@@ -59,21 +58,25 @@ pub struct FormFieldList {
 }
 
 /// A field as `POST` creates and `PUT` replaces it.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "key": "purpose_kind", "label": "用途 / Purpose", "type": "choice", "required": true,
     "options": ["audit", "litigation", "research"], "categories": []
 }))]
 pub struct FormFieldInput {
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
     pub key: String,
+    #[schema(max_length = 200, pattern = "\\S")]
     pub label: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     #[serde(default)]
     pub required: bool,
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub options: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub categories: Vec<String>,
 }
 

@@ -41,7 +41,7 @@ pub struct ImportQuery {
     /// Check everything, write nothing.
     pub dry_run: Option<bool>,
     /// `upsert` (default: keyed by `archive_code`) or `insert` (existing codes are errors).
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub mode: Option<ImportModeParam>,
 }
 
@@ -49,6 +49,8 @@ pub struct ImportQuery {
 pub struct ImportRowError {
     /// The row as a spreadsheet numbers it (the header is row 1); for JSON, the item's position from 1.
     pub row: i64,
+    /// The field (or unknown column, cut to its first 64 characters) the error is about.
+    #[schema(max_length = 64)]
     pub field: String,
     pub message: String,
 }

@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::{self, AccessToken, CurrentUser},
@@ -149,12 +148,12 @@ fn loan_response(status: StatusCode, loan: StoredLoan, now: OffsetDateTime) -> H
         .json(LoanDto::new(loan, now))
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"request_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01", "barcode": "DA0000042"}))]
 pub struct CheckoutBody {
     pub request_id: Uuid,
     /// What the scanner read off the archive.
-    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    #[schema(min_length = 1, max_length = 64)]
     pub barcode: String,
 }
 
@@ -207,6 +206,8 @@ pub struct LoanQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub due_before: Option<OffsetDateTime>,
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -318,11 +319,11 @@ pub async fn get(
     Ok(loan_response(StatusCode::OK, loan, now))
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"password": "correct horse battery"}))]
 pub struct PasswordBody {
     /// The caller's own password, entered again.
-    #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    #[schema(min_length = 1, max_length = 128)]
     pub password: String,
 }
 
@@ -424,12 +425,13 @@ pub async fn voucher(
     Ok(HttpResponse::Ok().json(dto))
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"days": 7, "reason": "审计延期 / audit extended"}))]
 pub struct RenewBody {
     /// Days added to the current due date, 1 to the policy's `max_days`.
+    #[schema(minimum = 1, maximum = 3650)]
     pub days: i32,
-    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -490,13 +492,13 @@ pub async fn renew(
     })
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"barcode": "DA0000042", "condition": "intact", "notes": "完好 / complete"}))]
 pub struct ReturnBody {
-    #[validate(length(min = 1, max = 64, message = "must be 1 to 64 characters"))]
+    #[schema(min_length = 1, max_length = 64)]
     pub barcode: String,
     pub condition: Condition,
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 
@@ -529,11 +531,11 @@ pub async fn take_back(
     Ok(loan_response(StatusCode::OK, loan, now))
 }
 
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"password": "correct horse battery"}))]
 pub struct ConfirmBody {
     /// Required when the borrower confirms; a second archivist sends none.
-    #[validate(length(min = 1, max = 128, message = "must be 1 to 128 characters"))]
+    #[schema(min_length = 1, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -572,10 +574,10 @@ pub async fn confirm_return(
     Ok(loan_response(StatusCode::OK, loan, now))
 }
 
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"notes": "借阅人报告遗失 / reported lost by the borrower"}))]
 pub struct LostBody {
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 

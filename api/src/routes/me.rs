@@ -137,6 +137,8 @@ pub struct NotificationQuery {
     #[serde(default)]
     pub unread: bool,
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 

@@ -32,24 +32,20 @@ pub struct Paging {
     /// 1 to 500; default 50.
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
 impl Paging {
-    /// Checks the limit and decodes the opaque cursor with `decode`.
+    /// Decodes the opaque cursor with `decode`; `limit` is within 1..=`MAX_LIMIT`, as the
+    /// document states it (`crate::shape::check_query`).
     pub fn request<C>(
         &self,
         decode: impl Fn(&str) -> Option<C>,
     ) -> Result<PageRequest<C>, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::field(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
         let after = match self.cursor.as_deref() {
-            None | Some("") => None,
+            None => None,
             Some(cursor) => {
                 Some(decode(cursor).ok_or_else(|| ApiError::bad_request("invalid cursor"))?)
             }

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
@@ -114,7 +113,7 @@ pub struct PolicyResolution {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ResolveQuery {
     pub archive_id: Uuid,
-    #[param(value_type = String, example = "take_out")]
+    #[param(example = "take_out")]
     pub loan_type: LoanType,
 }
 
@@ -200,7 +199,7 @@ pub async fn get(
 }
 
 /// A whole policy, as `POST` creates and `PUT` replaces it.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "name": "人事 files: on site only", "priority": 10,
     "match": {"classifications": [], "categories": ["人事"], "loan_types": []},
@@ -212,19 +211,26 @@ pub async fn get(
     "allowed_loan_types": ["on_site"], "dual_signoff_on_return": false, "pickup_days": 3
 }))]
 pub struct PolicyInput {
+    #[schema(max_length = 100, pattern = "\\S")]
     pub name: String,
     #[serde(default)]
+    #[schema(minimum = -10000, maximum = 10000)]
     pub priority: i32,
     #[serde(rename = "match", default)]
     pub matches: PolicyMatch,
+    #[schema(max_items = 10)]
     pub approval_steps: Vec<StepSpec>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub max_days: i32,
+    #[schema(minimum = 0, maximum = 100)]
     pub max_renewals: i32,
     #[serde(default)]
     pub renewal_requires_approval: bool,
+    #[schema(min_items = 1, max_items = 4)]
     pub allowed_loan_types: Vec<LoanType>,
     #[serde(default)]
     pub dual_signoff_on_return: bool,
+    #[schema(minimum = 1, maximum = 365)]
     pub pickup_days: i32,
 }
 

@@ -50,6 +50,7 @@ pub struct SliceQuery {
     /// 1 to 500; default 100.
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,15}$")]
     pub cursor: Option<String>,
 }
 
@@ -57,11 +58,8 @@ impl SliceQuery {
     /// The cursor is the number of rows already read.
     fn slice(&self) -> Result<Slice, ApiError> {
         let limit = self.limit.unwrap_or(100);
-        if !(1..=500).contains(&limit) {
-            return Err(ApiError::field("limit", "must be between 1 and 500"));
-        }
         let offset = match self.cursor.as_deref() {
-            None | Some("") => 0,
+            None => 0,
             Some(c) => c
                 .parse::<i64>()
                 .ok()

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::{AccessToken, CurrentUser},
@@ -177,16 +176,19 @@ pub struct ApprovalTaskList {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "archive_ids": ["0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2a01"], "purpose": "年度审计 / annual audit",
     "loan_type": "on_site", "days": 7, "fields": {"case_number": "SJ-2026-17"}
 }))]
 pub struct CreateRequestBody {
+    #[schema(min_items = 1, max_items = 50)]
     pub archive_ids: Vec<Uuid>,
+    #[schema(max_length = 2000, pattern = "\\S")]
     pub purpose: String,
     pub loan_type: LoanType,
     /// 1 to the policy's `max_days`.
+    #[schema(minimum = 1, maximum = 3650)]
     pub days: i32,
     /// Answers to the custom form fields that apply to the archives' categories.
     #[serde(default)]
@@ -194,17 +196,17 @@ pub struct CreateRequestBody {
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"comment": "同意 / approved"}))]
 pub struct ApproveBody {
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(max_length = 2000)]
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"comment": "用途不明确 / purpose unclear"}))]
 pub struct RejectBody {
-    #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters"))]
+    #[schema(min_length = 1, max_length = 2000)]
     pub comment: String,
 }
 
@@ -213,6 +215,8 @@ pub struct RequestQuery {
     pub status: Option<RequestStatus>,
     pub borrower_id: Option<Uuid>,
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::{self, CurrentUser},
@@ -87,7 +86,7 @@ pub struct DeactivatedUser {
     pub withheld_open_loans: usize,
 }
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "username": "zhangsan", "display_name": "张三", "password": "correct horse battery",
     "department_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b00", "roles": ["archivist"], "clearance": "secret",
@@ -96,29 +95,43 @@ pub struct DeactivatedUser {
 /// A new user. Usernames are 2 to 64 characters without spaces, unique in any case; passwords
 /// 8 to 128 characters.
 pub struct CreateUserRequest {
+    #[schema(
+        min_length = 2,
+        max_length = 64,
+        pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]+$"
+    )]
     pub username: String,
+    #[schema(max_length = 100, pattern = "\\S")]
     pub display_name: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     pub department_id: Uuid,
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub roles: Vec<Role>,
     pub clearance: Classification,
+    #[schema(max_length = 254, format = Email)]
     pub email: Option<String>,
+    #[schema(max_length = 32)]
     pub phone: Option<String>,
 }
 
 /// Fields to change; absent fields stay, `null` clears `department_id`, `email` or `phone`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"roles": ["archivist", "auditor"], "clearance": "confidential"}))]
 pub struct UpdateUserRequest {
+    #[schema(max_length = 100, pattern = "\\S")]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub department_id: Option<Option<Uuid>>,
+    #[schema(max_items = 5)]
     pub roles: Option<Vec<Role>>,
     pub clearance: Option<Classification>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 254, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 32)]
     pub phone: Option<Option<String>>,
 }
 
@@ -130,6 +143,8 @@ pub struct UserQuery {
     pub role: Option<Role>,
     pub status: Option<UserStatus>,
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::{
     auth::CurrentUser,
@@ -21,7 +20,7 @@ use crate::{
     state::{blocking, AppState},
 };
 
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "url": "https://oa.example.cn/hooks/dangan",
     "events": ["request.approved", "loan.overdue", "incident.opened"],
@@ -30,21 +29,39 @@ use crate::{
 }))]
 pub struct CreateWebhookRequest {
     /// http or https; loopback and link-local addresses only when `DANGAN_WEBHOOK_ALLOW` admits them.
-    #[validate(length(min = 1, max = 2000, message = "must be 1 to 2000 characters"))]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#]\\S*)?$"
+    )]
     pub url: String,
     /// `request.created`, `request.step_approved`, `request.approved`, `request.rejected`,
     /// `request.withdrawn`, `request.pickup_expired`, `loan.checked_out`, `loan.signed`,
     /// `loan.renewal_requested`, `loan.renewed`, `loan.returned`, `loan.return_confirmed`,
     /// `loan.lost`, `loan.due_soon`, `loan.overdue`, `loan.overdue_escalated`,
     /// `approval.reminder`, `approval.escalated`, `reservation.lapsed`, `incident.opened`.
+    #[schema(schema_with = event_names)]
     pub events: Vec<String>,
     /// Signs every delivery: `whsec_` and base64 (Standard Webhooks), or any text of 16 bytes or more.
-    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    #[schema(min_length = 16, max_length = 500)]
     pub secret: String,
     /// Events about archives above this classification are not delivered at all (the receiver
     /// is outside the clearance wall). Default `internal`.
     #[serde(default = "default_max_classification")]
     pub max_classification: Classification,
+}
+
+/// The events one can subscribe to, as the document lists them.
+fn event_names() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(dangan_domain::webhook::EVENTS)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(dangan_domain::webhook::EVENTS.len()))
+        .build()
 }
 
 fn default_max_classification() -> Classification {
@@ -218,6 +235,7 @@ pub struct DeliveryDto {
     pub id: Uuid,
     pub event: String,
     /// The body sent: `{type, timestamp, data: {entity_type, entity_id, actor_id, details}}`.
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// `pending`, `delivered`, `failed` (given up, or 410) or `cancelled` (webhook deleted).
     pub status: String,
@@ -300,9 +318,6 @@ pub async fn deliveries(
 ) -> Result<web::Json<DeliveryList>, ApiError> {
     caller.require(Capability::Administer)?;
     let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
     let (reader, id) = (caller.principal(), id.into_inner());
     let items = state
         .db(move |conn| webhooks::deliveries(conn, &reader, id, limit))

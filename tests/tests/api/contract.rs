@@ -1,6 +1,8 @@
 //! The contract as typed clients meet it: 405 with `Allow` for a method a path does not serve,
 //! `HEAD` wherever `GET` is, every missing or mistyped field of a body at once under its own
-//! name, `GET /me/loans`, notifications with `title`, and every documented operation served.
+//! name, the bounds the document states enforced as stated (bodies and queries), `GET
+//! /me/loans`, notifications with `title`, every documented operation served, and `Location`
+//! on every 201, replays included.
 
 use dangan_tests::{archive_body, both_stores, TestApp};
 use serde_json::{json, Value};
@@ -22,6 +24,80 @@ both_stores! {
         // An unknown path stays 404.
         app.send_bytes("DELETE", "/api/v1/nothing-here", &token, "application/json", b"")
             .assert_problem(404, "not_found");
+    }
+
+    fn a_literal_path_asked_with_another_method_is_405_not_a_bad_id(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        // `PUT /policies/resolve` reaches the route of `PUT /policies/{id}` with "resolve" as id.
+        let reply = app.send_bytes("PUT", "/api/v1/policies/resolve", &token, "application/json", b"{}");
+        reply.assert_problem(405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+        // A malformed id on a path that does serve the method names nothing: 404.
+        app.send_bytes("PUT", "/api/v1/policies/not-a-uuid", &token, "application/json", b"{}")
+            .assert_problem(404, "not_found");
+    }
+
+    fn body_bounds_are_enforced_as_the_document_states_them(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        let mut body = archive_body("BD-1", "public");
+        body["title"] = json!("档".repeat(501));
+        body["barcode"] = json!("B 42");
+        body["category"] = json!("   ");
+        body["year"] = json!(10_000);
+        let problem = app.client.post("/api/v1/archives", Some(&token), &body).assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"]["title"], json!(["must be at most 500 characters"]), "{problem}");
+        assert_eq!(problem["errors"]["barcode"], json!(["must not contain spaces or control characters"]), "{problem}");
+        assert_eq!(problem["errors"]["category"], json!(["is required"]), "{problem}");
+        assert_eq!(problem["errors"]["year"], json!(["must be between 1 and 9999"]));
+        // Exactly at the bound is accepted: 500 characters, counted as characters, not bytes.
+        body = archive_body("BD-1", "public");
+        body["title"] = json!("档".repeat(500));
+        app.archive(&token, &body);
+
+        let policy = json!({"name": "BD", "priority": 10.0, "match": {"classifications": [], "categories": ["BD"], "loan_types": []},
+            "approval_steps": [], "max_days": 3, "max_renewals": 0, "allowed_loan_types": [], "pickup_days": 7});
+        let problem = app.client.post("/api/v1/policies", Some(&token), &policy).assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"]["allowed_loan_types"], json!(["must list 1 to 4 items"]), "{problem}");
+        assert!(problem["errors"].get("priority").is_none(), "10.0 is an integer in JSON Schema: {problem}");
+        let mut policy = policy;
+        policy["allowed_loan_types"] = json!(["on_site"]);
+        let created = app.client.post("/api/v1/policies", Some(&token), &policy);
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.json()["priority"], 10);
+
+        let hook = json!({"url": "http://hooks.example.invalid/bd", "events": ["loan.nothing"], "secret": "short"});
+        let problem = app.client.post("/api/v1/webhooks", Some(&token), &hook).assert_problem(422, "validation_failed");
+        assert!(problem["errors"]["events[0]"][0].as_str().unwrap().starts_with("must be one of"), "{problem}");
+        assert_eq!(problem["errors"]["secret"], json!(["must be 16 to 500 characters"]));
+    }
+
+    fn query_bounds_are_enforced_as_the_document_states_them(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        // Outside the bounds: 422 under the parameter's name.
+        for query in ["/api/v1/archives?limit=0", "/api/v1/loans?limit=501", "/api/v1/reports/overdue?limit=-9223372036854775808"] {
+            let problem = app.client.get(query, Some(&token)).assert_problem(422, "validation_failed");
+            assert_eq!(problem["errors"]["limit"], json!(["must be between 1 and 500"]), "{query}: {problem}");
+        }
+        // Not a value of the parameter at all (enumeration, format, pattern): a malformed query, 400.
+        for (query, field) in [
+            ("/api/v1/users?cursor=", "cursor"),
+            ("/api/v1/users?cursor=not-a-uuid", "cursor"),
+            ("/api/v1/audit-events?cursor=-1", "cursor"),
+            ("/api/v1/archives?sort=", "sort"),
+            ("/api/v1/reports/loans?group_by=weekday", "group_by"),
+        ] {
+            let problem = app.client.get(query, Some(&token)).assert_problem(400, "bad_request");
+            assert!(problem["detail"].as_str().unwrap().starts_with(&format!("invalid query: {field} ")), "{query}: {problem}");
+        }
+        let long = "q".repeat(257);
+        let problem = app.client.get(&format!("/api/v1/archives?q={long}"), Some(&token)).assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"]["q"], json!(["must be at most 256 characters"]));
+        assert_eq!(app.client.get(&format!("/api/v1/archives?q={}&limit=500", &long[1..]), Some(&token)).status, 200);
+        // Validation needs no privilege, but the caller still needs a token.
+        app.client.get("/api/v1/archives?limit=0", None).assert_problem(401, "unauthorized");
     }
 
     fn head_is_answered_wherever_get_is(store) {
@@ -167,5 +243,23 @@ both_stores! {
         follow(&org.app.client.post("/api/v1/delegations", Some(&org.token("head")), &delegation), &admin, false);
         let hook = json!({"url": "http://hooks.example.invalid/lo", "events": ["loan.checked_out"], "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"});
         follow(&org.app.client.post("/api/v1/webhooks", Some(&admin), &hook), &admin, false);
+    }
+
+    fn a_replayed_201_says_where_the_created_resource_is(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        let send = || app.client.raw("POST", "/api/v1/archives", &[
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("Authorization".to_owned(), format!("Bearer {token}")),
+            ("Idempotency-Key".to_owned(), "rp-archive-0001".to_owned()),
+        ], archive_body("RP-1", "public").to_string().as_bytes());
+        let first = send();
+        assert_eq!(first.status, 201, "{}", first.body);
+        let again = send();
+        assert_eq!(again.status, 201);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.header("location"), first.header("location"));
+        assert!(first.header("location").is_some());
+        assert_eq!(again.body, first.body);
     }
 }

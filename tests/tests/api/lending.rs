@@ -86,11 +86,16 @@ both_stores! {
         let secret = org.archive("WS-2", "secret");
 
         let problem = org.app.client.post("/api/v1/loan-requests", Some(&org.token("borrower")),
-            &json!({"archive_ids": [archive, archive], "purpose": " ", "loan_type": "on_site", "days": 0}))
+            &json!({"archive_ids": [], "purpose": " ", "loan_type": "on_site", "days": 0}))
             .assert_problem(422, "validation_failed");
         for field in ["archive_ids", "purpose", "days"] {
             assert!(problem["errors"][field].is_array(), "{field}: {problem}");
         }
+        // What only the domain knows is reported once the body fits its schema.
+        let problem = org.app.client.post("/api/v1/loan-requests", Some(&org.token("borrower")),
+            &json!({"archive_ids": [archive, archive], "purpose": "审计", "loan_type": "on_site", "days": 1}))
+            .assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"]["archive_ids"], json!(["must not list an archive twice"]), "{problem}");
         let problem = org.app.client.post("/api/v1/loan-requests", Some(&org.token("borrower")),
             &json!({"archive_ids": [archive], "purpose": "x", "loan_type": "borrow", "days": 1}))
             .assert_problem(422, "validation_failed");

@@ -1,7 +1,7 @@
 //! The committed `openapi.yaml` is what the code generates, and the document is complete.
 
-use dangan_api::openapi::{yaml, ApiDoc};
-use utoipa::OpenApi;
+use dangan_api::openapi::{document, yaml};
+use serde_json::Value;
 
 #[test]
 fn committed_openapi_yaml_matches_the_code() {
@@ -16,7 +16,7 @@ fn committed_openapi_yaml_matches_the_code() {
 
 #[test]
 fn every_operation_is_documented_with_errors_and_examples() {
-    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+    let doc = document();
     let schemas = &doc["components"]["schemas"];
     let mut operations = 0;
     let mut operation_ids = std::collections::BTreeSet::new();
@@ -112,5 +112,120 @@ fn every_operation_is_documented_with_errors_and_examples() {
 fn served_document_is_the_generated_one() {
     let app = dangan_tests::TestApp::start(dangan_tests::TestStore::sqlite());
     let served = app.client.get("/api-docs/openapi.json", None).json();
-    assert_eq!(served, serde_json::to_value(ApiDoc::openapi()).unwrap());
+    assert_eq!(&served, document());
+}
+
+/// Every schema in `value` (components, parameters, bodies, responses), with its JSON path.
+fn schemas_in<'a>(value: &'a Value, path: String, out: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(object) => {
+            if object.contains_key("type") && !object.contains_key("in") {
+                out.push((path.clone(), value));
+            }
+            for (key, child) in object {
+                if key != "example" && key != "examples" {
+                    schemas_in(child, format!("{path}/{key}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                schemas_in(item, format!("{path}/{index}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_string_integer_and_array_states_its_bounds() {
+    let mut schemas = Vec::new();
+    schemas_in(document(), String::new(), &mut schemas);
+    let has_type = |schema: &Value, name: &str| match &schema["type"] {
+        Value::String(t) => t == name,
+        Value::Array(list) => list.iter().any(|t| t == name),
+        _ => false,
+    };
+    let mut checked = 0;
+    for (path, schema) in schemas {
+        if has_type(schema, "string") && schema.get("enum").is_none() {
+            assert!(schema["maxLength"].is_u64(), "{path}: maxLength");
+            checked += 1;
+        }
+        if has_type(schema, "integer") {
+            for key in ["format", "minimum", "maximum"] {
+                assert!(schema.get(key).is_some(), "{path}: {key}");
+            }
+            checked += 1;
+        }
+        if has_type(schema, "array") {
+            assert!(schema["maxItems"].is_u64(), "{path}: maxItems");
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "only {checked} schemas checked");
+}
+
+#[test]
+fn every_create_links_to_what_can_be_done_with_what_it_created() {
+    let doc = document();
+    let ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let mut creates = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(created) = item["post"]["responses"].get("201") else {
+            continue;
+        };
+        creates += 1;
+        let links = created["links"]
+            .as_object()
+            .unwrap_or_else(|| panic!("POST {path}: 201 without links"));
+        assert!(!links.is_empty(), "POST {path}: no links");
+        for (name, link) in links {
+            let target = link["operationId"].as_str().unwrap();
+            assert!(
+                ids.contains(&target),
+                "POST {path}: link {name} to {target}"
+            );
+            assert_eq!(link["parameters"]["id"], "$response.body#/id");
+        }
+    }
+    assert_eq!(creates, 9, "every create answers 201");
+}
+
+/// The handlers `routes::configure` serves and the handlers the document lists are one set: an
+/// endpoint cannot be served undocumented nor documented unserved.
+#[test]
+fn served_routes_are_the_documented_ones() {
+    let source = |file: &str| {
+        std::fs::read_to_string(format!("{}/../api/src/{file}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+    };
+    let served: std::collections::BTreeSet<String> = source("routes/mod.rs")
+        .split(".service(")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|handler| handler.contains("::") && !handler.contains('('))
+        .map(str::to_owned)
+        .collect();
+    let openapi = source("openapi.rs");
+    let paths = openapi
+        .split("paths(")
+        .nth(1)
+        .unwrap()
+        .split("),")
+        .next()
+        .unwrap();
+    let documented: std::collections::BTreeSet<String> = paths
+        .split(',')
+        .map(|h| h.trim().trim_start_matches("routes::").to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
+    assert!(served.len() > 60, "{served:?}");
+    assert_eq!(served, documented);
 }

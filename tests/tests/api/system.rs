@@ -11,8 +11,14 @@ both_stores! {
         assert_eq!(app.client.get("/readyz", None).status, 200);
 
         app.client.get("/api/v1/me", None);
-        let metrics = app.client.get("/metrics", None);
-        assert_eq!(metrics.status, 200, "loopback callers may read metrics");
+        assert_eq!(
+            app.client.get("/metrics", None).status,
+            401,
+            "loopback is no boundary behind a reverse proxy on the same host"
+        );
+        let admin = app.admin_token();
+        let metrics = app.client.get("/metrics", Some(&admin));
+        assert_eq!(metrics.status, 200, "{}", metrics.body);
         assert!(metrics.header("content-type").unwrap().starts_with("text/plain"));
         assert!(metrics.body.contains(r#"dangan_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{}", metrics.body);
         assert!(metrics.body.contains(r#"route="/api/v1/me",status="401""#));
