@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
+mod headers;
 pub mod idempotency;
 pub mod mail;
 pub mod methods;
@@ -63,6 +64,13 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         log::info!("seeded the default loan policies");
     }
     let secret = match &config.jwt_secret {
+        Some(secret) if secret.expose().len() < auth::MIN_SECRET_BYTES => {
+            return Err(StartupError::Invalid(format!(
+                "DANGAN_JWT_SECRET must be at least {} bytes (RFC 7518 §3.2: an HS256 key as \
+                 long as the hash); `openssl rand -hex 32` makes one",
+                auth::MIN_SECRET_BYTES
+            )))
+        }
         Some(secret) => secret.expose().to_owned(),
         None => settings::get_or_insert(&mut conn, "jwt_secret", &auth::random_secret())?,
     };
@@ -192,6 +200,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(shape::check_query))
+                .wrap(from_fn(headers::secure))
                 .wrap(from_fn(metrics::track))
                 .wrap(from_fn(methods::head_as_get))
                 .configure(configure(state.clone()))

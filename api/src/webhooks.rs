@@ -3,7 +3,7 @@
 //! receiver delays only other deliveries, never an API request.
 
 use std::{
-    net::{IpAddr, ToSocketAddrs},
+    net::{IpAddr, SocketAddr, ToSocketAddrs},
     time::{Duration, Instant},
 };
 
@@ -24,9 +24,8 @@ pub fn deliver_due(state: &AppState) -> Result<usize, PersistenceError> {
         let mut conn = state.pool.get()?;
         webhooks::claim_due(&mut conn, state.clock.now(), BATCH)?
     };
-    let agent = agent();
     for delivery in &claimed {
-        let result = send(&agent, delivery, &state.webhook_allow, state.clock.now());
+        let result = send(delivery, &state.webhook_allow, state.clock.now());
         let mut conn = state.pool.get()?;
         webhooks::record_attempt(&mut conn, state.clock.now(), delivery, &result)?;
     }
@@ -40,24 +39,54 @@ pub fn spawn(state: AppState, every: Duration) -> std::io::Result<()> {
     })
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// An agent that connects only to `addresses`, the ones that passed the check: a second lookup
+/// could answer otherwise (DNS rebinding) and reach what the check refused.
+fn agent(addresses: &[IpAddr], port: u16) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(5)))
         .timeout_global(Some(Duration::from_secs(10)))
         // A redirect could lead anywhere, past the address check: it counts as a failure.
         .max_redirects(0)
         .max_redirects_will_error(false)
         .http_status_as_error(false)
-        .build()
-        .into()
+        .build();
+    let pinned = Pinned(
+        addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect(),
+    );
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::new(),
+        pinned,
+    )
 }
 
-fn send(
-    agent: &ureq::Agent,
-    delivery: &DueDelivery,
-    allow: &[Allowed],
-    now: time::OffsetDateTime,
-) -> AttemptResult {
+/// A resolver that answers the addresses it was made with, whatever the name.
+#[derive(Debug)]
+struct Pinned(Vec<SocketAddr>);
+
+impl ureq::unversioned::resolver::Resolver for Pinned {
+    fn resolve(
+        &self,
+        _uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let mut found = self.empty();
+        // ureq keeps at most 16 addresses of a name.
+        for address in self.0.iter().take(16) {
+            found.push(*address);
+        }
+        if found.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(found)
+    }
+}
+
+fn send(delivery: &DueDelivery, allow: &[Allowed], now: time::OffsetDateTime) -> AttemptResult {
     let started = Instant::now();
     let failed = |error: String| AttemptResult {
         status_code: None,
@@ -71,14 +100,16 @@ fn send(
     };
     let addresses = resolve(&host, port);
     if !target_allowed(&host, &addresses, allow) {
+        // The addresses are not named: an admin reading deliveries is no reason to map the
+        // internal network for whoever chose the URL.
         return failed(format!(
-            "{host} resolves to an address webhooks may not reach ({addresses:?}); \
+            "{host} resolves to an address webhooks may not reach; \
              an admin can allow it with DANGAN_WEBHOOK_ALLOW"
         ));
     }
     let id = delivery.id.to_string();
     let timestamp = now.unix_timestamp();
-    let sent = agent
+    let sent = agent(&addresses, port)
         .post(&delivery.url)
         .header("content-type", "application/json")
         .header("user-agent", "dangan-webhooks")

@@ -165,12 +165,21 @@ impl ChainVerifier {
         self.expected_prev = stored_hash.to_owned();
     }
 
-    pub fn finish(self) -> ChainReport {
+    /// The verdict, given the head the store keeps beside the chain (`seq` and `hash` of the
+    /// newest event). Events removed from the end leave a chain that is intact on its own, so
+    /// it must also end where the head says: otherwise the first event missing is the first
+    /// invalid one.
+    pub fn finish(self, head_seq: i64, head_hash: &str) -> ChainReport {
+        let last_seq = self.expected_seq - 1;
+        let ends_at_head = last_seq == head_seq && self.expected_prev == head_hash;
+        let first_invalid_seq = self
+            .first_invalid_seq
+            .or((!ends_at_head).then_some(last_seq.min(head_seq) + 1));
         ChainReport {
-            valid: self.first_invalid_seq.is_none(),
+            valid: first_invalid_seq.is_none(),
             checked: self.checked,
             head_hash: self.expected_prev,
-            first_invalid_seq: self.first_invalid_seq,
+            first_invalid_seq,
         }
     }
 }
@@ -197,12 +206,40 @@ mod tests {
             .collect()
     }
 
+    /// Verifies `rows` against the head they end at themselves.
     fn verify(rows: &[(AuditEvent, String, String)]) -> ChainReport {
+        let (seq, hash) = rows
+            .last()
+            .map_or((0, GENESIS_HASH.to_owned()), |(e, _, h)| (e.seq, h.clone()));
+        verify_against(rows, seq, &hash)
+    }
+
+    fn verify_against(rows: &[(AuditEvent, String, String)], seq: i64, hash: &str) -> ChainReport {
         let mut verifier = ChainVerifier::default();
         for (event, prev, hash) in rows {
             verifier.check(event, prev, hash);
         }
-        verifier.finish()
+        verifier.finish(seq, hash)
+    }
+
+    #[test]
+    fn removing_the_newest_events_is_found_against_the_head() {
+        let rows = chain(5);
+        let head = rows[4].2.clone();
+        let report = verify_against(&rows[..3], 5, &head);
+        assert!(!report.valid);
+        assert_eq!(report.first_invalid_seq, Some(4), "the first event missing");
+        assert!(verify_against(&rows, 5, &head).valid);
+        assert!(
+            verify_against(&[], 0, GENESIS_HASH).valid,
+            "an empty chain at the genesis head"
+        );
+        assert_eq!(verify_against(&[], 5, &head).first_invalid_seq, Some(1));
+        // A head that moved on without its events (or events past the head) is no chain either.
+        assert_eq!(
+            verify_against(&rows, 4, &rows[3].2).first_invalid_seq,
+            Some(5)
+        );
     }
 
     #[test]

@@ -195,28 +195,51 @@ impl Allowed {
 }
 
 /// Addresses no webhook may reach unless allowed: loopback, link-local (cloud metadata at
-/// 169.254.169.254 among them), unspecified, multicast and broadcast. Private networks are
-/// allowed: the OA and ERP servers of an organisation live there.
+/// 169.254.169.254 among them), 0.0.0.0/8, multicast, broadcast, and shared address space
+/// 100.64.0.0/10 (carrier-grade NAT, where Alibaba Cloud keeps its metadata service at
+/// 100.100.100.200); in IPv6 also NAT64 64:ff9b::/96 and the deprecated IPv4-compatible
+/// ::a.b.c.d, which reach IPv4 hosts by another name. Private networks are allowed: the OA and
+/// ERP servers of an organisation live there.
 fn forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [first, second, ..] = v4.octets();
             v4.is_loopback()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_multicast()
                 || v4.is_broadcast()
-                || v4.octets()[0] == 0
+                || first == 0
+                || (first == 100 && (64..128).contains(&second))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return forbidden(IpAddr::V4(v4));
             }
+            let segments = v6.segments();
+            let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let v4_compatible = segments[..6] == [0; 6] && !v6.is_loopback();
             v6.is_loopback()
-                || v6.is_unspecified()
+                || v4_compatible
+                || nat64
                 || v6.is_multicast()
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (segments[0] & 0xffc0) == 0xfe80
         }
     }
+}
+
+/// Whether `host` is an IPv4 address in a spelling other than dotted decimal (`2130706433`,
+/// `0x7f.1`, `0177.0.0.1`): resolvers read these as addresses, and nothing but an attempt to
+/// slip past a check writes them so.
+fn odd_ipv4_spelling(host: &str) -> bool {
+    let parts: Vec<&str> = host.split('.').collect();
+    let numeric = |part: &&str| {
+        let lower = part.to_ascii_lowercase();
+        match lower.strip_prefix("0x") {
+            Some(hex) => hex.chars().all(|c| c.is_ascii_hexdigit()),
+            None => !lower.is_empty() && lower.chars().all(|c| c.is_ascii_digit()),
+        }
+    };
+    parts.len() <= 4 && parts.iter().all(numeric) && host.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 /// Whether a webhook may be sent to `host` resolving to `addresses`.
@@ -262,6 +285,11 @@ pub fn check_url(url: &str) -> Result<(String, u16), FieldError> {
     };
     if host.is_empty() {
         return Err(invalid("the URL names no host"));
+    }
+    if odd_ipv4_spelling(&host) {
+        return Err(invalid(
+            "write an IPv4 host as four decimal numbers (a.b.c.d)",
+        ));
     }
     let port = match port {
         Some(p) => p.parse::<u16>().map_err(|_| invalid("bad port"))?,
@@ -352,8 +380,20 @@ mod tests {
             "http://",
             "https://u:p@x/",
             "x",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://0x7f000001:80/",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "http://cafe.be/",
+            "http://0xff.example/",
+            "http://123.example/",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
         }
     }
 
@@ -372,8 +412,18 @@ mod tests {
             "::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "0.1.2.3",
+            "100.64.0.1",
+            "100.100.100.200",
+            "100.127.255.254",
+            "64:ff9b::a9fe:a9fe",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
         ] {
             assert!(!target_allowed("h", &[ip(refused)], &none), "{refused}");
+        }
+        for passes in ["100.63.255.255", "100.128.0.1", "fd00::5"] {
+            assert!(target_allowed("h", &[ip(passes)], &none), "{passes}");
         }
         assert!(!target_allowed("localhost", &[ip("10.0.0.5")], &none));
         assert!(

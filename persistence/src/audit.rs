@@ -184,12 +184,19 @@ const VERIFY_BATCH: i64 = 5_000;
 /// Recomputes the whole chain in batches, in one snapshot.
 pub fn verify(conn: &mut Conn) -> Result<ChainReport, PersistenceError> {
     read_transaction(conn, |conn| {
+        // The head first, and only events up to it: on PostgreSQL each statement sees what was
+        // committed when it ran, and an append commits its event and the head together.
+        let (head_seq, head_hash): (i64, String) = audit_head::table
+            .find(1)
+            .select((audit_head::seq, audit_head::hash))
+            .first(conn)?;
         let mut verifier = ChainVerifier::default();
         let mut after = 0_i64;
         loop {
             let rows = audit_events::table
                 .select(AuditEventRow::as_select())
                 .filter(audit_events::seq.gt(after))
+                .filter(audit_events::seq.le(head_seq))
                 .order(audit_events::seq.asc())
                 .limit(VERIFY_BATCH)
                 .load::<AuditEventRow>(conn)?;
@@ -200,6 +207,6 @@ pub fn verify(conn: &mut Conn) -> Result<ChainReport, PersistenceError> {
                 verifier.check(&stored.event, &stored.prev_hash, &stored.hash);
             }
         }
-        Ok(verifier.finish())
+        Ok(verifier.finish(head_seq, &head_hash))
     })
 }

@@ -48,6 +48,14 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
+/// Tokens are never kept by a cache or proxy on the way (RFC 6749 §5.1).
+fn tokens(pair: TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::PRAGMA, "no-cache"))
+        .json(pair)
+}
+
 fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
     TokenPair {
         access_token,
@@ -80,7 +88,7 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: ValidJson<LoginRequest>,
-) -> Result<web::Json<TokenPair>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.accept()?;
     let address = client_address(&req);
     let username_key = username.trim().to_lowercase();
@@ -142,7 +150,7 @@ pub async fn login(
         })
         .await?;
     let access_token = state.jwt.issue(user_id, session_id, now)?;
-    Ok(web::Json(token_pair(access_token, refresh_token)))
+    Ok(tokens(token_pair(access_token, refresh_token)))
 }
 
 /// Exchange a refresh token for a new pair. The old one is spent; presenting it again ends the
@@ -158,7 +166,7 @@ pub async fn login(
 pub async fn refresh(
     state: web::Data<AppState>,
     body: ValidJson<RefreshRequest>,
-) -> Result<web::Json<TokenPair>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let presented = auth::hash_refresh_token(&body.accept()?.refresh_token);
     let now = state.clock.now();
     let (refresh_token, token_hash) = auth::new_refresh_token();
@@ -175,7 +183,7 @@ pub async fn refresh(
             session_id,
         } => {
             let access_token = state.jwt.issue(user_id, session_id, now)?;
-            Ok(web::Json(token_pair(access_token, refresh_token)))
+            Ok(tokens(token_pair(access_token, refresh_token)))
         }
         Refresh::Refused => Err(ApiError::unauthorized("the refresh token is not valid")),
         Refresh::ReuseDetected => Err(ApiError::unauthorized(

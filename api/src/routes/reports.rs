@@ -239,7 +239,7 @@ pub async fn loans(
             .map_err(ApiError::internal)?;
         for row in &rows {
             csv.write_record([
-                row.key.clone(),
+                spreadsheet_safe(&row.key),
                 row.loans.to_string(),
                 row.returned.to_string(),
                 row.overdue.to_string(),
@@ -253,6 +253,17 @@ pub async fn loans(
             .body(body));
     }
     Ok(HttpResponse::Ok().json(LoansReport { group_by, rows }))
+}
+
+/// A cell a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return is a formula to Excel and LibreOffice, so it is prefixed with `'` (OWASP's advice on
+/// CSV injection). Group keys are categories and department names, which users type.
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -13,6 +13,16 @@ fn raw(store: &TestStore, sql: &str) -> Result<usize, diesel::result::Error> {
     diesel::sql_query(sql).execute(&mut *conn)
 }
 
+/// Drops one of the audit table's guard triggers, as a database administrator could.
+fn drop_trigger(store: &TestStore, name: &str) {
+    let sql = if store.is_postgres() {
+        format!("DROP TRIGGER {name} ON audit_events")
+    } else {
+        format!("DROP TRIGGER {name}")
+    };
+    raw(store, &sql).unwrap();
+}
+
 fn verify(app: &TestApp, token: &str) -> serde_json::Value {
     let reply = app.client.get("/api/v1/audit-events/verify", Some(token));
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -90,17 +100,31 @@ both_stores! {
         assert!(raw(&app.store, "DELETE FROM audit_events WHERE seq = 3").is_err(), "DELETE must fail");
         assert_eq!(verify(&app, &admin)["valid"], true);
 
-        let drop_trigger = if app.store.is_postgres() {
-            "DROP TRIGGER audit_events_no_update ON audit_events"
-        } else {
-            "DROP TRIGGER audit_events_no_update"
-        };
-        raw(&app.store, drop_trigger).unwrap();
+        drop_trigger(&app.store, "audit_events_no_update");
         assert_eq!(raw(&app.store, update).unwrap(), 1);
         let report = verify(&app, &admin);
         assert_eq!(report["valid"], false);
         assert_eq!(report["first_invalid_seq"], 3);
         assert_eq!(report["checked"], 5);
+    }
+
+    fn removing_the_newest_events_is_found_and_truncate_is_refused(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        app.department(&admin, "HR");
+        app.department(&admin, "OPS");
+        let all = if app.store.is_postgres() { "TRUNCATE audit_events" } else { "DELETE FROM audit_events" };
+        assert!(raw(&app.store, all).is_err(), "{all} must fail");
+        assert_eq!(verify(&app, &admin)["valid"], true);
+
+        // Whoever can drop the trigger can cut the newest events off: the rest is a chain that
+        // verifies on its own, but it no longer ends at the head.
+        drop_trigger(&app.store, "audit_events_no_delete");
+        assert_eq!(raw(&app.store, "DELETE FROM audit_events WHERE seq >= 4").unwrap(), 2);
+        let report = verify(&app, &admin);
+        assert_eq!(report["valid"], false, "{report}");
+        assert_eq!(report["first_invalid_seq"], 4);
+        assert_eq!(report["checked"], 3);
     }
 
     fn eight_writers_at_once_leave_one_unbroken_chain(store) {

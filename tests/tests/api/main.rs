@@ -17,6 +17,7 @@ mod lending;
 mod mail;
 mod openapi;
 mod org;
+mod owasp;
 mod policies;
 mod reminders;
 mod reports;

@@ -1,0 +1,86 @@
+//! Black-box attacks after the OWASP API Security Top 10 (2023), one test per category, each
+//! named after it. Categories not yet here are listed in issue 13's notes.
+
+use std::sync::Arc;
+
+use dangan_api::{clock::SystemClock, config::Secret};
+use dangan_tests::{archive_body, both_stores, config_for, TestApp, TestStore};
+use serde_json::json;
+
+use crate::org::{barcode, org};
+
+both_stores! {
+    // API4: no parameter or body asks the server for unbounded work.
+    fn api4_unrestricted_resource_consumption(store) {
+        let app = TestApp::start(store);
+        let token = app.admin_token();
+        // 257 characters of 档, percent-encoded: counted as characters once decoded.
+        let long_query = format!("/api/v1/archives?q={}", "%E6%A1%A3".repeat(257));
+        app.client.get(&long_query, Some(&token)).assert_problem(422, "validation_failed");
+        app.client.get("/api/v1/archives?limit=100000", Some(&token)).assert_problem(422, "validation_failed");
+        let mut body = archive_body("RC-1", "public");
+        body["description"] = json!("x".repeat(5001));
+        app.client.post("/api/v1/archives", Some(&token), &body).assert_problem(422, "validation_failed");
+        let huge = vec![b' '; 3 * 1024 * 1024];
+        let reply = app.send_bytes("POST", "/api/v1/archives", &token, "application/json", &huge);
+        reply.assert_problem(413, "payload_too_large");
+    }
+
+    // API8: answers carry no internals and the headers a browser needs to stay safe.
+    fn api8_security_misconfiguration(store) {
+        let org = org(store);
+        let app = &org.app;
+        // A forged token learns nothing about why it failed.
+        let forged = app.client.get("/api/v1/me", Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."));
+        let problem = forged.assert_problem(401, "unauthorized");
+        assert_eq!(problem["detail"], "the token is not valid");
+        assert_eq!(forged.header("x-content-type-options"), Some("nosniff"));
+
+        // Tokens are never cached on the way.
+        let login = app.client.post("/api/v1/auth/login", None,
+            &json!({"username": "borrower", "password": dangan_tests::PASSWORD}));
+        assert_eq!(login.status, 200, "{}", login.body);
+        assert_eq!(login.header("cache-control"), Some("no-store"));
+
+        // HTML pages run only this origin's scripts and cannot be framed.
+        let docs = app.client.get("/swagger-ui/", None);
+        assert_eq!(docs.status, 200);
+        let policy = docs.header("content-security-policy").unwrap_or_default();
+        assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        let archive = org.archive("MC-1", "internal");
+        let request = org.ask("borrower", &[archive.as_str()], "on_site", 3);
+        let approved = org.approve_all(request.json());
+        let loan = org.check_out("archivist", &approved, &barcode("MC-1")).json();
+        let page = app.client.get_with(&format!("/api/v1/loans/{}/voucher", loan["id"].as_str().unwrap()),
+            &[("Authorization", &format!("Bearer {}", org.token("borrower"))), ("Accept", "text/html")]);
+        assert_eq!(page.status, 200);
+        assert!(page.header("content-security-policy").is_some_and(|p| p.contains("default-src 'self'")));
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+
+        // A report cell a spreadsheet would run as a formula is neutralised.
+        let admin = org.token("admin");
+        let mut body = archive_body("MC-2", "internal");
+        body["category"] = json!("=HYPERLINK(\"http://evil.example\")");
+        let formula = app.archive(&admin, &body)["id"].as_str().unwrap().to_owned();
+        let request = org.ask("borrower", &[formula.as_str()], "on_site", 3);
+        let approved = org.approve_all(request.json());
+        org.check_out("archivist", &approved, &barcode("MC-2"));
+        let csv = app.client.get_with("/api/v1/reports/loans?group_by=category",
+            &[("Authorization", &format!("Bearer {admin}")), ("Accept", "text/csv")]);
+        assert_eq!(csv.status, 200, "{}", csv.body);
+        assert!(csv.body.contains("'=HYPERLINK"), "{}", csv.body);
+        assert!(!csv.body.lines().any(|line| line.starts_with("\"=") || line.starts_with('=')), "{}", csv.body);
+    }
+}
+
+/// API8: a signing key shorter than HS256's hash is refused at start, not used.
+#[test]
+fn api8_a_short_signing_key_stops_the_start() {
+    let store = TestStore::sqlite();
+    let mut config = config_for(&store);
+    config.jwt_secret = Some("too-short-for-hs256".parse::<Secret>().unwrap());
+    let Err(error) = dangan_api::prepare(&config, Arc::new(SystemClock)) else {
+        panic!("a 19-byte key was accepted");
+    };
+    assert!(error.to_string().contains("at least 32 bytes"), "{error}");
+}
