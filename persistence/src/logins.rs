@@ -3,7 +3,7 @@
 
 use dangan_domain::{
     audit::NewAuditEvent,
-    login_throttle::{address_retry_after, AccountThrottle, ThrottlePolicy},
+    login_throttle::{address_retry_after, AccountThrottle, Lockout, ThrottlePolicy},
     UserStatus,
 };
 use diesel::prelude::*;
@@ -19,7 +19,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::{User, UserRow},
-    Conn, PersistenceError,
+    AnyConnection, Conn, PersistenceError,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -63,67 +63,121 @@ fn load_throttle(conn: &mut Conn, username_key: &str) -> Result<AccountThrottle,
         .unwrap_or_default())
 }
 
-/// How long a login for this name from this address must wait, if at all.
-pub fn throttled_for(
+/// A login attempt as the throttle sees it before the password is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Refused unchecked: wait this long.
+    Throttled(Duration),
+    /// Admitted, and already counted as a failure (see `begin_attempt`).
+    Counted(CountedAttempt),
+}
+
+/// An admitted attempt: the failure row it holds, and the lock-out it started, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedAttempt {
+    failure_id: Uuid,
+    lockout: Option<Lockout>,
+}
+
+/// Admits or refuses a login attempt for a name from an address, and counts an admitted one as
+/// a failure in the same transaction, the account's throttle row locked throughout. Checking
+/// and counting in two steps let every parallel attempt pass the check before any was counted:
+/// 200 parallel guesses were 200 password checks. Now at most the policy's number pass before
+/// the lock; a correct password gives its count back (`start_session`, `forget_attempt`).
+pub fn begin_attempt(
     conn: &mut Conn,
     now: OffsetDateTime,
     username_key: &str,
     address: &str,
     policy: &ThrottlePolicy,
-) -> Result<Option<Duration>, PersistenceError> {
-    let window_start = to_db_time(now - policy.window);
-    let recent = login_failures::table
-        .filter(login_failures::address.eq(address))
-        .filter(login_failures::at.gt(window_start));
-    let failures: i64 = recent.count().get_result(conn)?;
-    let address_wait = if failures >= policy.max_address_failures {
-        let oldest: Option<time::PrimitiveDateTime> = recent
-            .select(diesel::dsl::min(login_failures::at))
-            .first(conn)?;
-        address_retry_after(failures, oldest.map(from_db_time), now, policy)
-    } else {
-        None
-    };
-    let account_wait = load_throttle(conn, username_key)?.locked_for(now);
-    Ok(address_wait.max(account_wait))
+) -> Result<Attempt, PersistenceError> {
+    write_transaction(conn, |conn| {
+        // Names that never existed leave nothing worth keeping once their window and any lock
+        // have passed; a guesser spraying names must not grow the table for ever.
+        let window_start = to_db_time(now - policy.window);
+        diesel::delete(
+            login_throttles::table
+                .filter(
+                    login_throttles::locked_until
+                        .is_null()
+                        .or(login_throttles::locked_until.le(to_db_time(now))),
+                )
+                .filter(
+                    login_throttles::window_started_at
+                        .is_null()
+                        .or(login_throttles::window_started_at.le(window_start)),
+                )
+                .filter(diesel::dsl::not(diesel::dsl::exists(users::table.filter(
+                    crate::lower(users::username).eq(login_throttles::username_key),
+                )))),
+        )
+        .execute(conn)?;
+        let fresh = ThrottleRow::from_throttle(username_key, &AccountThrottle::default());
+        match conn {
+            AnyConnection::Postgresql(pg) => diesel::insert_into(login_throttles::table)
+                .values(&fresh)
+                .on_conflict_do_nothing()
+                .execute(pg)?,
+            AnyConnection::Sqlite(sqlite) => diesel::insert_into(login_throttles::table)
+                .values(&fresh)
+                .on_conflict_do_nothing()
+                .execute(sqlite)?,
+        };
+        // Takes the row lock on PostgreSQL; SQLite writers are serialised already.
+        diesel::update(login_throttles::table.find(username_key))
+            .set(login_throttles::failures.eq(login_throttles::failures))
+            .execute(conn)?;
+        let before = load_throttle(conn, username_key)?;
+        let recent = login_failures::table
+            .filter(login_failures::address.eq(address))
+            .filter(login_failures::at.gt(window_start));
+        let failures: i64 = recent.count().get_result(conn)?;
+        let address_wait = if failures >= policy.max_address_failures {
+            let oldest: Option<time::PrimitiveDateTime> = recent
+                .select(diesel::dsl::min(login_failures::at))
+                .first(conn)?;
+            address_retry_after(failures, oldest.map(from_db_time), now, policy)
+        } else {
+            None
+        };
+        if let Some(wait) = address_wait.max(before.locked_for(now)) {
+            return Ok(Attempt::Throttled(wait));
+        }
+        let (after, lockout) = before.record_failure(now, policy);
+        diesel::update(login_throttles::table.find(username_key))
+            .set(&ThrottleRow::from_throttle(username_key, &after))
+            .execute(conn)?;
+        diesel::delete(login_failures::table.filter(login_failures::at.lt(window_start)))
+            .execute(conn)?;
+        let failure_id = Uuid::now_v7();
+        diesel::insert_into(login_failures::table)
+            .values((
+                login_failures::id.eq(DbId(failure_id)),
+                login_failures::address.eq(address),
+                login_failures::at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+        Ok(Attempt::Counted(CountedAttempt {
+            failure_id,
+            lockout,
+        }))
+    })
 }
 
-/// Counts a failed login for a name (known or not) from an address, and audits it together with
-/// any lock-out it starts.
+/// Audits an admitted attempt whose password was wrong (it was counted when admitted), with
+/// the lock-out it started.
 pub fn record_failure(
     conn: &mut Conn,
     now: OffsetDateTime,
     username_key: &str,
     address: &str,
     user_id: Option<Uuid>,
-    policy: &ThrottlePolicy,
+    attempt: &CountedAttempt,
 ) -> Result<(), PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = load_throttle(conn, username_key)?;
-        let (after, lockout) = before.record_failure(now, policy);
-        let row = ThrottleRow::from_throttle(username_key, &after);
-        let updated = diesel::update(login_throttles::table.find(username_key))
-            .set(&row)
-            .execute(conn)?;
-        if updated == 0 {
-            diesel::insert_into(login_throttles::table)
-                .values(&row)
-                .execute(conn)?;
-        }
-        diesel::delete(
-            login_failures::table.filter(login_failures::at.lt(to_db_time(now - policy.window))),
-        )
-        .execute(conn)?;
-        diesel::insert_into(login_failures::table)
-            .values((
-                login_failures::id.eq(DbId(Uuid::now_v7())),
-                login_failures::address.eq(address),
-                login_failures::at.eq(to_db_time(now)),
-            ))
-            .execute(conn)?;
         // Whoever failed is unknown; the event is about the account the name points at.
         let entity = user_id.map_or_else(|| username_key.to_owned(), |id| id.to_string());
-        if let Some(lockout) = lockout {
+        if let Some(lockout) = &attempt.lockout {
             audit::append(
                 conn,
                 now,
@@ -148,6 +202,20 @@ pub fn record_failure(
     })
 }
 
+/// Gives back what an admitted attempt counted, when it turned out right but no session
+/// follows (a disabled account): neither the name nor the address failed.
+pub fn forget_attempt(
+    conn: &mut Conn,
+    username_key: &str,
+    attempt: &CountedAttempt,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        diesel::delete(login_throttles::table.find(username_key)).execute(conn)?;
+        diesel::delete(login_failures::table.find(DbId(attempt.failure_id))).execute(conn)?;
+        Ok(())
+    })
+}
+
 /// A refresh token as stored: only its hash, never the token.
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
@@ -163,10 +231,12 @@ pub fn start_session(
     user_id: Uuid,
     username_key: &str,
     address: &str,
+    attempt: &CountedAttempt,
     refresh: NewRefreshToken,
 ) -> Result<Uuid, PersistenceError> {
     write_transaction(conn, |conn| {
         diesel::delete(login_throttles::table.find(username_key)).execute(conn)?;
+        diesel::delete(login_failures::table.find(DbId(attempt.failure_id))).execute(conn)?;
         let session_id = Uuid::now_v7();
         diesel::insert_into(sessions::table)
             .values((

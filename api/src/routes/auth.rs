@@ -2,7 +2,7 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use dangan_persistence::{
-    logins::{self, NewRefreshToken, Refresh},
+    logins::{self, Attempt, NewRefreshToken, Refresh},
     users,
 };
 use serde::{Deserialize, Serialize};
@@ -96,12 +96,13 @@ pub async fn login(
     let policy = state.throttle;
 
     let (key, addr) = (username_key.clone(), address.clone());
-    let wait = state
-        .db(move |conn| logins::throttled_for(conn, now, &key, &addr, &policy))
-        .await?;
-    if let Some(wait) = wait {
-        return Err(ApiError::rate_limited(wait.whole_seconds() + 1));
-    }
+    let attempt = match state
+        .db(move |conn| logins::begin_attempt(conn, now, &key, &addr, &policy))
+        .await?
+    {
+        Attempt::Throttled(wait) => return Err(ApiError::rate_limited(wait.whole_seconds() + 1)),
+        Attempt::Counted(attempt) => attempt,
+    };
 
     let key = username_key.clone();
     let found = state
@@ -122,7 +123,7 @@ pub async fn login(
             let user_id = user.map(|u| u.id);
             state
                 .db(move |conn| {
-                    logins::record_failure(conn, now, &username_key, &address, user_id, &policy)
+                    logins::record_failure(conn, now, &username_key, &address, user_id, &attempt)
                 })
                 .await?;
             return Err(ApiError::new(
@@ -132,6 +133,9 @@ pub async fn login(
         }
     };
     if user.status != dangan_domain::UserStatus::Active {
+        state
+            .db(move |conn| logins::forget_attempt(conn, &username_key, &attempt))
+            .await?;
         return Err(ApiError::new(
             ErrorCode::AccountDisabled,
             "this account has been disabled",
@@ -146,7 +150,15 @@ pub async fn login(
     let user_id = user.id;
     let session_id = state
         .db(move |conn| {
-            logins::start_session(conn, now, user_id, &username_key, &address, first_refresh)
+            logins::start_session(
+                conn,
+                now,
+                user_id,
+                &username_key,
+                &address,
+                &attempt,
+                first_refresh,
+            )
         })
         .await?;
     let access_token = state.jwt.issue(user_id, session_id, now)?;

@@ -10,6 +10,42 @@ use serde_json::json;
 use crate::org::{barcode, org};
 
 both_stores! {
+    // API2: parallel guesses cannot outrun the lock-out: checking the throttle and counting the
+    // attempt are one step, so at most the threshold of guesses reach the password check.
+    fn api2_broken_authentication_parallel_guesses_stop_at_the_threshold(store) {
+        let app = TestApp::start(store);
+        let body = json!({"username": "admin", "password": "a-wrong-guess"});
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let guesses: Vec<_> = (0..200)
+                .map(|_| scope.spawn(|| app.client.post("/api/v1/auth/login", None, &body).status))
+                .collect();
+            guesses.into_iter().map(|g| g.join().unwrap()).collect()
+        });
+        let wrong = statuses.iter().filter(|s| **s == 401).count();
+        let throttled = statuses.iter().filter(|s| **s == 429).count();
+        assert!(wrong <= 5, "{wrong} guesses were checked; the threshold is 5");
+        assert_eq!(wrong + throttled, 200, "{statuses:?}");
+        // The right password waits too, and the count is exact: one audited failure per check.
+        login_status(&app, "admin", dangan_tests::ADMIN_PASSWORD, 429);
+        app.clock.advance(time::Duration::minutes(31));
+        let admin = app.admin_token();
+        let failed = app.client.get("/api/v1/audit-events?action=auth.login_failed&limit=500", Some(&admin)).json();
+        assert_eq!(failed["items"].as_array().unwrap().len(), wrong);
+    }
+
+    // Names that never existed are forgotten once their window and lock have passed.
+    fn api2_throttle_rows_of_unknown_names_are_pruned(store) {
+        let app = TestApp::start(store);
+        for _ in 0..6 {
+            app.client.post("/api/v1/auth/login", None, &json!({"username": "nobody-at-all", "password": "x"}));
+        }
+        assert_eq!(throttle_rows(&app.store, "nobody-at-all"), 1);
+        app.clock.advance(time::Duration::minutes(16));
+        app.client.post("/api/v1/auth/login", None, &json!({"username": "admin", "password": "wrong"}));
+        assert_eq!(throttle_rows(&app.store, "nobody-at-all"), 0, "the unknown name is forgotten");
+        assert_eq!(throttle_rows(&app.store, "admin"), 1, "a real account keeps its count");
+    }
+
     // API4: no parameter or body asks the server for unbounded work.
     fn api4_unrestricted_resource_consumption(store) {
         let app = TestApp::start(store);
@@ -71,6 +107,32 @@ both_stores! {
         assert!(csv.body.contains("'=HYPERLINK"), "{}", csv.body);
         assert!(!csv.body.lines().any(|line| line.starts_with("\"=") || line.starts_with('=')), "{}", csv.body);
     }
+}
+
+fn login_status(app: &TestApp, username: &str, password: &str, status: u16) {
+    let reply = app.client.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": username, "password": password}),
+    );
+    assert_eq!(reply.status, status, "{}", reply.body);
+}
+
+fn throttle_rows(store: &TestStore, username_key: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let pool = dangan_persistence::db::connect(&store.url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let sql =
+        format!("SELECT COUNT(*) AS n FROM login_throttles WHERE username_key = '{username_key}'");
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut *conn)
+        .unwrap()
+        .n
 }
 
 /// API8: a signing key shorter than HS256's hash is refused at start, not used.
