@@ -61,7 +61,8 @@ pub async fn guard(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    // Keys belong to users; without a valid token the handler answers 401 as usual.
+    // Keys belong to users whose login is still open: a token of a login since ended, or of a
+    // user since disabled, replays nothing; the handler answers it 401 as usual.
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -70,6 +71,19 @@ pub async fn guard(
         .and_then(|token| state.jwt.verify(token, state.clock.now()).ok());
     let Some(claims) = bearer else {
         return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let token = crate::auth::AccessToken {
+        user_id: claims.sub,
+        session_id: claims.sid,
+    };
+    if state.db_as(token, |_, _| Ok(())).await.is_err() {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    // No more is read than the endpoint itself would take.
+    let limit = if req.path().ends_with("/import") {
+        IMPORT_LIMIT
+    } else {
+        crate::JSON_LIMIT
     };
 
     let mut body = web::BytesMut::new();
@@ -84,7 +98,7 @@ pub async fn guard(
                 ))
             }
         };
-        if body.len() + chunk.len() > IMPORT_LIMIT {
+        if body.len() + chunk.len() > limit {
             return Ok(refuse(
                 req,
                 ApiError::new(ErrorCode::PayloadTooLarge, "the body is too large"),

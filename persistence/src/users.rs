@@ -332,10 +332,12 @@ pub fn find_credentials(
 }
 
 /// A user's password hash, for re-authentication (signing a receipt, confirming a return).
-pub fn password_hash(conn: &mut Conn, id: Uuid) -> Result<String, PersistenceError> {
+/// A user's name and password hash, for re-authentication (signing a receipt, confirming a
+/// return), whose failures count against the name like a login's.
+pub fn credentials_of(conn: &mut Conn, id: Uuid) -> Result<(String, String), PersistenceError> {
     Ok(users::table
         .find(DbId(id))
-        .select(users::password_hash)
+        .select((users::username, users::password_hash))
         .first(conn)?)
 }
 

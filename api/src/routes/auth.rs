@@ -2,7 +2,7 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use dangan_persistence::{
-    logins::{self, Attempt, NewRefreshToken, Refresh},
+    logins::{self, Attempt, CountedAttempt, NewRefreshToken, Refresh},
     users,
 };
 use serde::{Deserialize, Serialize};
@@ -66,9 +66,27 @@ fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
 }
 
 /// The client address failures are counted against: the TCP peer (a header could be forged).
-fn client_address(req: &HttpRequest) -> String {
+pub fn client_address(req: &HttpRequest) -> String {
     req.peer_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+}
+
+/// Admits a password check for the name `username_key` from `address`, already counted as a
+/// failure (`logins::begin_attempt`), or answers 429 with the wait.
+pub async fn admit(
+    state: &AppState,
+    username_key: &str,
+    address: &str,
+) -> Result<CountedAttempt, ApiError> {
+    let (now, policy) = (state.clock.now(), state.throttle);
+    let (key, addr) = (username_key.to_owned(), address.to_owned());
+    match state
+        .db(move |conn| logins::begin_attempt(conn, now, &key, &addr, &policy))
+        .await?
+    {
+        Attempt::Throttled(wait) => Err(ApiError::rate_limited(wait.whole_seconds() + 1)),
+        Attempt::Counted(attempt) => Ok(attempt),
+    }
 }
 
 /// Log in with username and password.
@@ -93,16 +111,7 @@ pub async fn login(
     let address = client_address(&req);
     let username_key = username.trim().to_lowercase();
     let now = state.clock.now();
-    let policy = state.throttle;
-
-    let (key, addr) = (username_key.clone(), address.clone());
-    let attempt = match state
-        .db(move |conn| logins::begin_attempt(conn, now, &key, &addr, &policy))
-        .await?
-    {
-        Attempt::Throttled(wait) => return Err(ApiError::rate_limited(wait.whole_seconds() + 1)),
-        Attempt::Counted(attempt) => attempt,
-    };
+    let attempt = admit(&state, &username_key, &address).await?;
 
     let key = username_key.clone();
     let found = state

@@ -10,6 +10,7 @@ use dangan_domain::{
 use dangan_persistence::{
     checkouts,
     loans::{self, LoanFilter, Signature, StoredLoan},
+    logins,
     renewals::{self, PendingRenewal, Renewed},
     returns::{self, Inspection},
     users, Page,
@@ -327,15 +328,33 @@ pub struct PasswordBody {
     pub password: String,
 }
 
-/// Re-authenticates the caller: their password must match.
-async fn check_password(state: &AppState, user_id: Uuid, password: String) -> Result<(), ApiError> {
-    let hash = state
-        .db(move |conn| users::password_hash(conn, user_id))
+/// Re-authenticates the caller: their password must match. A stolen access token must not
+/// buy unlimited guesses at its owner's password, so each try is admitted and counted by the
+/// same throttle as a login, against the owner's name and the caller's address.
+async fn check_password(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: Uuid,
+    password: String,
+) -> Result<(), ApiError> {
+    let (username, hash) = state
+        .db(move |conn| users::credentials_of(conn, user_id))
         .await?;
+    let (name, address) = (username.to_lowercase(), super::auth::client_address(req));
+    let now = state.clock.now();
+    let attempt = super::auth::admit(state, &name, &address).await?;
     let matches = blocking(move || Ok(auth::verify_password(&password, &hash))).await?;
     if matches {
+        state
+            .db(move |conn| logins::forget_attempt(conn, &name, &attempt))
+            .await?;
         Ok(())
     } else {
+        state
+            .db(move |conn| {
+                logins::record_failure(conn, now, &name, &address, Some(user_id), &attempt)
+            })
+            .await?;
         Err(ApiError::new(
             ErrorCode::InvalidPassword,
             "the password does not match",
@@ -350,12 +369,14 @@ async fn check_password(state: &AppState, user_id: Uuid, password: String) -> Re
         (status = 200, description = "Signed: the loan is active and carries the signature", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not the borrower (`forbidden`), or `invalid_password`", body = Problem),
+        (status = 429, description = "Too many wrong passwords for this account or address, as for a login; see Retry-After", body = Problem),
         (status = 404, description = "No such loan visible to you", body = Problem),
         (status = 409, description = "`invalid_transition`: signed already or over", body = Problem),
         (status = 422, description = "No password", body = Problem),
     ))]
 #[post("/loans/{id}/sign")]
 pub async fn sign(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: CurrentUser,
     id: web::Path<Uuid>,
@@ -370,7 +391,7 @@ pub async fn sign(
         return Err(ApiError::forbidden("only the borrower signs the receipt"));
     }
     let password = body.accept()?.password;
-    check_password(&state, caller.id(), password).await?;
+    check_password(&state, &req, caller.id(), password).await?;
     let loan = state
         .db(move |conn| checkouts::sign(conn, now, &caller.user, id))
         .await?;
@@ -547,12 +568,14 @@ pub struct ConfirmBody {
         (status = 200, description = "Returned", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "The inspector, neither borrower nor archivist, or `invalid_password`", body = Problem),
+        (status = 429, description = "Too many wrong passwords for this account or address, as for a login; see Retry-After", body = Problem),
         (status = 404, description = "No such loan visible to you", body = Problem),
         (status = 409, description = "`invalid_transition`: no return awaits sign-off", body = Problem),
         (status = 422, description = "The borrower sent no password", body = Problem),
     ))]
 #[post("/loans/{id}/confirm-return")]
 pub async fn confirm_return(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: CurrentUser,
     id: web::Path<Uuid>,
@@ -566,7 +589,7 @@ pub async fn confirm_return(
         let password = body
             .password
             .ok_or_else(|| ApiError::field("password", "is required of the borrower"))?;
-        check_password(&state, caller.id(), password).await?;
+        check_password(&state, &req, caller.id(), password).await?;
     }
     let loan = state
         .db(move |conn| returns::confirm_return(conn, now, &caller.user, id))

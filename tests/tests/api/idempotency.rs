@@ -31,6 +31,25 @@ fn departments(app: &TestApp, token: &str) -> usize {
 }
 
 both_stores! {
+    fn a_replay_needs_a_login_that_is_still_open(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let department = app.department(&admin, "HR");
+        app.user(&admin, "second_admin", &department, &["admin"], "secret");
+        let second = app.login("second_admin", PASSWORD);
+        let body = json!({"code": "OPS", "name": "运维"});
+        let first = post_with_key(&app, &second, "/api/v1/departments", "ops-0001", &body);
+        assert_eq!(first.status, 201, "{}", first.body);
+        let id = app.client.get("/api/v1/users?limit=500", Some(&admin)).json()["items"]
+            .as_array().unwrap().iter()
+            .find(|u| u["username"] == "second_admin").unwrap()["id"].as_str().unwrap().to_owned();
+        let off = app.client.post(&format!("/api/v1/users/{id}/deactivate"), Some(&admin), &json!({}));
+        assert_eq!(off.status, 200, "{}", off.body);
+        // The same key and body from the disabled user's token: no replay of the 201.
+        post_with_key(&app, &second, "/api/v1/departments", "ops-0001", &body)
+            .assert_problem(401, "unauthorized");
+    }
+
     fn the_same_key_replays_the_first_response_and_does_nothing_again(store) {
         let app = TestApp::start(store);
         let admin = app.admin_token();

@@ -33,6 +33,32 @@ both_stores! {
         assert_eq!(failed["items"].as_array().unwrap().len(), wrong);
     }
 
+    // A stolen access token buys no more guesses at its owner's password than a login form.
+    fn api2_reauthentication_guesses_are_throttled_like_logins(store) {
+        let org = org(store);
+        let archive = org.archive("RA-1", "internal");
+        let request = org.ask("borrower", &[archive.as_str()], "on_site", 3);
+        let approved = org.approve_all(request.json());
+        let loan = org.check_out("archivist", &approved, &barcode("RA-1")).json();
+        // One token throughout: a login in between would be a right password, which resets the count.
+        let token = org.token("borrower");
+        let path = format!("/api/v1/loans/{}/sign", loan["id"].as_str().unwrap());
+        let sign = |password: &str| org.app.client.post(&path, Some(&token), &json!({"password": password}));
+        for _ in 0..5 {
+            sign("not-my-password").assert_problem(403, "invalid_password");
+        }
+        let locked = sign(dangan_tests::PASSWORD);
+        locked.assert_problem(429, "rate_limited");
+        assert!(locked.header("retry-after").is_some());
+        org.app.client.post("/api/v1/auth/login", None, &json!({"username": "borrower", "password": dangan_tests::PASSWORD}))
+            .assert_problem(429, "rate_limited");
+        org.app.clock.advance(time::Duration::seconds(61));
+        assert_eq!(sign(dangan_tests::PASSWORD).status, 200, "the owner signs once the lock has passed");
+        let admin = org.token("admin");
+        let failed = org.app.client.get("/api/v1/audit-events?action=auth.login_failed", Some(&admin)).json();
+        assert_eq!(failed["items"].as_array().unwrap().len(), 5, "each wrong password is audited");
+    }
+
     // Names that never existed are forgotten once their window and lock have passed.
     fn api2_throttle_rows_of_unknown_names_are_pruned(store) {
         let app = TestApp::start(store);
