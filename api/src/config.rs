@@ -89,6 +89,15 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "DANGAN_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Days a login lasts at most, however often it is refreshed; then its user logs in again.
+    #[arg(
+        long,
+        env = "DANGAN_SESSION_MAX_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u16).range(1..),
+        global = true
+    )]
+    pub session_max_days: u16,
     #[command(flatten)]
     pub scheduler: SchedulerConfig,
     /// Networks (CIDR) and host names webhooks may reach although they are loopback or

@@ -80,6 +80,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         clock,
         jwt: Arc::new(auth::JwtKeys::new(secret.as_bytes())),
         throttle: ThrottlePolicy::default(),
+        session_max: time::Duration::days(i64::from(config.session_max_days)),
         metrics: Metrics::new()?,
         reminders: config.scheduler.schedule(),
         webhook_allow: Arc::new(

@@ -20,6 +20,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub jwt: Arc<JwtKeys>,
     pub throttle: ThrottlePolicy,
+    /// How long a login lasts at most, refreshes included (`DANGAN_SESSION_MAX_DAYS`).
+    pub session_max: time::Duration,
     pub metrics: Metrics,
     pub reminders: ReminderSchedule,
     /// Where webhooks may go besides public and private networks (`DANGAN_WEBHOOK_ALLOW`).

@@ -275,6 +275,26 @@ fn insert_refresh(
     Ok(())
 }
 
+/// Ends every open login of `user_id`: a changed password must not leave a session opened with
+/// the old one (whoever knew it) running until its refresh token runs out.
+pub(crate) fn revoke_sessions_of(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    user_id: Uuid,
+    reason: &str,
+) -> Result<usize, PersistenceError> {
+    Ok(diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(DbId(user_id)))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(to_db_time(now)),
+        sessions::revoked_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
+
 fn revoke_session(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -311,6 +331,7 @@ pub fn rotate_refresh(
     now: OffsetDateTime,
     presented_hash: &str,
     next: NewRefreshToken,
+    session_max: Duration,
 ) -> Result<Refresh, PersistenceError> {
     write_transaction(conn, |conn| {
         let found = refresh_tokens::table
@@ -321,6 +342,7 @@ pub fn rotate_refresh(
                 refresh_tokens::expires_at,
                 refresh_tokens::used_at,
                 sessions::revoked_at,
+                sessions::created_at,
                 users::id,
                 users::status,
             ))
@@ -329,12 +351,20 @@ pub fn rotate_refresh(
                 time::PrimitiveDateTime,
                 Option<time::PrimitiveDateTime>,
                 Option<time::PrimitiveDateTime>,
+                time::PrimitiveDateTime,
                 DbId,
                 String,
             )>(conn)
             .optional()?;
-        let Some((DbId(session_id), expires_at, used_at, revoked_at, DbId(user_id), status)) =
-            found
+        let Some((
+            DbId(session_id),
+            expires_at,
+            used_at,
+            revoked_at,
+            started_at,
+            DbId(user_id),
+            status,
+        )) = found
         else {
             return Ok(Refresh::Refused);
         };
@@ -351,7 +381,9 @@ pub fn rotate_refresh(
             return Ok(Refresh::ReuseDetected);
         }
         let active = status == UserStatus::Active.as_str();
-        if revoked_at.is_some() || from_db_time(expires_at) <= now || !active {
+        // Refreshing keeps a login alive, but never past its absolute lifetime.
+        let too_old = from_db_time(started_at) + session_max <= now;
+        if revoked_at.is_some() || from_db_time(expires_at) <= now || !active || too_old {
             return Ok(Refresh::Refused);
         }
         // The version check of a refresh token is its `used_at`: of two concurrent uses only one

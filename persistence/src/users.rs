@@ -758,6 +758,7 @@ pub fn import(
                         diesel::update(users::table.find(DbId(after.id)))
                             .set(users::password_hash.eq(hash))
                             .execute(conn)?;
+                        crate::logins::revoke_sessions_of(conn, now, after.id, "password_changed")?;
                     }
                 }
                 Planned::Unchanged => {}

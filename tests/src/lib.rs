@@ -77,6 +77,7 @@ pub fn config_for(store: &TestStore) -> Config {
         admin_password: Some(Secret::from(ADMIN_PASSWORD)),
         pool_size: 8,
         workers: Some(2),
+        session_max_days: 30,
         // Tests run the scheduler themselves, at the clock's time they choose.
         scheduler: SchedulerConfig {
             scheduler_interval_secs: 0,

@@ -195,8 +195,9 @@ pub async fn refresh(
         token_hash,
         expires_at: now + REFRESH_TTL,
     };
+    let session_max = state.session_max;
     let outcome = state
-        .db(move |conn| logins::rotate_refresh(conn, now, &presented, next))
+        .db(move |conn| logins::rotate_refresh(conn, now, &presented, next, session_max))
         .await?;
     match outcome {
         Refresh::Rotated {

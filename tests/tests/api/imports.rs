@@ -217,8 +217,12 @@ both_stores! {
         let body = "username,display_name,password,department_code,roles,clearance,email\n\
             ZhangSan,张三,new-pass-2026,HR,archivist,confidential,zs@example.org\n\
             lisi,李四,,OPS,,internal,\n";
+        let lisi = app.login("lisi", "lisi-pass-2026");
         let reply = import_users(&app, &admin, "?mode=upsert", body);
         assert_eq!(reply.json(), json!({"created": 0, "updated": 1, "unchanged": 1, "errors": []}));
+        // A reset password ends the logins opened with the old one; an untouched user keeps hers.
+        app.client.get("/api/v1/me", Some(&token)).assert_problem(401, "unauthorized");
+        assert_eq!(app.client.get("/api/v1/me", Some(&lisi)).status, 200);
         let token = app.login("zhangsan", "new-pass-2026");
         let me = app.client.get("/api/v1/me", Some(&token)).json();
         assert_eq!(me["roles"], json!(["archivist"]));

@@ -59,6 +59,24 @@ both_stores! {
         assert_eq!(failed["items"].as_array().unwrap().len(), 5, "each wrong password is audited");
     }
 
+    // Refreshing keeps a login alive for at most DANGAN_SESSION_MAX_DAYS (30 here).
+    fn api2_a_login_ends_after_its_absolute_lifetime(store) {
+        let app = TestApp::start(store);
+        let login = app.client.post("/api/v1/auth/login", None,
+            &json!({"username": "admin", "password": dangan_tests::ADMIN_PASSWORD})).json();
+        let mut refresh = login["refresh_token"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            app.clock.advance(time::Duration::days(14));
+            let reply = app.client.post("/api/v1/auth/refresh", None, &json!({"refresh_token": refresh}));
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            refresh = reply.json()["refresh_token"].as_str().unwrap().to_owned();
+        }
+        // Day 30: the newest refresh token is two days old, but the login is thirty.
+        app.clock.advance(time::Duration::days(2));
+        app.client.post("/api/v1/auth/refresh", None, &json!({"refresh_token": refresh}))
+            .assert_problem(401, "unauthorized");
+    }
+
     // Names that never existed are forgotten once their window and lock have passed.
     fn api2_throttle_rows_of_unknown_names_are_pruned(store) {
         let app = TestApp::start(store);
