@@ -105,7 +105,48 @@ impl JwtKeys {
 pub const DUMMY_PASSWORD_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$z9U0sTxmL/uGXKQcBTEA9Q$fN6BCknSXBwD2kGjGyOWXH7YePcY6gJeN+7vqtDe1do";
 
+/// Password hashes computed at once, at most: each takes 19 MiB of argon2 memory, so a burst of
+/// logins (or an import of thousands of users) queues here instead of growing the heap by
+/// gigabytes. More than the cores would only make each one slower.
+pub const MAX_PASSWORD_WORK: usize = 4;
+
+/// A place among the `MAX_PASSWORD_WORK` that may hash at once; the next waiting thread takes it
+/// when this is dropped.
+struct PasswordWork;
+
+static PASSWORD_WORK: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+impl PasswordWork {
+    /// Waits (on a blocking thread, never an async worker) for a place.
+    fn begin() -> PasswordWork {
+        let (running, freed) = &PASSWORD_WORK;
+        let mut running = running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *running >= MAX_PASSWORD_WORK {
+            running = freed
+                .wait(running)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *running += 1;
+        PasswordWork
+    }
+}
+
+impl Drop for PasswordWork {
+    fn drop(&mut self) {
+        let (running, freed) = &PASSWORD_WORK;
+        let mut running = running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *running = running.saturating_sub(1);
+        freed.notify_one();
+    }
+}
+
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let _place = PasswordWork::begin();
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
@@ -113,6 +154,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
+    let _place = PasswordWork::begin();
     PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), hash).is_ok()
 }
 
@@ -236,5 +278,25 @@ mod tests {
         assert_eq!(parameters(DUMMY_PASSWORD_HASH), parameters(&real));
         assert!(!verify_password("any password", DUMMY_PASSWORD_HASH));
         assert!(verify_password("any password", &real));
+    }
+
+    #[test]
+    fn a_burst_of_password_work_queues_at_its_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..16 {
+                scope.spawn(|| {
+                    let _place = PasswordWork::begin();
+                    let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(running, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        let peak = peak.into_inner();
+        assert!(peak <= MAX_PASSWORD_WORK, "{peak} at once");
+        assert!(peak >= 2, "the work still runs side by side: {peak}");
     }
 }

@@ -109,6 +109,16 @@ pub struct Config {
         global = true
     )]
     pub webhook_allow: Vec<String>,
+    /// Reverse proxies (CIDR, comma-separated) whose `X-Forwarded-For` names the client, e.g.
+    /// `127.0.0.1/32,10.0.0.0/8`; a header from anyone else is ignored. Unset, the TCP peer is
+    /// the client, and behind a proxy every client shares the proxy's address.
+    #[arg(
+        long,
+        env = "DANGAN_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
     /// SMTP server for e-mail notices, e.g. `smtp://user:pass@mail.example.cn:587?tls=required`;
     /// unset, notices stay in-app only.
     #[arg(long, env = "DANGAN_SMTP_URL", hide_env_values = true, global = true)]

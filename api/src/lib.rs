@@ -28,6 +28,7 @@ use dangan_domain::{
     login_throttle::ThrottlePolicy,
     policy::default_policies,
     user::{check_password, UserFields},
+    webhook::Allowed,
     Classification, Role,
 };
 use dangan_persistence::{db, policies, settings, users, PersistenceError};
@@ -91,6 +92,19 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .map(|a| a.parse())
                 .collect::<Result<_, _>>()
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_WEBHOOK_ALLOW: {e}")))?,
+        ),
+        trusted_proxies: Arc::new(
+            config
+                .trusted_proxies
+                .iter()
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| match a.parse() {
+                    Ok(network @ Allowed::Network { .. }) => Ok(network),
+                    Ok(_) => Err(format!("{a} is no network (CIDR)")),
+                    Err(e) => Err(e),
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| StartupError::Invalid(format!("DANGAN_TRUSTED_PROXIES: {e}")))?,
         ),
         mailer: config
             .smtp_url

@@ -26,6 +26,8 @@ pub struct AppState {
     pub reminders: ReminderSchedule,
     /// Where webhooks may go besides public and private networks (`DANGAN_WEBHOOK_ALLOW`).
     pub webhook_allow: Arc<Vec<Allowed>>,
+    /// Proxies whose `X-Forwarded-For` is believed (`DANGAN_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<Vec<Allowed>>,
     /// Set when `DANGAN_SMTP_URL` is.
     pub mailer: Option<Arc<Mailer>>,
 }

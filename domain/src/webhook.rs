@@ -176,7 +176,8 @@ impl std::str::FromStr for Allowed {
 }
 
 impl Allowed {
-    fn admits_address(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` lies in this network (a host name admits no address by itself).
+    pub fn admits_address(&self, ip: IpAddr) -> bool {
         let Allowed::Network { address, prefix } = self else {
             return false;
         };

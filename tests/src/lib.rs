@@ -84,6 +84,7 @@ pub fn config_for(store: &TestStore) -> Config {
             ..SchedulerConfig::default()
         },
         webhook_allow: Vec::new(),
+        trusted_proxies: Vec::new(),
         smtp_url: None,
         mail_from: "Dangan 档案 <dangan@localhost>".into(),
     }

@@ -65,10 +65,34 @@ fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
     }
 }
 
-/// The client address failures are counted against: the TCP peer (a header could be forged).
+/// The client address failures are counted against: the TCP peer, unless the peer is a trusted
+/// proxy (`DANGAN_TRUSTED_PROXIES`); then the nearest address in `X-Forwarded-For` that is not
+/// itself a trusted proxy (the right-most ones were added by proxies we trust; anything further
+/// left could be written by the client).
 pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+    let Some(peer) = req.peer_addr().map(|addr| addr.ip()) else {
+        return "unknown".to_owned();
+    };
+    let trusted = |ip: std::net::IpAddr| {
+        req.app_data::<web::Data<AppState>>()
+            .is_some_and(|state| state.trusted_proxies.iter().any(|p| p.admits_address(ip)))
+    };
+    if !trusted(peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted(*ip))
+        .unwrap_or(peer)
+        .to_string()
 }
 
 /// Admits a password check for the name `username_key` from `address`, already counted as a

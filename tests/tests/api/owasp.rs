@@ -77,6 +77,16 @@ both_stores! {
             .assert_problem(401, "unauthorized");
     }
 
+    // Behind a trusted proxy the client is the forwarded address, so one guesser does not lock
+    // out the whole office behind the proxy; a header from anyone else is not believed.
+    fn api2_failures_count_against_the_client_behind_a_trusted_proxy(store) {
+        let app = TestApp::start_with(store, |state| {
+            state.trusted_proxies = Arc::new(vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
+        });
+        assert_eq!(failed_login_address(&app, "198.51.100.7, 203.0.113.9, 10.1.2.3"), "203.0.113.9");
+        assert_eq!(failed_login_address(&app, "not-an-address"), "127.0.0.1");
+    }
+
     // Names that never existed are forgotten once their window and lock have passed.
     fn api2_throttle_rows_of_unknown_names_are_pruned(store) {
         let app = TestApp::start(store);
@@ -151,6 +161,38 @@ both_stores! {
         assert!(csv.body.contains("'=HYPERLINK"), "{}", csv.body);
         assert!(!csv.body.lines().any(|line| line.starts_with("\"=") || line.starts_with('=')), "{}", csv.body);
     }
+}
+
+/// The address the newest audited login failure was counted against, after one with this
+/// `X-Forwarded-For`.
+fn failed_login_address(app: &TestApp, forwarded_for: &str) -> String {
+    let headers = [
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        ("X-Forwarded-For".to_owned(), forwarded_for.to_owned()),
+    ];
+    let reply = app.client.raw(
+        "POST",
+        "/api/v1/auth/login",
+        &headers,
+        br#"{"username":"nobody","password":"wrong"}"#,
+    );
+    reply.assert_problem(401, "invalid_credentials");
+    let admin = app.admin_token();
+    let events = app
+        .client
+        .get(
+            "/api/v1/audit-events?action=auth.login_failed&limit=500",
+            Some(&admin),
+        )
+        .json();
+    let newest = events["items"].as_array().unwrap().last().unwrap().clone();
+    newest["data"]["address"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn api2_a_forwarded_address_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::start(TestStore::sqlite());
+    assert_eq!(failed_login_address(&app, "203.0.113.9"), "127.0.0.1");
 }
 
 fn login_status(app: &TestApp, username: &str, password: &str, status: u16) {
