@@ -68,8 +68,8 @@ pub struct ImportResult {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "type": "urn:dangan:problem:validation_failed", "title": "Validation failed", "status": 422,
-    "detail": "2 rows have errors; nothing was imported", "code": "validation_failed",
-    "created": 0, "updated": 0, "unchanged": 0,
+    "detail": "2 row error(s); nothing was imported", "code": "validation_failed",
+    "created": 0, "updated": 0, "unchanged": 0, "errors_total": 2,
     "errors": [{"row": 3, "field": "classification", "message": "\"secrte\" is not one of public, internal, secret, confidential, top_secret"},
                {"row": 7, "field": "archive_code", "message": "repeats row 2"}]
 }))]
@@ -83,6 +83,9 @@ pub struct ImportProblem {
     pub created: i64,
     pub updated: i64,
     pub unchanged: i64,
+    /// How many row errors there were; `errors` lists the first 1000.
+    pub errors_total: i64,
+    #[schema(max_items = 1000)]
     pub errors: Vec<ImportRowError>,
 }
 
@@ -369,18 +372,31 @@ fn answer(outcome: ImportOutcome) -> HttpResponse {
     }
 }
 
+/// The most row errors an answer lists: a spreadsheet of 300 000 bad rows would otherwise come
+/// back as tens of megabytes of errors. The first ones show what is wrong; `errors_total` says
+/// how many there were.
+pub const MAX_LISTED_ERRORS: usize = 1000;
+
 fn refused(errors: Vec<RowError>) -> HttpResponse {
+    let total = errors.len();
+    let detail = if total > MAX_LISTED_ERRORS {
+        format!("{total} row error(s), the first {MAX_LISTED_ERRORS} listed; nothing was imported")
+    } else {
+        format!("{total} row error(s); nothing was imported")
+    };
     let problem = ImportProblem {
         type_: "urn:dangan:problem:validation_failed".into(),
         title: "Validation failed".into(),
         status: 422,
-        detail: format!("{} row error(s); nothing was imported", errors.len()),
+        detail,
         code: "validation_failed".into(),
         created: 0,
         updated: 0,
         unchanged: 0,
+        errors_total: i64::try_from(total).unwrap_or(i64::MAX),
         errors: errors
             .into_iter()
+            .take(MAX_LISTED_ERRORS)
             .map(|e| ImportRowError {
                 row: e.row,
                 field: e.field,

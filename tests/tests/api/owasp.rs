@@ -111,6 +111,16 @@ both_stores! {
         let mut body = archive_body("RC-1", "public");
         body["description"] = json!("x".repeat(5001));
         app.client.post("/api/v1/archives", Some(&token), &body).assert_problem(422, "validation_failed");
+        // An import of many bad rows lists the first thousand errors and says how many there were.
+        let mut rows = String::from("archive_code,barcode,title,category,classification,medium,location\n");
+        for n in 0..1500 {
+            rows.push_str(&format!("BAD-{n},B-{n},题名,文书,secretish,paper,A-01\n"));
+        }
+        let problem = app.send_bytes("POST", "/api/v1/archives/import", &token, "text/csv", rows.as_bytes())
+            .assert_problem(422, "validation_failed");
+        assert_eq!(problem["errors"].as_array().unwrap().len(), 1000);
+        assert_eq!(problem["errors_total"], 1500);
+        assert_eq!(problem["detail"], "1500 row error(s), the first 1000 listed; nothing was imported");
         let huge = vec![b' '; 3 * 1024 * 1024];
         let reply = app.send_bytes("POST", "/api/v1/archives", &token, "application/json", &huge);
         reply.assert_problem(413, "payload_too_large");
