@@ -229,6 +229,12 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
+    /// The token `req` carries, if this server signed it and it has not expired; whether its
+    /// login is still open is `CurrentUser`'s (or `AppState::db_as`'s) question.
+    pub fn signed(req: &HttpRequest) -> Option<AccessToken> {
+        AccessToken::extract(req).ok().map(|(_, token)| token)
+    }
+
     fn extract(req: &HttpRequest) -> Result<(web::Data<AppState>, AccessToken), ApiError> {
         let state = req
             .app_data::<web::Data<AppState>>()

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    auth::AccessToken,
     error::{ApiError, ErrorCode},
     routes::imports::IMPORT_LIMIT,
     state::AppState,
@@ -63,18 +64,8 @@ pub async fn guard(
     };
     // Keys belong to users whose login is still open: a token of a login since ended, or of a
     // user since disabled, replays nothing; the handler answers it 401 as usual.
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| state.jwt.verify(token, state.clock.now()).ok());
-    let Some(claims) = bearer else {
+    let Some(token) = AccessToken::signed(req.request()) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
-    };
-    let token = crate::auth::AccessToken {
-        user_id: claims.sub,
-        session_id: claims.sid,
     };
     if state.db_as(token, |_, _| Ok(())).await.is_err() {
         return Ok(next.call(req).await?.map_into_boxed_body());
@@ -118,7 +109,7 @@ pub async fn guard(
     let request_hash = hex::encode(hasher.finalize());
     req.set_payload(Payload::from(body));
 
-    let (user_id, now) = (claims.sub, state.clock.now());
+    let (user_id, now) = (token.user_id, state.clock.now());
     let claim_key = key.clone();
     let claim = state
         .db(move |conn| idempotency::claim(conn, now, user_id, &claim_key, &request_hash))

@@ -89,19 +89,6 @@ fn is_public(method: &str, template: &str) -> bool {
         .is_some_and(Vec::is_empty)
 }
 
-/// Whether the request carries a token this server signed and that has not expired; whether
-/// its login is still open is the handler's question.
-fn carries_valid_token(req: &actix_web::dev::ServiceRequest) -> bool {
-    let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>() else {
-        return false;
-    };
-    req.headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| state.jwt.verify(token, state.clock.now()).is_ok())
-}
-
 /// Answers 422 for a query that breaks what the document states of its parameters, before any
 /// handler runs. A caller without a token learns nothing from it: the handler answers 401.
 pub async fn check_query(
@@ -117,7 +104,8 @@ pub async fn check_query(
         };
         let errors = query_errors(method, template, req.query_string());
         let refused = !errors.malformed.is_empty() || !errors.outside.is_empty();
-        if refused && (is_public(method, template) || carries_valid_token(&req)) {
+        let signed = || crate::auth::AccessToken::signed(req.request()).is_some();
+        if refused && (is_public(method, template) || signed()) {
             let error = if errors.malformed.is_empty() {
                 crate::error::ApiError::validation(errors.outside)
             } else {
