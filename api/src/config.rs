@@ -98,6 +98,16 @@ pub struct Config {
         global = true
     )]
     pub session_max_days: u16,
+    /// Ed25519 key that signs audit checkpoints, kept outside the database: PKCS#8 PEM
+    /// (`openssl genpkey -algorithm ed25519`), the 32-byte seed in hex, or the path of a file
+    /// holding either. Unset, checkpoints are unsigned.
+    #[arg(
+        long,
+        env = "DANGAN_AUDIT_SIGNING_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub audit_signing_key: Option<Secret>,
     #[command(flatten)]
     pub scheduler: SchedulerConfig,
     /// Networks (CIDR) and host names webhooks may reach although they are loopback or
@@ -225,6 +235,26 @@ pub enum Command {
     /// The reminder scheduler.
     #[command(subcommand)]
     Scheduler(SchedulerCommand),
+    /// The audit chain, read straight from the database (no server needed).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the chain; with `--checkpoint`, also prove it still extends a checkpoint saved
+    /// from `GET /audit-events/checkpoint`. Exits 1 when it does not.
+    Verify {
+        /// A checkpoint (JSON) saved earlier.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+        /// The public key the checkpoint must be signed with (hex or PEM); default: the key of
+        /// DANGAN_AUDIT_SIGNING_KEY, else the one named in the checkpoint.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print a checkpoint of the chain's head as JSON, signed with DANGAN_AUDIT_SIGNING_KEY.
+    Checkpoint,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,5 +1,6 @@
 //! Dangan's HTTP API: configuration, start-up, and the actix-web application.
 
+pub mod audit_offline;
 pub mod auth;
 mod background;
 pub use background::checkpoint_forever;
@@ -28,10 +29,11 @@ use dangan_domain::{
     login_throttle::ThrottlePolicy,
     policy::default_policies,
     user::{check_password, UserFields},
+    voucher::VoucherKey,
     webhook::Allowed,
     Classification, Role,
 };
-use dangan_persistence::{db, policies, settings, users, PersistenceError};
+use dangan_persistence::{checkouts, db, policies, settings, users, PersistenceError};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{clock::Clock, config::Config, error::ApiError, metrics::Metrics, state::AppState};
@@ -51,6 +53,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("audit chain: {0}")]
+    Checkpoint(#[from] dangan_domain::checkpoint::CheckpointError),
 }
 
 /// Connects, migrates, creates the first admin on an empty store, and loads the signing key.
@@ -75,7 +79,15 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         Some(secret) => secret.expose().to_owned(),
         None => settings::get_or_insert(&mut conn, "jwt_secret", &auth::random_secret())?,
     };
+    let voucher_key = settings::get_or_insert(&mut conn, "voucher_key", &auth::random_secret())?;
+    let voucher_key = VoucherKey::new(voucher_key.as_bytes())
+        .ok_or_else(|| StartupError::Invalid("the stored voucher_key is unusable".to_owned()))?;
+    let assigned = checkouts::assign_verification_codes(&mut conn, &voucher_key)?;
+    if assigned > 0 {
+        log::info!("gave {assigned} earlier loans their voucher verification code");
+    }
     drop(conn);
+    let audit_signing_key = audit_offline::signing_key(config)?.map(Arc::new);
     Ok(AppState {
         pool,
         clock,
@@ -106,6 +118,8 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .collect::<Result<_, _>>()
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_TRUSTED_PROXIES: {e}")))?,
         ),
+        voucher_key: Arc::new(voucher_key),
+        audit_signing_key,
         mailer: config
             .smtp_url
             .as_ref()

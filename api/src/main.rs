@@ -1,11 +1,13 @@
-//! The `dangan` binary: serve (default), migrate, openapi, admin create-user, scheduler run-once.
+//! The `dangan` binary: serve (default), migrate, openapi, admin create-user, scheduler run-once,
+//! audit verify and audit checkpoint.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Parser;
 use dangan_api::{
-    clock::SystemClock,
-    config::{AdminCommand, Cli, Command, SchedulerCommand},
+    audit_offline,
+    clock::{Clock, SystemClock},
+    config::{AdminCommand, AuditCommand, Cli, Command, SchedulerCommand},
     openapi, prepare, scheduler, Application, StartupError,
 };
 
@@ -56,6 +58,36 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             let state = prepare(&config, Arc::new(SystemClock))?;
             let run = scheduler::run_once(&state).map_err(StartupError::from)?;
             println!("{run:?}");
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let checkpoint = audit_offline::checkpoint(&config, SystemClock.now())?;
+            let text = serde_json::to_string_pretty(&checkpoint)
+                .map_err(|e| StartupError::Invalid(e.to_string()))?;
+            println!("{text}");
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify {
+            checkpoint,
+            public_key,
+        }) => {
+            let verified =
+                audit_offline::verify(&config, checkpoint.as_deref(), public_key.as_deref())?;
+            println!(
+                "the chain is intact: {} events, head {}",
+                verified.report.checked, verified.report.head_hash
+            );
+            match (&checkpoint, &verified.signed_by) {
+                (Some(_), Some(key)) => println!(
+                    "it extends the checkpoint, signed by {key} (the key of {})",
+                    verified.key_source
+                ),
+                (Some(_), None) => println!(
+                    "it extends the checkpoint, which is unsigned: that proves the chain kept what \
+                     the checkpoint's keeper saw, not who issued it"
+                ),
+                (None, _) => {}
+            }
             Ok(())
         }
         Command::Serve => {

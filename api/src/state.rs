@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use dangan_domain::{login_throttle::ThrottlePolicy, reminder::ReminderSchedule, webhook::Allowed};
+use dangan_domain::{
+    checkpoint::SigningKey, login_throttle::ThrottlePolicy, reminder::ReminderSchedule,
+    voucher::VoucherKey, webhook::Allowed,
+};
 use dangan_persistence::{logins, Conn, PersistenceError, Pool};
 
 use crate::{
@@ -28,6 +31,10 @@ pub struct AppState {
     pub webhook_allow: Arc<Vec<Allowed>>,
     /// Proxies whose `X-Forwarded-For` is believed (`DANGAN_TRUSTED_PROXIES`).
     pub trusted_proxies: Arc<Vec<Allowed>>,
+    /// Keys the verification codes printed on vouchers (kept in the store).
+    pub voucher_key: Arc<VoucherKey>,
+    /// Signs audit checkpoints (`DANGAN_AUDIT_SIGNING_KEY`); never stored in the database.
+    pub audit_signing_key: Option<Arc<SigningKey>>,
     /// Set when `DANGAN_SMTP_URL` is.
     pub mailer: Option<Arc<Mailer>>,
 }

@@ -162,3 +162,70 @@ fn a_bad_webhook_allow_list_stops_the_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("DANGAN_WEBHOOK_ALLOW"), "{stderr}");
 }
+
+#[test]
+fn the_audit_chain_is_checked_against_a_checkpoint_from_the_command_line() {
+    let store = TestStore::sqlite();
+    // RFC 8032 §7.1, test 1: a key given in hex, as from a secret store.
+    let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    let public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let dangan = |args: &[&str]| {
+        Command::new(binary())
+            .args(args)
+            .env("DANGAN_DATABASE_URL", &store.url)
+            .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    assert!(dangan(&["migrate"]).status.success());
+    let signed = Command::new(binary())
+        .args(["audit", "checkpoint"])
+        .env("DANGAN_DATABASE_URL", &store.url)
+        .env("DANGAN_AUDIT_SIGNING_KEY", seed)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let checkpoint: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    assert_eq!(checkpoint["public_key"], public_key);
+    let file = std::env::temp_dir().join(format!("checkpoint-{}.json", std::process::id()));
+    std::fs::write(&file, &signed.stdout).unwrap();
+    let file = file.to_str().unwrap();
+
+    let held = dangan(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        file,
+        "--public-key",
+        public_key,
+    ]);
+    let printed = String::from_utf8_lossy(&held.stdout);
+    assert!(
+        held.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&held.stderr)
+    );
+    assert!(
+        printed.contains(&format!("signed by {public_key}")),
+        "{printed}"
+    );
+
+    let stranger = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    let refused = dangan(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        file,
+        "--public-key",
+        stranger,
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("signature does not verify"), "{said}");
+    let _ = std::fs::remove_file(file);
+}

@@ -127,6 +127,7 @@ pub struct ChainVerifier {
     expected_seq: i64,
     checked: i64,
     first_invalid_seq: Option<i64>,
+    witness: Option<(i64, Option<String>)>,
 }
 
 /// The verdict on a whole chain.
@@ -136,6 +137,8 @@ pub struct ChainReport {
     pub checked: i64,
     pub head_hash: String,
     pub first_invalid_seq: Option<i64>,
+    /// The stored hash of the event the verifier was asked to witness, if the chain has it.
+    pub witnessed_hash: Option<String>,
 }
 
 impl Default for ChainVerifier {
@@ -145,11 +148,21 @@ impl Default for ChainVerifier {
             expected_seq: 1,
             checked: 0,
             first_invalid_seq: None,
+            witness: None,
         }
     }
 }
 
 impl ChainVerifier {
+    /// A verifier that also keeps the stored hash of the event at `seq`, to hold against a
+    /// checkpoint.
+    pub fn witnessing(seq: i64) -> Self {
+        ChainVerifier {
+            witness: Some((seq, None)),
+            ..ChainVerifier::default()
+        }
+    }
+
     /// Checks the next stored event with the hashes stored beside it.
     pub fn check(&mut self, event: &AuditEvent, stored_prev_hash: &str, stored_hash: &str) {
         self.checked += 1;
@@ -159,6 +172,11 @@ impl ChainVerifier {
                 && event.hash(stored_prev_hash) == stored_hash;
             if !intact {
                 self.first_invalid_seq = Some(event.seq);
+            }
+        }
+        if let Some((seq, found)) = &mut self.witness {
+            if *seq == event.seq {
+                *found = Some(stored_hash.to_owned());
             }
         }
         self.expected_seq = event.seq + 1;
@@ -180,6 +198,7 @@ impl ChainVerifier {
             checked: self.checked,
             head_hash: self.expected_prev,
             first_invalid_seq,
+            witnessed_hash: self.witness.and_then(|(_, found)| found),
         }
     }
 }

@@ -43,6 +43,7 @@ macro_rules! named_enum {
 pub mod access;
 pub mod archive;
 pub mod audit;
+pub mod checkpoint;
 pub mod classification;
 pub mod department;
 pub mod error;

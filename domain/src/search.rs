@@ -98,6 +98,10 @@ pub enum QueryTerm {
     Phrase(Vec<String>),
 }
 
+/// Terms a query may hold: each is one more match the index runs over its postings, and a
+/// person searching types a handful.
+pub const MAX_QUERY_TERMS: usize = 16;
+
 /// Turns a user's query into terms; `None` when it holds nothing searchable.
 pub fn query_terms(q: &str) -> Option<Vec<QueryTerm>> {
     let terms: Vec<QueryTerm> = runs(q)

@@ -1,7 +1,10 @@
 //! The loan voucher (借阅凭证): what the borrower signs when an archive is handed over. Its
-//! canonical form is JSON with sorted keys; the signature keeps that text's SHA-256 digest, and the
-//! verification code printed on the voucher (and in its QR code) is taken from the digest.
+//! canonical form is JSON with sorted keys; the signature keeps that text's SHA-256 digest. The
+//! verification code printed on the voucher (and in its QR code) names the loan with a key only
+//! the server holds: nobody can print a code that leads to a loan, and a scanned code shows the
+//! desk the loan as the store keeps it, to compare with the paper.
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -76,17 +79,45 @@ pub fn digest(canonical: &str) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// The code a person reads off the voucher to check it against the store: the first 64 bits
-/// of the digest, upper-case, in groups of four.
-pub fn verification_code(digest: &str) -> String {
-    let head: Vec<String> = digest
-        .chars()
-        .take(16)
-        .collect::<Vec<char>>()
-        .chunks(4)
-        .map(|group| group.iter().collect::<String>().to_uppercase())
-        .collect();
-    head.join("-")
+/// The server's key for verification codes (generated on first start, kept in the store).
+#[derive(Clone)]
+pub struct VoucherKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for VoucherKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VoucherKey(***)")
+    }
+}
+
+impl VoucherKey {
+    /// `None` only if HMAC refused the key, which it does for no length.
+    pub fn new(key: &[u8]) -> Option<VoucherKey> {
+        Hmac::<Sha256>::new_from_slice(key).ok().map(VoucherKey)
+    }
+
+    /// The code a person reads off the voucher of `loan_id`: the first 64 bits of
+    /// HMAC-SHA256(key, loan id), upper-case hex in groups of four. Guessing one that belongs to
+    /// some loan takes about 2^64 / (number of loans) tries.
+    pub fn code_for(&self, loan_id: uuid::Uuid) -> String {
+        let mut mac = self.0.clone();
+        mac.update(b"dangan voucher v1\n");
+        mac.update(loan_id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        grouped(&hex::encode_upper(&tag[..8]))
+    }
+}
+
+fn grouped(hex16: &str) -> String {
+    let groups: Vec<&str> = (0..4).map(|i| &hex16[i * 4..i * 4 + 4]).collect();
+    groups.join("-")
+}
+
+/// A code as typed or scanned (any case, with or without the dashes) in its printed form, or
+/// `None` when it cannot be one.
+pub fn normalise_code(input: &str) -> Option<String> {
+    let digits: String = input.chars().filter(|c| *c != '-').collect();
+    (digits.len() == 16 && digits.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| grouped(&digits.to_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -136,8 +167,35 @@ mod tests {
     fn numbers_and_codes_read_well() {
         assert_eq!(voucher_number("JY-2026-000123", 2), "JY-2026-000123-02");
         assert_eq!(
-            verification_code("3f2a9c1b00112233ffff"),
-            "3F2A-9C1B-0011-2233"
+            normalise_code("3f2a9c1b00112233").as_deref(),
+            Some("3F2A-9C1B-0011-2233")
+        );
+        assert_eq!(
+            normalise_code("3F2A-9C1B-0011-2233").as_deref(),
+            Some("3F2A-9C1B-0011-2233")
+        );
+        assert_eq!(normalise_code("3F2A-9C1B-0011-223"), None);
+        assert_eq!(normalise_code("3F2A-9C1B-0011-223G"), None);
+        assert_eq!(normalise_code("3F2A-9C1B-0011-2233-0"), None);
+    }
+
+    #[test]
+    fn codes_are_keyed() {
+        let key = VoucherKey::new(b"one server").unwrap();
+        let code = key.code_for(Uuid::from_u128(9));
+        assert_eq!(normalise_code(&code).as_deref(), Some(code.as_str()));
+        assert_eq!(
+            code,
+            key.code_for(Uuid::from_u128(9)),
+            "stable for the loan"
+        );
+        assert_ne!(code, key.code_for(Uuid::from_u128(10)));
+        assert_ne!(
+            code,
+            VoucherKey::new(b"another server")
+                .unwrap()
+                .code_for(Uuid::from_u128(9)),
+            "without the key nobody computes it"
         );
     }
 }

@@ -181,16 +181,32 @@ pub fn list(
 
 const VERIFY_BATCH: i64 = 5_000;
 
+/// The head of the chain: the `seq` and `hash` of the newest event.
+pub fn head(conn: &mut Conn) -> Result<(i64, String), PersistenceError> {
+    Ok(audit_head::table
+        .find(1)
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?)
+}
+
 /// Recomputes the whole chain in batches, in one snapshot.
 pub fn verify(conn: &mut Conn) -> Result<ChainReport, PersistenceError> {
+    verify_with(conn, ChainVerifier::default())
+}
+
+/// Recomputes the whole chain, keeping the stored hash at `seq` to hold against a checkpoint.
+pub fn verify_witnessing(conn: &mut Conn, seq: i64) -> Result<ChainReport, PersistenceError> {
+    verify_with(conn, ChainVerifier::witnessing(seq))
+}
+
+fn verify_with(
+    conn: &mut Conn,
+    mut verifier: ChainVerifier,
+) -> Result<ChainReport, PersistenceError> {
     read_transaction(conn, |conn| {
         // The head first, and only events up to it: on PostgreSQL each statement sees what was
         // committed when it ran, and an append commits its event and the head together.
-        let (head_seq, head_hash): (i64, String) = audit_head::table
-            .find(1)
-            .select((audit_head::seq, audit_head::hash))
-            .first(conn)?;
-        let mut verifier = ChainVerifier::default();
+        let (head_seq, head_hash) = head(conn)?;
         let mut after = 0_i64;
         loop {
             let rows = audit_events::table

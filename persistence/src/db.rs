@@ -121,10 +121,15 @@ pub fn connect(url: &str, max_size: u32) -> Result<Pool, PersistenceError> {
 }
 
 /// Runs the embedded migrations of the connection's store. On PostgreSQL an advisory lock keeps
-/// several instances starting at once from migrating over each other.
+/// several instances starting at once from migrating over each other, and a database that is up
+/// to date is only read: the role the server runs as may own nothing (see the README), and
+/// diesel's harness would first try to create its table.
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, PersistenceError> {
     let applied = match conn {
         AnyConnection::Postgresql(pg) => {
+            if postgres_is_up_to_date(pg)? {
+                return Ok(Vec::new());
+            }
             diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(pg)?;
             let result = pg
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
@@ -136,7 +141,43 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<Vec<String>, Persisten
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|versions| versions.iter().map(ToString::to_string).collect()),
     };
-    applied.map_err(|e| PersistenceError::Migration(e.to_string()))
+    applied.map_err(|e| {
+        PersistenceError::Migration(format!(
+            "{e} (migrations need the role that owns the schema: run `dangan migrate` with its URL)"
+        ))
+    })
+}
+
+/// Whether every embedded migration is recorded as applied, read with a plain SELECT.
+fn postgres_is_up_to_date(pg: &mut PgConnection) -> Result<bool, PersistenceError> {
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    #[derive(QueryableByName)]
+    struct AppliedVersion {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let table: Exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
+            .get_result(pg)?;
+    if !table.exists {
+        return Ok(false);
+    }
+    let applied: std::collections::HashSet<String> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<AppliedVersion>(pg)?
+            .into_iter()
+            .map(|row| row.version)
+            .collect();
+    let embedded =
+        diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+            .map_err(|e| PersistenceError::Migration(e.to_string()))?;
+    Ok(embedded
+        .iter()
+        .all(|m| applied.contains(&m.name().version().to_string())))
 }
 
 /// Writers of this process queue here for SQLite's single write lock. SQLite's own busy handler

@@ -81,6 +81,7 @@ pub(crate) struct LoanRow {
     pub(crate) confirmed_by: Option<DbId>,
     pub(crate) updated_at: time::PrimitiveDateTime,
     pub(crate) version: i32,
+    pub(crate) verification_code: Option<String>,
 }
 
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> PersistenceError {

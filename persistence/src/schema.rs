@@ -318,6 +318,7 @@ diesel::table! {
         confirmed_by -> Nullable<DbUuid>,
         updated_at -> Timestamp,
         version -> Integer,
+        verification_code -> Nullable<Text>,
     }
 }
 

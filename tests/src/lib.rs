@@ -78,6 +78,7 @@ pub fn config_for(store: &TestStore) -> Config {
         pool_size: 8,
         workers: Some(2),
         session_max_days: 30,
+        audit_signing_key: None,
         // Tests run the scheduler themselves, at the clock's time they choose.
         scheduler: SchedulerConfig {
             scheduler_interval_secs: 0,
@@ -97,8 +98,17 @@ impl TestApp {
 
     /// Starts the app after `adjust` has changed its state (e.g. a tighter throttle policy).
     pub fn start_with(store: TestStore, adjust: impl FnOnce(&mut AppState)) -> TestApp {
-        let clock = ManualClock::new(TEST_START);
         let config = config_for(&store);
+        Self::start_configured(store, config, adjust)
+    }
+
+    /// Starts the app with `config` (e.g. another database role) on `store`, which it cleans up.
+    pub fn start_configured(
+        store: TestStore,
+        config: Config,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> TestApp {
+        let clock = ManualClock::new(TEST_START);
         let mut state = prepare(&config, Arc::new(clock.clone())).expect("app state");
         adjust(&mut state);
         let app = Application::build(state.clone(), &config.bind, config.workers).expect("bind");

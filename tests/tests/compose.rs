@@ -32,6 +32,10 @@ fn docker_compose_file_is_valid() {
         .args(["-f", file, "config", "-q"])
         .env("DANGAN_JWT_SECRET", "a-secret-for-validation-only")
         .env("DANGAN_ADMIN_PASSWORD", "a-password-for-validation-only")
+        .env(
+            "DANGAN_DB_APP_PASSWORD",
+            "another-password-for-validation-only",
+        )
         .output()
         .map_err(|e| e.to_string());
     let output = match output {

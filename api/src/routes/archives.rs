@@ -5,7 +5,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use dangan_domain::{
     access::Capability,
     archive::{ArchiveFields, ArchiveStatus, Medium},
-    search::query_terms,
+    search::{query_terms, MAX_QUERY_TERMS},
     Classification,
 };
 use dangan_persistence::archives::{
@@ -182,7 +182,8 @@ pub enum SortParam {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ArchiveQuery {
-    /// Words or Chinese text found in the code, barcode, title or description (any case).
+    /// Words or Chinese text found in the code, barcode, title or description (any case); at
+    /// most 16 words or runs of Chinese characters.
     pub q: Option<String>,
     pub category: Option<String>,
     pub classification: Option<Classification>,
@@ -285,7 +286,7 @@ pub async fn create(
         (status = 200, description = "A page of archives", body = ArchiveList),
         (status = 400, description = "Bad query or cursor", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
-        (status = 422, description = "Bad limit", body = Problem),
+        (status = 422, description = "Bad limit, or `q` of more than 16 words", body = Problem),
     ))]
 #[get("/archives")]
 pub async fn list(
@@ -305,8 +306,15 @@ pub async fn list(
         cursor: query.cursor,
     }
     .request(|c| decode_cursor(c).filter(|cursor| fits(cursor, sort)))?;
+    let terms = query.q.as_deref().and_then(query_terms);
+    if terms.as_ref().is_some_and(|t| t.len() > MAX_QUERY_TERMS) {
+        return Err(ApiError::field(
+            "q",
+            format!("at most {MAX_QUERY_TERMS} words or runs of Chinese characters"),
+        ));
+    }
     let search = ArchiveSearch {
-        terms: query.q.as_deref().and_then(query_terms),
+        terms,
         category: query.category,
         classification: query.classification,
         status: query.status,

@@ -1,7 +1,7 @@
 //! The audit trail, for auditors and admins: filtered listing and chain verification.
 
 use actix_web::{get, web};
-use dangan_domain::access::Capability;
+use dangan_domain::{access::Capability, checkpoint::Checkpoint};
 use dangan_persistence::audit::{self, AuditFilter, StoredAuditEvent};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
+    audit_offline::checkpoint_of,
     auth::CurrentUser,
     error::{ApiError, Problem},
     routes::Paging,
@@ -152,4 +153,25 @@ pub async fn verify(
         head_hash: report.head_hash,
         first_invalid_seq: report.first_invalid_seq,
     }))
+}
+
+/// A checkpoint of the chain's head, signed with the server's Ed25519 key
+/// (`DANGAN_AUDIT_SIGNING_KEY`, kept outside the database; unsigned without one). Keep it
+/// somewhere the database's administrators cannot write: `dangan audit verify --checkpoint FILE`
+/// later proves, offline, that the chain still extends it.
+#[utoipa::path(get, path = "/api/v1/audit-events/checkpoint", operation_id = "getAuditCheckpoint", tag = "audit",
+    responses(
+        (status = 200, description = "The head, signed", body = Checkpoint),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an auditor or admin", body = Problem),
+    ))]
+#[get("/audit-events/checkpoint")]
+pub async fn checkpoint(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+) -> Result<web::Json<Checkpoint>, ApiError> {
+    caller.require(Capability::ReadAudit)?;
+    let head = state.db(audit::head).await?;
+    let key = state.audit_signing_key.as_deref();
+    Ok(web::Json(checkpoint_of(head, state.clock.now(), key)))
 }

@@ -5,7 +5,7 @@ use actix_web::{get, http::header, http::StatusCode, post, web, HttpRequest, Htt
 use dangan_domain::{
     access::Capability,
     loan::{days_overdue, Condition, LoanStatus},
-    voucher::{verification_code, Voucher},
+    voucher::{normalise_code, Voucher},
 };
 use dangan_persistence::{
     checkouts,
@@ -177,6 +177,7 @@ pub async fn check_out(
     caller.require(Capability::Circulate)?;
     let body = body.accept()?;
     let now = state.clock.now();
+    let voucher_key = state.voucher_key.clone();
     let loan = state
         .db(move |conn| {
             checkouts::check_out(
@@ -185,6 +186,7 @@ pub async fn check_out(
                 &caller.user,
                 body.request_id,
                 body.barcode.trim(),
+                &voucher_key,
             )
         })
         .await?;
@@ -406,7 +408,12 @@ pub struct VoucherDto {
     /// canonical JSON (sorted keys, no white space) without `signature`, `verification_code`
     /// and `status`.
     pub signature: Option<SignatureDto>,
-    /// The first 64 bits of the digest, as printed and in the QR code.
+    /// The code printed on the voucher and in its QR code: 64 bits of an HMAC of the loan with a
+    /// key only the server holds. `GET /vouchers/{verification_code}` finds the loan by it.
+    #[schema(
+        pattern = "^[0-9A-F]{4}(-[0-9A-F]{4}){3}$",
+        example = "3F2A-9C1B-0011-2233"
+    )]
     pub verification_code: String,
     pub status: LoanStatus,
 }
@@ -428,15 +435,10 @@ pub async fn voucher(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (loan, voucher, digest) = state
+    let (loan, voucher) = state
         .db(move |conn| checkouts::voucher(conn, &caller.user, id))
         .await?;
-    let dto = VoucherDto {
-        verification_code: verification_code(&digest),
-        status: loan.loan.status,
-        signature: loan.signature.map(SignatureDto::from),
-        voucher,
-    };
+    let dto = voucher_dto(&state, loan, voucher);
     if accepts(&request, "text/html") {
         let page = crate::voucher_page::render(&dto)?;
         return Ok(HttpResponse::Ok()
@@ -444,6 +446,40 @@ pub async fn voucher(
             .body(page));
     }
     Ok(HttpResponse::Ok().json(dto))
+}
+
+fn voucher_dto(state: &AppState, loan: StoredLoan, as_signed: Voucher) -> VoucherDto {
+    VoucherDto {
+        verification_code: state.voucher_key.code_for(loan.id),
+        status: loan.loan.status,
+        signature: loan.signature.map(SignatureDto::from),
+        voucher: as_signed,
+    }
+}
+
+/// The front desk checks a printed voucher: the loan its verification code belongs to, as the
+/// store keeps it, to compare with the paper. Case and dashes do not matter.
+#[utoipa::path(get, path = "/api/v1/vouchers/{verification_code}", operation_id = "findVoucher", tag = "circulation",
+    params(("verification_code" = String, Path, description = "The code printed on the voucher (case and dashes do not matter)",
+        pattern = "^[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}$", example = "3F2A-9C1B-0011-2233")),
+    responses(
+        (status = 200, description = "The voucher the code was printed on", body = VoucherDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not staff (archivist, auditor, admin)", body = Problem),
+        (status = 404, description = "No voucher with this code that you may see", body = Problem),
+    ))]
+#[get("/vouchers/{verification_code}")]
+pub async fn find_voucher(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    code: web::Path<String>,
+) -> Result<web::Json<VoucherDto>, ApiError> {
+    caller.require(Capability::ReadAllLending)?;
+    let code = normalise_code(&code).ok_or_else(ApiError::not_found)?;
+    let (loan, as_signed) = state
+        .db(move |conn| checkouts::voucher_by_code(conn, &caller.user, &code))
+        .await?;
+    Ok(web::Json(voucher_dto(&state, loan, as_signed)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -137,6 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(loans::get)
                 .service(loans::sign)
                 .service(loans::voucher)
+                .service(loans::find_voucher)
                 .service(loans::renew)
                 .service(loans::approve_renewal)
                 .service(loans::reject_renewal)
@@ -151,6 +152,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(forms::replace)
                 .service(forms::remove)
                 .service(audit::list)
-                .service(audit::verify),
+                .service(audit::verify)
+                .service(audit::checkpoint),
         );
 }

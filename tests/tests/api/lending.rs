@@ -285,6 +285,42 @@ both_stores! {
         }
     }
 
+    fn a_printed_voucher_is_found_by_its_code_within_clearance(store) {
+        let org = org(store);
+        let archive = org.archive("WS-1", "secret");
+        let request = org.approve_all(org.request("borrower", &[&archive], "take_out", 7));
+        let loan = org.check_out("archivist", &request, &barcode("WS-1")).json();
+        let id = loan["id"].as_str().unwrap();
+        let archivist = org.token("archivist");
+        let voucher = org.app.client.get(&format!("/api/v1/loans/{id}/voucher"), Some(&archivist)).json();
+        let code = voucher["verification_code"].as_str().unwrap().to_owned();
+
+        for typed in [code.clone(), code.replace('-', "").to_lowercase()] {
+            let found = org.app.client.get(&format!("/api/v1/vouchers/{typed}"), Some(&archivist));
+            assert_eq!(found.status, 200, "{typed}: {}", found.body);
+            let found = found.json();
+            assert_eq!(found["loan_id"], id);
+            assert_eq!(found["voucher_number"], voucher["voucher_number"]);
+            assert_eq!(found["verification_code"], code.as_str());
+        }
+        let auditor = org.app.user(&org.admin, "auditor", &org.department, &["auditor"], "top_secret");
+        assert_eq!(auditor["roles"], json!(["auditor"]));
+        let auditor = org.app.login("auditor", PASSWORD);
+        assert_eq!(org.app.client.get(&format!("/api/v1/vouchers/{code}"), Some(&auditor)).status, 200);
+
+        // A forged code leads nowhere; so does the real one for staff below the archive.
+        let last = if code.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{last}", &code[..code.len() - 1]);
+        org.app.client.get(&format!("/api/v1/vouchers/{forged}"), Some(&archivist)).assert_problem(404, "not_found");
+        org.app.client.get("/api/v1/vouchers/not-a-code", Some(&archivist)).assert_problem(404, "not_found");
+        org.app.user(&org.admin, "junior", &org.department, &["archivist"], "internal");
+        let junior = org.app.login("junior", PASSWORD);
+        org.app.client.get(&format!("/api/v1/vouchers/{code}"), Some(&junior)).assert_problem(404, "not_found");
+        // Borrowers, the loan's own included, read their vouchers by loan, not by code.
+        org.app.client.get(&format!("/api/v1/vouchers/{code}"), Some(&org.token("borrower"))).assert_problem(403, "forbidden");
+        org.app.client.get(&format!("/api/v1/vouchers/{code}"), None).assert_problem(401, "unauthorized");
+    }
+
     fn the_receipt_is_signed_by_the_borrower_with_their_password(store) {
         let org = org(store);
         let archive = org.archive("WS-1", "secret");
@@ -322,8 +358,12 @@ both_stores! {
         let digest = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
         assert_eq!(voucher["signature"]["digest"], digest);
         assert_eq!(signed["signature"]["digest"], digest);
-        let code: String = digest[..16].to_uppercase().chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-");
-        assert_eq!(voucher["verification_code"], code);
+        // The printed code is keyed: not derivable from the (public) canonical voucher.
+        let code = voucher["verification_code"].as_str().unwrap().to_owned();
+        let unkeyed: String = digest[..16].to_uppercase().chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-");
+        assert_ne!(code, unkeyed);
+        assert_eq!(unsigned["verification_code"], code.as_str(), "the same code before and after signing");
+        assert!(code.len() == 19 && code.split('-').all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())), "{code}");
 
         let page = org.app.client.get_with(&format!("/api/v1/loans/{id}/voucher"), &[
             ("Authorization", &format!("Bearer {}", org.token("borrower"))), ("Accept", "text/html")]);

@@ -1,0 +1,136 @@
+//! The audit chain checked straight from the database, with no server running: `dangan audit
+//! verify [--checkpoint FILE]` and `dangan audit checkpoint`.
+
+use std::path::Path;
+
+use dangan_domain::{
+    audit::ChainReport,
+    checkpoint::{self, Checkpoint, CheckpointError, SigningKey, VerifyingKey},
+};
+use dangan_persistence::{audit, db, PersistenceError};
+use time::OffsetDateTime;
+
+use crate::{config::Config, StartupError};
+
+/// The key of `DANGAN_AUDIT_SIGNING_KEY`: the key itself (PEM or hex) or the path of a file
+/// holding it, as container secrets are mounted.
+pub fn signing_key(config: &Config) -> Result<Option<SigningKey>, StartupError> {
+    let Some(value) = &config.audit_signing_key else {
+        return Ok(None);
+    };
+    let text = value.expose().trim();
+    let text = if text.starts_with("-----BEGIN") || checkpoint::signing_key(text).is_ok() {
+        text.to_owned()
+    } else {
+        std::fs::read_to_string(text).map_err(|e| {
+            StartupError::Invalid(format!(
+                "DANGAN_AUDIT_SIGNING_KEY is neither a key (PEM or 64 hex digits) nor a readable file: {e}"
+            ))
+        })?
+    };
+    checkpoint::signing_key(&text)
+        .map(Some)
+        .map_err(|e| StartupError::Invalid(format!("DANGAN_AUDIT_SIGNING_KEY: {e}")))
+}
+
+/// A checkpoint of the head as it stands, signed when there is a key.
+pub fn checkpoint_of(
+    head: (i64, String),
+    now: OffsetDateTime,
+    key: Option<&SigningKey>,
+) -> Checkpoint {
+    let checkpoint = Checkpoint::of(head.0, head.1, now);
+    match key {
+        Some(key) => checkpoint.signed(key),
+        None => checkpoint,
+    }
+}
+
+/// `dangan audit checkpoint`.
+pub fn checkpoint(config: &Config, now: OffsetDateTime) -> Result<Checkpoint, StartupError> {
+    let key = signing_key(config)?;
+    let pool = db::connect(&config.database_url, 1)?;
+    let mut conn = pool.get().map_err(PersistenceError::from)?;
+    Ok(checkpoint_of(audit::head(&mut conn)?, now, key.as_ref()))
+}
+
+/// What `dangan audit verify` found, when the chain holds.
+#[derive(Debug)]
+pub struct Verified {
+    pub report: ChainReport,
+    /// The key whose signature on the checkpoint verified (hex), if one was checked.
+    pub signed_by: Option<String>,
+    /// Where that key came from, for the operator to judge what the signature proves.
+    pub key_source: &'static str,
+}
+
+/// `dangan audit verify [--checkpoint FILE] [--public-key KEY]`.
+pub fn verify(
+    config: &Config,
+    checkpoint: Option<&Path>,
+    public_key: Option<&str>,
+) -> Result<Verified, StartupError> {
+    let checkpoint = checkpoint.map(read_checkpoint).transpose()?;
+    let (key, key_source) = match (public_key, signing_key(config)?) {
+        (Some(text), _) => (
+            Some(
+                checkpoint::verifying_key(text)
+                    .map_err(|e| StartupError::Invalid(format!("--public-key: {e}")))?,
+            ),
+            "--public-key",
+        ),
+        (None, Some(own)) => (Some(own.verifying_key()), "DANGAN_AUDIT_SIGNING_KEY"),
+        (None, None) => (None, "the checkpoint itself"),
+    };
+    let signed_by = match &checkpoint {
+        Some(checkpoint) => check_signature(checkpoint, key, public_key.is_some())?,
+        None => None,
+    };
+    let pool = db::connect(&config.database_url, 1)?;
+    let mut conn = pool.get().map_err(PersistenceError::from)?;
+    let report = match &checkpoint {
+        Some(checkpoint) => audit::verify_witnessing(&mut conn, checkpoint.seq)?,
+        None => audit::verify(&mut conn)?,
+    };
+    match &checkpoint {
+        Some(checkpoint) => checkpoint.held_by(&report)?,
+        None => {
+            if let Some(seq) = report.first_invalid_seq {
+                return Err(CheckpointError::ChainBroken(seq).into());
+            }
+        }
+    }
+    Ok(Verified {
+        report,
+        signed_by: signed_by.map(|key| hex::encode(key.as_bytes())),
+        key_source,
+    })
+}
+
+fn read_checkpoint(path: &Path) -> Result<Checkpoint, StartupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartupError::Invalid(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| StartupError::Invalid(format!("{}: not a checkpoint: {e}", path.display())))
+}
+
+/// Checks the checkpoint's signature with `key`, or with the key it names itself when no other
+/// is known. An unsigned checkpoint is accepted only when no key was asked for: it still proves
+/// the chain extends what its keeper saw, not who issued it.
+fn check_signature(
+    checkpoint: &Checkpoint,
+    key: Option<VerifyingKey>,
+    key_required: bool,
+) -> Result<Option<VerifyingKey>, StartupError> {
+    let key = match (key, &checkpoint.public_key) {
+        (Some(key), _) => key,
+        (None, Some(named)) => checkpoint::verifying_key(named)
+            .map_err(|_| StartupError::from(CheckpointError::BadSignature))?,
+        (None, None) => return Ok(None),
+    };
+    if checkpoint.signature.is_none() && !key_required {
+        return Ok(None);
+    }
+    checkpoint.check_signature(&key)?;
+    Ok(Some(key))
+}
