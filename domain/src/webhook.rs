@@ -199,8 +199,12 @@ impl Allowed {
 /// 169.254.169.254 among them), 0.0.0.0/8, multicast, broadcast, and shared address space
 /// 100.64.0.0/10 (carrier-grade NAT, where Alibaba Cloud keeps its metadata service at
 /// 100.100.100.200); in IPv6 also NAT64 64:ff9b::/96 and the deprecated IPv4-compatible
-/// ::a.b.c.d, which reach IPv4 hosts by another name. Private networks are allowed: the OA and
-/// ERP servers of an organisation live there.
+/// ::a.b.c.d, which reach IPv4 hosts by another name, and fd00:ec2::254, AWS's metadata service
+/// over IPv6 (inside the private fd00::/8). Private networks are allowed: the OA and ERP servers
+/// of an organisation live there.
+const AWS_METADATA_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+
 fn forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -222,6 +226,7 @@ fn forbidden(ip: IpAddr) -> bool {
             v6.is_loopback()
                 || v4_compatible
                 || nat64
+                || v6 == AWS_METADATA_V6
                 || v6.is_multicast()
                 || (segments[0] & 0xffc0) == 0xfe80
         }
@@ -243,15 +248,28 @@ fn odd_ipv4_spelling(host: &str) -> bool {
     parts.len() <= 4 && parts.iter().all(numeric) && host.parse::<std::net::Ipv4Addr>().is_err()
 }
 
+/// A host as compared: without IPv6 brackets or the root's trailing dot (`localhost.` is
+/// `localhost`), lower-case.
+fn plain_host(host: &str) -> String {
+    host.trim_matches(|c| c == '[' || c == ']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// Whether `host` names this machine (`localhost`, `*.localhost`) and the allow list does not
+/// admit it by name: refused whatever it resolves to, or whether it resolves at all.
+pub fn local_by_name(host: &str, allow: &[Allowed]) -> bool {
+    let host = plain_host(host);
+    (host == "localhost" || host.ends_with(".localhost"))
+        && !allow.iter().any(|a| *a == Allowed::Host(host.clone()))
+}
+
 /// Whether a webhook may be sent to `host` resolving to `addresses`.
 pub fn target_allowed(host: &str, addresses: &[IpAddr], allow: &[Allowed]) -> bool {
-    let host = host
-        .trim_matches(|c| c == '[' || c == ']')
-        .to_ascii_lowercase();
-    if allow.iter().any(|a| *a == Allowed::Host(host.clone())) {
+    if allow.iter().any(|a| *a == Allowed::Host(plain_host(host))) {
         return true;
     }
-    let named_local = host == "localhost" || host.ends_with(".localhost");
+    let named_local = local_by_name(host, allow);
     !addresses.is_empty()
         && addresses.iter().all(|ip| {
             allow.iter().any(|a| a.admits_address(*ip)) || (!forbidden(*ip) && !named_local)
@@ -420,13 +438,16 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "::127.0.0.1",
             "::a9fe:a9fe",
+            "fd00:ec2::254",
         ] {
             assert!(!target_allowed("h", &[ip(refused)], &none), "{refused}");
         }
-        for passes in ["100.63.255.255", "100.128.0.1", "fd00::5"] {
+        for passes in ["100.63.255.255", "100.128.0.1", "fd00::5", "fd00:ec2::253"] {
             assert!(target_allowed("h", &[ip(passes)], &none), "{passes}");
         }
         assert!(!target_allowed("localhost", &[ip("10.0.0.5")], &none));
+        assert!(!target_allowed("LocalHost.", &[ip("10.0.0.5")], &none));
+        assert!(!target_allowed("a.localhost.", &[ip("10.0.0.5")], &none));
         assert!(
             !target_allowed("h", &[], &none),
             "a name that resolves to nothing"

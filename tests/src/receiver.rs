@@ -64,8 +64,69 @@ impl Receiver {
         }
     }
 
+    /// Answers every POST with 200 and a body of `bytes` bytes, sent for as long as the client
+    /// reads it; `written` counts what it managed to send.
+    pub fn flood(bytes: usize) -> (Receiver, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/hooks",
+            listener.local_addr().unwrap().port()
+        );
+        let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = written.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counter = counter.clone();
+                thread::spawn(move || flood_answer(stream, bytes, &counter));
+            }
+        });
+        let receiver = Receiver {
+            url,
+            received: Arc::new(Mutex::new(Vec::new())),
+        };
+        (receiver, written)
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+}
+
+fn flood_answer(stream: TcpStream, bytes: usize, written: &std::sync::atomic::AtomicUsize) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return;
+        }
+        let header = header.trim_end().to_ascii_lowercase();
+        if header.is_empty() {
+            break;
+        }
+        if let Some(value) = header.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut stream = stream;
+    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {bytes}\r\nconnection: close\r\n\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < bytes {
+        match stream.write(&chunk[..chunk.len().min(bytes - sent)]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                sent += n;
+                written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
 }
 

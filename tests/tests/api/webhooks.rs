@@ -227,3 +227,39 @@ both_stores! {
         assert_eq!(deliveries.len(), 4, "every request made while it waited is queued");
     }
 }
+
+/// Resident memory of this process (the server runs in it), in bytes.
+fn resident_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<usize>()
+        .unwrap()
+        * 1024
+}
+
+both_stores! {
+    // API10: what a receiver answers is not consumed: the status is all a delivery needs, so a
+    // 100 MB body is never read into memory, and the delivery ends without waiting for it.
+    fn api10_unsafe_consumption_a_100_mb_answer_is_not_read(store) {
+        let setup = setup(store, true);
+        let (flood, written) = Receiver::flood(100 * 1024 * 1024);
+        let webhook = setup.subscribe(&flood.url, &["request.created"]);
+        setup.ask();
+        let before = resident_bytes();
+        let started = std::time::Instant::now();
+        assert_eq!(deliver_due(&setup.app.state).unwrap(), 1);
+        let took = started.elapsed();
+        let grown = resident_bytes().saturating_sub(before);
+        let deliveries = setup.deliveries(&webhook);
+        assert_eq!(deliveries[0]["status"], "delivered", "{deliveries:?}");
+        assert_eq!(deliveries[0]["attempts"][0]["status_code"], 200);
+        assert!(took < std::time::Duration::from_secs(5), "the delivery took {took:?}");
+        assert!(grown < 20 * 1024 * 1024, "resident memory grew by {grown} bytes");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let sent = written.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 100 * 1024 * 1024, "the receiver could send only {sent} bytes before the connection closed");
+    }
+}
