@@ -145,3 +145,43 @@ pub fn resolve(host: &str, port: u16) -> Vec<IpAddr> {
 fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::{Ipv4Addr, TcpListener},
+    };
+
+    use super::*;
+
+    /// The name in the URL is never looked up again: the agent connects to the address that
+    /// passed the check, so a DNS answer that changes in between (rebinding) reaches nothing.
+    #[test]
+    fn a_delivery_connects_to_the_checked_address_not_a_new_lookup() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answered = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0; 1024];
+            let read = stream.read(&mut request).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&request[..read]).into_owned()
+        });
+        // `.invalid` never resolves (RFC 6761): only the pinned address can be reached.
+        let url = format!("http://rebinding.invalid:{port}/hooks");
+        let response = agent(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], port)
+            .post(&url)
+            .send("{}")
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+        let request = answered.join().unwrap();
+        assert!(
+            request.to_ascii_lowercase().contains("host: rebinding.invalid"),
+            "{request}"
+        );
+        assert!(resolve("rebinding.invalid", port).is_empty());
+    }
+}
