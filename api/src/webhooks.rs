@@ -179,7 +179,9 @@ mod tests {
         assert_eq!(response.status().as_u16(), 204);
         let request = answered.join().unwrap();
         assert!(
-            request.to_ascii_lowercase().contains("host: rebinding.invalid"),
+            request
+                .to_ascii_lowercase()
+                .contains("host: rebinding.invalid"),
             "{request}"
         );
         assert!(resolve("rebinding.invalid", port).is_empty());

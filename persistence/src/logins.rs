@@ -128,6 +128,13 @@ pub fn begin_attempt(
             .set(login_throttles::failures.eq(login_throttles::failures))
             .execute(conn)?;
         let before = load_throttle(conn, username_key)?;
+        // The address's count is read and added to under a lock of its own, or parallel
+        // guesses from one address under many names would each see the count before the others.
+        if let AnyConnection::Postgresql(pg) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(4242002, hashtext($1))")
+                .bind::<diesel::sql_types::Text, _>(address)
+                .execute(pg)?;
+        }
         let recent = login_failures::table
             .filter(login_failures::address.eq(address))
             .filter(login_failures::at.gt(window_start));

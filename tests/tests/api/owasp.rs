@@ -90,6 +90,25 @@ both_stores! {
         assert_eq!(failed_login_address(&app, "not-an-address"), "127.0.0.1");
     }
 
+    // The per-address limit holds under parallel guesses too: one address spraying many names
+    // at once gets exactly the limit of answers before 429.
+    fn api2_parallel_guesses_from_one_address_stop_at_its_limit(store) {
+        let app = TestApp::start_with(store, |state| state.throttle.max_address_failures = 10);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let app = &app;
+            let guesses: Vec<_> = (0..60)
+                .map(|n| scope.spawn(move || {
+                    let body = json!({"username": format!("sprayed-{n}"), "password": "a-wrong-guess"});
+                    app.client.post("/api/v1/auth/login", None, &body).status
+                }))
+                .collect();
+            guesses.into_iter().map(|g| g.join().unwrap()).collect()
+        });
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        assert_eq!(checked, 10, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 50);
+    }
+
     // Names that never existed are forgotten once their window and lock have passed.
     fn api2_throttle_rows_of_unknown_names_are_pruned(store) {
         let app = TestApp::start(store);
