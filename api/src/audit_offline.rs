@@ -7,7 +7,10 @@ use dangan_domain::{
     audit::ChainReport,
     checkpoint::{self, Checkpoint, CheckpointError, SigningKey, VerifyingKey},
 };
-use dangan_persistence::{audit, db, PersistenceError};
+use dangan_persistence::{
+    audit::{self, Sealing},
+    db, PersistenceError,
+};
 use time::OffsetDateTime;
 
 use crate::{config::Config, StartupError};
@@ -46,11 +49,12 @@ pub fn checkpoint_of(
     }
 }
 
-/// `dangan audit checkpoint`.
+/// `dangan audit checkpoint`: seals what was committed, then signs the head.
 pub fn checkpoint(config: &Config, now: OffsetDateTime) -> Result<Checkpoint, StartupError> {
     let key = signing_key(config)?;
     let pool = db::connect(&config.database_url, 1)?;
     let mut conn = pool.get().map_err(PersistenceError::from)?;
+    audit::seal(&mut conn, Sealing::Wait)?;
     Ok(checkpoint_of(audit::head(&mut conn)?, now, key.as_ref()))
 }
 
@@ -62,6 +66,8 @@ pub struct Verified {
     pub signed_by: Option<String>,
     /// Where that key came from, for the operator to judge what the signature proves.
     pub key_source: &'static str,
+    /// Events committed but not yet sealed (a server seals them; verifying only reads).
+    pub pending: i64,
 }
 
 /// `dangan audit verify [--checkpoint FILE] [--public-key KEY]`.
@@ -104,6 +110,7 @@ pub fn verify(
         report,
         signed_by: signed_by.map(|key| hex::encode(key.as_bytes())),
         key_source,
+        pending: audit::pending(&mut conn)?,
     })
 }
 

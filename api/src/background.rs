@@ -1,5 +1,5 @@
-//! The server's own threads: the scheduler, the outbox senders (webhooks, e-mail) and the SQLite
-//! checkpoint.
+//! The server's own threads: the scheduler, the outbox senders (webhooks, e-mail), the audit
+//! sealer and the SQLite checkpoint.
 
 use std::{thread, time::Duration};
 
@@ -37,5 +37,14 @@ pub fn checkpoint_forever(state: crate::state::AppState, every: Duration) -> std
     drain_forever("dangan-checkpoint", usize::MAX, every, move || {
         let mut conn = state.pool.get()?;
         dangan_persistence::db::checkpoint(&mut conn).map(|_| 0)
+    })
+}
+
+/// Seals committed audit events into the chain every `every`: the instance that wins the seal
+/// does it, the others find nothing to do or leave it to the winner.
+pub fn seal_forever(state: crate::state::AppState, every: Duration) -> std::io::Result<()> {
+    drain_forever("dangan-sealer", usize::MAX, every, move || {
+        let mut conn = state.pool.get()?;
+        dangan_persistence::audit::seal(&mut conn, dangan_persistence::audit::Sealing::GiveUp)
     })
 }

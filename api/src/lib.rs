@@ -3,7 +3,7 @@
 pub mod audit_offline;
 pub mod auth;
 mod background;
-pub use background::checkpoint_forever;
+pub use background::{checkpoint_forever, seal_forever};
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -33,7 +33,10 @@ use dangan_domain::{
     webhook::Allowed,
     Classification, Role,
 };
-use dangan_persistence::{checkouts, db, policies, settings, users, PersistenceError};
+use dangan_persistence::{
+    audit::{self, Sealing},
+    checkouts, db, policies, settings, users, PersistenceError,
+};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{clock::Clock, config::Config, error::ApiError, metrics::Metrics, state::AppState};
@@ -86,6 +89,8 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
     if assigned > 0 {
         log::info!("gave {assigned} earlier loans their voucher verification code");
     }
+    // What a process that died left unsealed is sealed now, before anyone reads the chain.
+    audit::seal(&mut conn, Sealing::Wait)?;
     drop(conn);
     let audit_signing_key = audit_offline::signing_key(config)?.map(Arc::new);
     Ok(AppState {
@@ -153,6 +158,12 @@ fn bootstrap_admin(
         log::info!("created user `admin` with the password from DANGAN_ADMIN_PASSWORD");
     }
     Ok(())
+}
+
+/// Seals what this process appended, for commands that exit without a sealer thread.
+pub fn seal_audit(state: &AppState) -> Result<usize, StartupError> {
+    let mut conn = state.pool.get().map_err(PersistenceError::from)?;
+    Ok(audit::seal(&mut conn, Sealing::Wait)?)
 }
 
 /// Creates a user from the command line (`dangan admin create-user`).

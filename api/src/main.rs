@@ -51,12 +51,14 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                 &roles,
                 &clearance,
             )?;
+            dangan_api::seal_audit(&state)?;
             println!("created user {} ({})", user.username, user.id);
             Ok(())
         }
         Command::Scheduler(SchedulerCommand::RunOnce) => {
             let state = prepare(&config, Arc::new(SystemClock))?;
             let run = scheduler::run_once(&state).map_err(StartupError::from)?;
+            dangan_api::seal_audit(&state)?;
             println!("{run:?}");
             Ok(())
         }
@@ -88,6 +90,12 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                 ),
                 (None, _) => {}
             }
+            if verified.pending > 0 {
+                println!(
+                    "{} events are committed but not sealed yet; a running server seals them",
+                    verified.pending
+                );
+            }
             Ok(())
         }
         Command::Serve => {
@@ -97,6 +105,7 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                 scheduler::spawn(state.clone(), Duration::from_secs(every))?;
             }
             dangan_api::webhooks::spawn(state.clone(), Duration::from_secs(1))?;
+            dangan_api::seal_forever(state.clone(), Duration::from_millis(200))?;
             if dangan_persistence::Store::of(&config.database_url)
                 == dangan_persistence::Store::Sqlite
             {

@@ -1,17 +1,18 @@
-//! The audit chain in the store: append (serialised on the chain head), list, verify.
+//! The audit chain in the store: append (an insert of the use case's own, touching no shared
+//! row), seal (one sealer per database chains what was committed, in batches), list, verify.
 
 use dangan_domain::{
     access::Principal,
-    audit::{AuditEvent, ChainReport, ChainVerifier, NewAuditEvent},
+    audit::{truncate_to_micros, AuditEvent, ChainReport, ChainVerifier, NewAuditEvent},
 };
 use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    db::read_transaction,
+    db::{read_transaction, write_transaction, AnyConnection},
     entities, from_db_time,
-    schema::{audit_events, audit_head},
+    schema::{audit_events, audit_head, audit_pending},
     sql_types::DbId,
     to_db_time, Conn, Page, PageRequest, PersistenceError,
 };
@@ -63,38 +64,155 @@ impl AuditEventRow {
     }
 }
 
-/// Appends an event to the chain. Call it as the last statement of the use case's transaction:
-/// the head row stays locked until commit, which serialises every writer behind it, so this
-/// holds it for two statements only.
+/// An event committed with its use case, waiting for the sealer to chain it.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_pending)]
+struct PendingRow {
+    #[diesel(skip_insertion)]
+    id: i64,
+    at: time::PrimitiveDateTime,
+    actor_id: Option<DbId>,
+    action: String,
+    entity_type: String,
+    entity_id: Option<String>,
+    data: String,
+}
+
+/// Records an event in the use case's transaction. It touches no row another transaction
+/// writes, so writers never wait for each other here; the sealer gives it its place in the
+/// chain (`seal`) once it is committed.
 pub fn append(
     conn: &mut Conn,
     now: OffsetDateTime,
     event: NewAuditEvent,
-) -> Result<i64, PersistenceError> {
-    // Before the head's lock: the outbox rows are the use case's work, not the chain's.
+) -> Result<(), PersistenceError> {
     crate::webhooks::enqueue(conn, now, &event)?;
-    let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1))
-        .set(audit_head::seq.eq(audit_head::seq + 1))
-        .returning((audit_head::seq, audit_head::hash))
-        .get_result(conn)?;
-    let event = event.at(seq, now);
-    let hash = event.hash(&prev_hash);
-    let row = AuditEventRow {
-        seq,
-        at: to_db_time(event.at),
-        actor_id: event.actor_id.map(DbId),
-        action: event.action,
-        entity_type: event.entity_type,
-        entity_id: event.entity_id,
-        data: event.data.to_string(),
-        prev_hash,
-        hash,
-    };
-    // A trigger moves the head's hash to this event (migration 000005).
-    diesel::insert_into(audit_events::table)
-        .values(&row)
+    diesel::insert_into(audit_pending::table)
+        .values(PendingRow {
+            id: 0,
+            at: to_db_time(truncate_to_micros(now)),
+            actor_id: event.actor_id.map(DbId),
+            action: event.action.to_owned(),
+            entity_type: event.entity_type.to_owned(),
+            entity_id: event.entity_id,
+            data: event.data.to_string(),
+        })
         .execute(conn)?;
-    Ok(seq)
+    Ok(())
+}
+
+/// Events sealed per transaction: a batch holds the seal for a few milliseconds.
+pub const SEAL_BATCH: i64 = 1_000;
+
+/// The PostgreSQL advisory lock that elects the one sealer of a database (the migration lock
+/// is 4242001, the login-address lock 4242002).
+const SEALER_LOCK: i64 = 4_242_003;
+
+/// What a sealer does when another holds the seal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// Wait for it, then seal what is left: a reader that must see every committed event.
+    Wait,
+    /// Leave the work to it: the background sealer of another instance.
+    GiveUp,
+}
+
+/// Chains every committed event that waits, oldest first, in batches; returns how many. Each
+/// batch is one transaction: the events get their `seq`, `prev_hash` and `hash`, move to
+/// `audit_events`, and the head follows, so a process dying at any point loses nothing and
+/// seals nothing twice. One sealer at a time: an advisory lock on PostgreSQL, the write lock on
+/// SQLite.
+pub fn seal(conn: &mut Conn, sealing: Sealing) -> Result<usize, PersistenceError> {
+    let mut sealed = 0;
+    loop {
+        let batch = write_transaction(conn, |conn| seal_batch(conn, sealing))?;
+        sealed += batch;
+        if batch < SEAL_BATCH as usize {
+            return Ok(sealed);
+        }
+    }
+}
+
+fn seal_batch(conn: &mut Conn, sealing: Sealing) -> Result<usize, PersistenceError> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        #[derive(QueryableByName)]
+        struct Elected {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            elected: bool,
+        }
+        let elected = match sealing {
+            Sealing::Wait => {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(SEALER_LOCK)
+                    .execute(pg)?;
+                true
+            }
+            Sealing::GiveUp => {
+                diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS elected")
+                    .bind::<diesel::sql_types::BigInt, _>(SEALER_LOCK)
+                    .get_result::<Elected>(pg)?
+                    .elected
+            }
+        };
+        if !elected {
+            return Ok(0);
+        }
+    }
+    let waiting = audit_pending::table
+        .select(PendingRow::as_select())
+        .order(audit_pending::id.asc())
+        .limit(SEAL_BATCH)
+        .load::<PendingRow>(conn)?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let (mut seq, mut prev_hash) = head(conn)?;
+    let ids: Vec<i64> = waiting.iter().map(|row| row.id).collect();
+    let mut sealed = Vec::with_capacity(waiting.len());
+    for row in waiting {
+        seq += 1;
+        let event = AuditEvent {
+            seq,
+            at: from_db_time(row.at),
+            actor_id: row.actor_id.map(Uuid::from),
+            action: row.action,
+            entity_type: row.entity_type,
+            entity_id: row.entity_id,
+            // Written from a `Value` by `append`; what is hashed is what `verify` will parse.
+            data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
+        };
+        let hash = event.hash(&prev_hash);
+        sealed.push(AuditEventRow {
+            seq,
+            at: row.at,
+            actor_id: row.actor_id,
+            action: event.action,
+            entity_type: event.entity_type,
+            entity_id: event.entity_id,
+            data: row.data,
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        });
+    }
+    let count = sealed.len();
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::insert_into(audit_events::table)
+            .values(&sealed)
+            .execute(pg)?,
+        AnyConnection::Sqlite(sqlite) => diesel::insert_into(audit_events::table)
+            .values(&sealed)
+            .execute(sqlite)?,
+    };
+    diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(ids))).execute(conn)?;
+    diesel::update(audit_head::table.find(1))
+        .set((audit_head::seq.eq(seq), audit_head::hash.eq(prev_hash)))
+        .execute(conn)?;
+    Ok(count)
+}
+
+/// Committed events the sealer has not chained yet.
+pub fn pending(conn: &mut Conn) -> Result<i64, PersistenceError> {
+    Ok(audit_pending::table.count().get_result(conn)?)
 }
 
 /// Filters of `GET /audit-events`; `None` means any.
@@ -205,7 +323,7 @@ fn verify_with(
 ) -> Result<ChainReport, PersistenceError> {
     read_transaction(conn, |conn| {
         // The head first, and only events up to it: on PostgreSQL each statement sees what was
-        // committed when it ran, and an append commits its event and the head together.
+        // committed when it ran, and the sealer commits events and the head together.
         let (head_seq, head_hash) = head(conn)?;
         let mut after = 0_i64;
         loop {

@@ -106,6 +106,21 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::DbUuid;
 
+    audit_pending (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<DbUuid>,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Nullable<Text>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
     audit_events (seq) {
         seq -> BigInt,
         at -> Timestamp,
@@ -453,6 +468,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttles,
     login_failures,
     audit_head,
+    audit_pending,
     audit_events,
     archives,
     idempotency_keys,

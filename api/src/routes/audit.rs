@@ -2,7 +2,7 @@
 
 use actix_web::{get, web};
 use dangan_domain::{access::Capability, checkpoint::Checkpoint};
-use dangan_persistence::audit::{self, AuditFilter, StoredAuditEvent};
+use dangan_persistence::audit::{self, AuditFilter, Sealing, StoredAuditEvent};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -62,15 +62,20 @@ impl From<StoredAuditEvent> for AuditEventDto {
 pub struct AuditEventList {
     pub items: Vec<AuditEventDto>,
     pub next_cursor: Option<String>,
+    /// Events committed since this listing sealed the chain, not yet in it (usually 0; each is
+    /// sealed within a second of its commit).
+    pub pending: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"valid": true, "checked": 1024, "head_hash": "07ab…", "first_invalid_seq": null}))]
+#[schema(example = json!({"valid": true, "checked": 1024, "head_hash": "07ab…", "first_invalid_seq": null, "pending": 0}))]
 pub struct ChainVerification {
     pub valid: bool,
     pub checked: i64,
     pub head_hash: String,
     pub first_invalid_seq: Option<i64>,
+    /// Events committed but not yet sealed into the chain when it was verified.
+    pub pending: i64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,16 +129,23 @@ pub async fn list(
         to: query.to,
     };
     let reader = caller.principal();
-    let page = state
-        .db(move |conn| audit::list(conn, &reader, &filter, &page))
+    let (page, pending) = state
+        .db(move |conn| {
+            // Sealing first: what was committed before this request is listed.
+            audit::seal(conn, Sealing::Wait)?;
+            let page = audit::list(conn, &reader, &filter, &page)?;
+            Ok((page, audit::pending(conn)?))
+        })
         .await?;
     Ok(web::Json(AuditEventList {
         items: page.items.into_iter().map(AuditEventDto::from).collect(),
         next_cursor: page.next.map(|seq| seq.to_string()),
+        pending,
     }))
 }
 
-/// Recompute the whole hash chain and name the first event that does not fit.
+/// Seal what was committed, recompute the whole hash chain and name the first event that does
+/// not fit.
 #[utoipa::path(get, path = "/api/v1/audit-events/verify", operation_id = "verifyAuditChain", tag = "audit",
     responses(
         (status = 200, description = "The verdict", body = ChainVerification),
@@ -146,12 +158,19 @@ pub async fn verify(
     caller: CurrentUser,
 ) -> Result<web::Json<ChainVerification>, ApiError> {
     caller.require(Capability::ReadAudit)?;
-    let report = state.db(audit::verify).await?;
+    let (report, pending) = state
+        .db(|conn| {
+            audit::seal(conn, Sealing::Wait)?;
+            let report = audit::verify(conn)?;
+            Ok((report, audit::pending(conn)?))
+        })
+        .await?;
     Ok(web::Json(ChainVerification {
         valid: report.valid,
         checked: report.checked,
         head_hash: report.head_hash,
         first_invalid_seq: report.first_invalid_seq,
+        pending,
     }))
 }
 
@@ -171,7 +190,12 @@ pub async fn checkpoint(
     caller: CurrentUser,
 ) -> Result<web::Json<Checkpoint>, ApiError> {
     caller.require(Capability::ReadAudit)?;
-    let head = state.db(audit::head).await?;
+    let head = state
+        .db(|conn| {
+            audit::seal(conn, Sealing::Wait)?;
+            audit::head(conn)
+        })
+        .await?;
     let key = state.audit_signing_key.as_deref();
     Ok(web::Json(checkpoint_of(head, state.clock.now(), key)))
 }

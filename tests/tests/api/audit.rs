@@ -7,7 +7,10 @@ use dangan_domain::{
     audit::{AuditEvent, NewAuditEvent},
     checkpoint::{CheckpointError, SigningKey},
 };
-use dangan_persistence::{audit, db};
+use dangan_persistence::{
+    audit::{self, Sealing},
+    db,
+};
 use dangan_tests::{both_stores, config_for, TestApp, TestStore};
 use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};
@@ -99,6 +102,7 @@ both_stores! {
         let admin = app.admin_token();
         app.department(&admin, "HR");
         app.department(&admin, "OPS");
+        assert_eq!(verify(&app, &admin)["valid"], true, "sealed, so the rows below exist");
 
         let update = "UPDATE audit_events SET data = '{\"code\":\"FORGED\"}' WHERE seq = 3";
         assert!(raw(&app.store, update).is_err(), "UPDATE must fail while the trigger stands");
@@ -132,14 +136,31 @@ both_stores! {
         assert_eq!(report["checked"], 3);
     }
 
-    fn eight_writers_at_once_leave_one_unbroken_chain(store) {
+    // Two instances (two pools) with eight writers between them and both sealers running all
+    // along: every append is sealed once, into one chain, and no writer waited on another's.
+    fn two_pools_of_writers_and_two_racing_sealers_leave_one_unbroken_chain(store) {
         let app = TestApp::start(store);
         let before = verify(&app, &app.admin_token())["checked"].as_i64().unwrap();
-        let pool = db::connect(&app.store.url, 8).unwrap();
+        let pools = [db::connect(&app.store.url, 5).unwrap(), db::connect(&app.store.url, 5).unwrap()];
         let now = dangan_tests::TEST_START;
+        let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sealers: Vec<_> = pools
+            .iter()
+            .map(|pool| {
+                let (pool, writing) = (pool.clone(), writing.clone());
+                std::thread::spawn(move || {
+                    let mut conn = pool.get().unwrap();
+                    let mut sealed = 0;
+                    while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                        sealed += audit::seal(&mut conn, Sealing::GiveUp).unwrap();
+                    }
+                    sealed
+                })
+            })
+            .collect();
         let writers: Vec<_> = (0..8)
             .map(|writer| {
-                let pool = pool.clone();
+                let pool = pools[writer % 2].clone();
                 std::thread::spawn(move || {
                     let mut conn = pool.get().unwrap();
                     for i in 0..25 {
@@ -154,10 +175,52 @@ both_stores! {
         for writer in writers {
             writer.join().unwrap();
         }
-        let mut conn = pool.get().unwrap();
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        let sealed_while_writing: usize = sealers.into_iter().map(|s| s.join().unwrap()).sum();
+        let mut conn = pools[0].get().unwrap();
+        let rest = audit::seal(&mut conn, Sealing::Wait).unwrap();
+        assert_eq!(sealed_while_writing + rest, 200, "each append sealed exactly once");
+        assert_eq!(audit::pending(&mut conn).unwrap(), 0);
         let report = audit::verify(&mut conn).unwrap();
         assert!(report.valid, "{report:?}");
         assert_eq!(report.checked, before + 200, "every append landed once");
+        let tags: std::collections::HashSet<String> = app
+            .client
+            .get("/api/v1/audit-events?action=test.append&limit=500", Some(&app.admin_token()))
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["entity_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(tags.len(), 200, "no append lost or doubled");
+    }
+
+    // A process that dies after its use cases committed but before it sealed leaves the events
+    // waiting; the next start seals them, and listings say how many still wait meanwhile.
+    fn events_committed_but_not_sealed_before_a_crash_are_sealed_at_the_next_start(store) {
+        let app = TestApp::start(store);
+        let admin = app.admin_token();
+        let sealed = verify(&app, &admin)["checked"].as_i64().unwrap();
+        let pool = db::connect(&app.store.url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        for i in 0..3 {
+            db::write_transaction(&mut conn, |conn| {
+                audit::append(conn, dangan_tests::TEST_START, NewAuditEvent::new("test.append", "test").on(i))
+            })
+            .unwrap();
+        }
+        assert_eq!(audit::pending(&mut conn).unwrap(), 3, "committed, not sealed: the process died here");
+        assert_eq!(audit::verify(&mut conn).unwrap().checked, sealed, "the chain holds sealed events only");
+
+        dangan_api::prepare(&config_for(&app.store), Arc::new(dangan_api::clock::SystemClock)).unwrap();
+        assert_eq!(audit::pending(&mut conn).unwrap(), 0);
+        let report = audit::verify(&mut conn).unwrap();
+        assert!(report.valid, "{report:?}");
+        assert_eq!(report.checked, sealed + 3);
+        let online = verify(&app, &admin);
+        assert_eq!(online["pending"], 0);
+        assert_eq!(online["checked"], sealed + 3);
     }
 }
 
@@ -268,6 +331,7 @@ both_stores! {
         // The chain grows on: it still extends the checkpoint, checked offline, with the key
         // the checkpoint names and with the key given on the command line.
         app.department(&admin, "OPS");
+        assert_eq!(verify(&app, &admin)["valid"], true, "sealed now");
         let held = offline(&app.store, &saved, None).unwrap();
         assert_eq!(held.signed_by.as_deref(), Some(public_key.as_str()));
         assert_eq!(held.report.checked, seq + 1);
