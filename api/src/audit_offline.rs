@@ -5,7 +5,7 @@ use std::path::Path;
 
 use dangan_domain::{
     audit::ChainReport,
-    checkpoint::{self, Checkpoint, CheckpointError, SigningKey, VerifyingKey},
+    checkpoint::{self, Checkpoint, CheckpointError, SigningKey},
 };
 use dangan_persistence::{
     audit::{self, Sealing},
@@ -36,26 +36,14 @@ pub fn signing_key(config: &Config) -> Result<Option<SigningKey>, StartupError> 
         .map_err(|e| StartupError::Invalid(format!("DANGAN_AUDIT_SIGNING_KEY: {e}")))
 }
 
-/// A checkpoint of the head as it stands, signed when there is a key.
-pub fn checkpoint_of(
-    head: (i64, String),
-    now: OffsetDateTime,
-    key: Option<&SigningKey>,
-) -> Checkpoint {
-    let checkpoint = Checkpoint::of(head.0, head.1, now);
-    match key {
-        Some(key) => checkpoint.signed(key),
-        None => checkpoint,
-    }
-}
-
 /// `dangan audit checkpoint`: seals what was committed, then signs the head.
 pub fn checkpoint(config: &Config, now: OffsetDateTime) -> Result<Checkpoint, StartupError> {
     let key = signing_key(config)?;
     let pool = db::connect(&config.database_url, 1)?;
     let mut conn = pool.get().map_err(PersistenceError::from)?;
     audit::seal(&mut conn, Sealing::Wait)?;
-    Ok(checkpoint_of(audit::head(&mut conn)?, now, key.as_ref()))
+    let (seq, head_hash) = audit::head(&mut conn)?;
+    Ok(Checkpoint::of(seq, head_hash, now).signed_if(key.as_ref()))
 }
 
 /// What `dangan audit verify` found, when the chain holds.
@@ -89,7 +77,7 @@ pub fn verify(
         (None, None) => (None, "the checkpoint itself"),
     };
     let signed_by = match &checkpoint {
-        Some(checkpoint) => check_signature(checkpoint, key, public_key.is_some())?,
+        Some(checkpoint) => checkpoint.signer(key, public_key.is_some())?,
         None => None,
     };
     let pool = db::connect(&config.database_url, 1)?;
@@ -119,25 +107,4 @@ fn read_checkpoint(path: &Path) -> Result<Checkpoint, StartupError> {
         .map_err(|e| StartupError::Invalid(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text)
         .map_err(|e| StartupError::Invalid(format!("{}: not a checkpoint: {e}", path.display())))
-}
-
-/// Checks the checkpoint's signature with `key`, or with the key it names itself when no other
-/// is known. An unsigned checkpoint is accepted only when no key was asked for: it still proves
-/// the chain extends what its keeper saw, not who issued it.
-fn check_signature(
-    checkpoint: &Checkpoint,
-    key: Option<VerifyingKey>,
-    key_required: bool,
-) -> Result<Option<VerifyingKey>, StartupError> {
-    let key = match (key, &checkpoint.public_key) {
-        (Some(key), _) => key,
-        (None, Some(named)) => checkpoint::verifying_key(named)
-            .map_err(|_| StartupError::from(CheckpointError::BadSignature))?,
-        (None, None) => return Ok(None),
-    };
-    if checkpoint.signature.is_none() && !key_required {
-        return Ok(None);
-    }
-    checkpoint.check_signature(&key)?;
-    Ok(Some(key))
 }

@@ -83,6 +83,14 @@ impl Checkpoint {
         )
     }
 
+    /// Signed with `key` when there is one (`DANGAN_AUDIT_SIGNING_KEY`), unsigned otherwise.
+    pub fn signed_if(self, key: Option<&SigningKey>) -> Checkpoint {
+        match key {
+            Some(key) => self.signed(key),
+            None => self,
+        }
+    }
+
     pub fn signed(mut self, key: &SigningKey) -> Checkpoint {
         let signature = key.sign(self.message().as_bytes());
         self.algorithm = Some(ALGORITHM.to_owned());
@@ -100,6 +108,30 @@ impl Checkpoint {
             .ok_or(CheckpointError::BadSignature)?;
         key.verify_strict(self.message().as_bytes(), &Signature::from_bytes(&bytes))
             .map_err(|_| CheckpointError::BadSignature)
+    }
+
+    /// The key that vouches for this checkpoint: `key` when one is given, else the one the
+    /// checkpoint names itself. An unsigned checkpoint is vouched for by nobody (`None`), which
+    /// is accepted unless a key was asked for: it still proves the chain extends what its keeper
+    /// saw, not who issued it.
+    pub fn signer(
+        &self,
+        key: Option<VerifyingKey>,
+        key_required: bool,
+    ) -> Result<Option<VerifyingKey>, CheckpointError> {
+        let key = match (key, &self.public_key) {
+            (Some(key), _) => key,
+            (None, Some(named)) => {
+                verifying_key(named).map_err(|_| CheckpointError::BadSignature)?
+            }
+            (None, None) if key_required => return Err(CheckpointError::Unsigned),
+            (None, None) => return Ok(None),
+        };
+        if self.signature.is_none() && !key_required {
+            return Ok(None);
+        }
+        self.check_signature(&key)?;
+        Ok(Some(key))
     }
 
     /// Whether a chain, verified while witnessing this checkpoint's `seq`, still extends it.
@@ -221,6 +253,44 @@ mod tests {
         assert_eq!(
             checkpoint().check_signature(&other),
             Err(CheckpointError::Unsigned)
+        );
+    }
+
+    #[test]
+    fn the_signer_is_the_given_key_or_the_named_one() {
+        let key = signing_key(SEED).unwrap();
+        let signed = checkpoint().signed_if(Some(&key));
+        let other = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        assert_eq!(
+            signed.signer(None, false),
+            Ok(Some(key.verifying_key())),
+            "the named key"
+        );
+        assert_eq!(
+            signed.signer(Some(key.verifying_key()), true),
+            Ok(Some(key.verifying_key()))
+        );
+        assert_eq!(
+            signed.signer(Some(other), true),
+            Err(CheckpointError::BadSignature)
+        );
+        let unsigned = checkpoint().signed_if(None);
+        assert_eq!(unsigned.signature, None);
+        assert_eq!(
+            unsigned.signer(None, false),
+            Ok(None),
+            "vouched for by nobody"
+        );
+        assert_eq!(unsigned.signer(Some(other), false), Ok(None));
+        assert_eq!(
+            unsigned.signer(Some(other), true),
+            Err(CheckpointError::Unsigned)
+        );
+        let mut misnamed = signed.clone();
+        misnamed.public_key = Some("not a key".into());
+        assert_eq!(
+            misnamed.signer(None, false),
+            Err(CheckpointError::BadSignature)
         );
     }
 

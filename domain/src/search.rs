@@ -102,8 +102,9 @@ pub enum QueryTerm {
 /// person searching types a handful.
 pub const MAX_QUERY_TERMS: usize = 16;
 
-/// Turns a user's query into terms; `None` when it holds nothing searchable.
-pub fn query_terms(q: &str) -> Option<Vec<QueryTerm>> {
+/// Turns a user's query into terms: `None` when it holds nothing searchable, an error under `q`
+/// when it holds more than [`MAX_QUERY_TERMS`].
+pub fn query_terms(q: &str) -> Result<Option<Vec<QueryTerm>>, crate::FieldError> {
     let terms: Vec<QueryTerm> = runs(q)
         .into_iter()
         .map(|run| match run {
@@ -112,7 +113,13 @@ pub fn query_terms(q: &str) -> Option<Vec<QueryTerm>> {
             Run::Cjk(chars) => QueryTerm::Phrase(bigrams(&chars).collect()),
         })
         .collect();
-    (!terms.is_empty()).then_some(terms)
+    if terms.len() > MAX_QUERY_TERMS {
+        return Err(crate::FieldError::new(
+            "q",
+            format!("at most {MAX_QUERY_TERMS} words or runs of Chinese characters"),
+        ));
+    }
+    Ok((!terms.is_empty()).then_some(terms))
 }
 
 #[cfg(test)]
@@ -156,21 +163,33 @@ mod tests {
     fn queries_become_prefixes_and_phrases() {
         assert_eq!(
             query_terms("合同"),
-            Some(vec![QueryTerm::Phrase(vec!["合同".into()])])
+            Ok(Some(vec![QueryTerm::Phrase(vec!["合同".into()])]))
         );
         assert_eq!(
             query_terms("劳动合同 WS-20"),
-            Some(vec![
+            Ok(Some(vec![
                 QueryTerm::Phrase(vec!["劳动".into(), "动合".into(), "合同".into()]),
                 QueryTerm::Prefix("ws".into()),
                 QueryTerm::Prefix("20".into()),
-            ])
+            ]))
         );
         assert_eq!(
             query_terms("档"),
-            Some(vec![QueryTerm::Prefix("档".into())])
+            Ok(Some(vec![QueryTerm::Prefix("档".into())]))
         );
-        assert_eq!(query_terms(" -- %% "), None);
+        assert_eq!(query_terms(" -- %% "), Ok(None));
+    }
+
+    #[test]
+    fn a_query_holds_at_most_sixteen_terms() {
+        let words = |n: usize| {
+            (0..n)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(query_terms(&words(16)).unwrap().unwrap().len(), 16);
+        assert_eq!(query_terms(&words(17)).unwrap_err().field, "q");
     }
 
     #[test]
@@ -182,7 +201,7 @@ mod tests {
         for start in 0..chars.len() {
             for end in start + 1..=chars.len() {
                 let q: String = chars[start..end].iter().collect();
-                for term in query_terms(&q).unwrap() {
+                for term in query_terms(&q).unwrap().unwrap() {
                     let found = match term {
                         QueryTerm::Prefix(p) => tokens.iter().any(|t| t.starts_with(&p)),
                         QueryTerm::Phrase(phrase) => {

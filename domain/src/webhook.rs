@@ -258,10 +258,17 @@ fn plain_host(host: &str) -> String {
 
 /// Whether `host` names this machine (`localhost`, `*.localhost`) and the allow list does not
 /// admit it by name: refused whatever it resolves to, or whether it resolves at all.
-pub fn local_by_name(host: &str, allow: &[Allowed]) -> bool {
+fn local_by_name(host: &str, allow: &[Allowed]) -> bool {
     let host = plain_host(host);
     (host == "localhost" || host.ends_with(".localhost"))
         && !allow.iter().any(|a| *a == Allowed::Host(host.clone()))
+}
+
+/// Whether a subscription to `host`, resolving now to `addresses`, is refused. A name that does
+/// not resolve yet is accepted (it is checked again at every delivery), unless its name alone
+/// says it is this machine.
+pub fn refused_at_subscription(host: &str, addresses: &[IpAddr], allow: &[Allowed]) -> bool {
+    local_by_name(host, allow) || (!addresses.is_empty() && !target_allowed(host, addresses, allow))
 }
 
 /// Whether a webhook may be sent to `host` resolving to `addresses`.
@@ -448,6 +455,24 @@ mod tests {
         assert!(!target_allowed("localhost", &[ip("10.0.0.5")], &none));
         assert!(!target_allowed("LocalHost.", &[ip("10.0.0.5")], &none));
         assert!(!target_allowed("a.localhost.", &[ip("10.0.0.5")], &none));
+        assert!(
+            refused_at_subscription("localhost.", &[], &none),
+            "refused unresolved"
+        );
+        assert!(
+            !refused_at_subscription("oa.example.cn", &[], &none),
+            "checked at delivery"
+        );
+        assert!(refused_at_subscription(
+            "oa.example.cn",
+            &[ip("127.0.0.1")],
+            &none
+        ));
+        assert!(!refused_at_subscription(
+            "oa.example.cn",
+            &[ip("10.0.0.5")],
+            &none
+        ));
         assert!(
             !target_allowed("h", &[], &none),
             "a name that resolves to nothing"

@@ -5,7 +5,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use dangan_domain::{
     access::Capability,
     archive::{ArchiveFields, ArchiveStatus, Medium},
-    search::{query_terms, MAX_QUERY_TERMS},
+    search::query_terms,
     Classification,
 };
 use dangan_persistence::archives::{
@@ -306,13 +306,10 @@ pub async fn list(
         cursor: query.cursor,
     }
     .request(|c| decode_cursor(c).filter(|cursor| fits(cursor, sort)))?;
-    let terms = query.q.as_deref().and_then(query_terms);
-    if terms.as_ref().is_some_and(|t| t.len() > MAX_QUERY_TERMS) {
-        return Err(ApiError::field(
-            "q",
-            format!("at most {MAX_QUERY_TERMS} words or runs of Chinese characters"),
-        ));
-    }
+    let terms = match query.q.as_deref().map(query_terms).transpose() {
+        Ok(terms) => terms.flatten(),
+        Err(e) => return Err(vec![e].into()),
+    };
     let search = ArchiveSearch {
         terms,
         category: query.category,

@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
-    audit_offline::checkpoint_of,
     auth::CurrentUser,
     error::{ApiError, Problem},
     routes::Paging,
@@ -197,5 +196,8 @@ pub async fn checkpoint(
         })
         .await?;
     let key = state.audit_signing_key.as_deref();
-    Ok(web::Json(checkpoint_of(head, state.clock.now(), key)))
+    let (seq, head_hash) = head;
+    Ok(web::Json(
+        Checkpoint::of(seq, head_hash, state.clock.now()).signed_if(key),
+    ))
 }

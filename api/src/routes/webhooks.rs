@@ -3,7 +3,7 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use dangan_domain::{
     access::Capability,
-    webhook::{check_events, check_secret, check_url, local_by_name, target_allowed},
+    webhook::{check_events, check_secret, check_url, refused_at_subscription},
     Classification, FieldError,
 };
 use dangan_persistence::webhooks::{self, Delivery, NewWebhook, Webhook};
@@ -132,12 +132,9 @@ pub async fn create(
     match check_url(&request.url) {
         Ok((host, port)) => {
             let allow = state.webhook_allow.clone();
-            // A name that does not resolve now is checked again at every delivery, unless its
-            // name alone says it is this machine.
             let refused = blocking(move || {
                 let addresses = crate::webhooks::resolve(&host, port);
-                Ok(local_by_name(&host, &allow)
-                    || (!addresses.is_empty() && !target_allowed(&host, &addresses, &allow)))
+                Ok(refused_at_subscription(&host, &addresses, &allow))
             })
             .await?;
             if refused {
