@@ -48,3 +48,11 @@ pub fn seal_forever(state: crate::state::AppState, every: Duration) -> std::io::
         dangan_persistence::audit::seal(&mut conn, dangan_persistence::audit::Sealing::GiveUp)
     })
 }
+
+/// Adds the waiting report counter changes into the day counters every `every`.
+pub fn fold_forever(state: crate::state::AppState, every: Duration) -> std::io::Result<()> {
+    drain_forever("dangan-rollups", usize::MAX, every, move || {
+        let mut conn = state.pool.get()?;
+        dangan_persistence::rollups::fold(&mut conn)
+    })
+}

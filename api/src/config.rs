@@ -238,6 +238,24 @@ pub enum Command {
     /// The audit chain, read straight from the database (no server needed).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Copy the SQLite database to FILE while the server runs (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
+    },
+    /// The day counters reports are read from, straight in the database.
+    #[command(subcommand)]
+    Rollups(RollupsCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RollupsCommand {
+    /// Refill them from the loans and requests (after history was written into the store
+    /// directly, or to repair them).
+    Rebuild,
+    /// Compare every report over the whole history with the same report computed from the
+    /// loans and requests alone. Exits 1 when they differ.
+    Verify,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -285,6 +285,10 @@ impl From<Vec<FieldError>> for ApiError {
     }
 }
 
+/// What a client is told to wait before retrying when the database is away: a restart of
+/// PostgreSQL takes a few seconds, and the pool reconnects by itself meanwhile.
+const DATABASE_RETRY_AFTER_SECS: i64 = 2;
+
 impl From<PersistenceError> for ApiError {
     fn from(error: PersistenceError) -> Self {
         match error {
@@ -299,9 +303,19 @@ impl From<PersistenceError> for ApiError {
                 "the resource changed since it was read; fetch it again",
             ),
             PersistenceError::Domain(domain) => domain.into(),
-            PersistenceError::Pool(_) | PersistenceError::Connect(_) => {
+            PersistenceError::Pool(_)
+            | PersistenceError::Connect(_)
+            | PersistenceError::Lost(_) => {
                 log::error!("database unavailable: {error}");
-                ApiError::new(ErrorCode::Unavailable, "the database is not answering")
+                ApiError {
+                    retry_after_secs: Some(DATABASE_RETRY_AFTER_SECS),
+                    ..ApiError::new(
+                        ErrorCode::Unavailable,
+                        "the database is not answering; retry shortly (a write that got this \
+                         answer may or may not have been made: retry it with the same \
+                         Idempotency-Key)",
+                    )
+                }
             }
             other => ApiError::internal(other),
         }
@@ -311,5 +325,31 @@ impl From<PersistenceError> for ApiError {
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         ApiError::internal(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_database_connection_is_503_with_retry_after_not_500() {
+        let lost = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new("terminating connection due to administrator command".to_owned()),
+        );
+        let error = ApiError::from(PersistenceError::from(lost));
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER).unwrap(),
+            &DATABASE_RETRY_AFTER_SECS.to_string()
+        );
+        let statement = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("division by zero".to_owned()),
+        );
+        let internal = ApiError::from(PersistenceError::from(statement));
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

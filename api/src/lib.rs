@@ -3,7 +3,7 @@
 pub mod audit_offline;
 pub mod auth;
 mod background;
-pub use background::{checkpoint_forever, seal_forever};
+pub use background::{checkpoint_forever, fold_forever, seal_forever};
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -35,7 +35,7 @@ use dangan_domain::{
 };
 use dangan_persistence::{
     audit::{self, Sealing},
-    checkouts, db, policies, settings, users, PersistenceError,
+    checkouts, db, policies, rollups, settings, users, PersistenceError,
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -88,6 +88,9 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
     let assigned = checkouts::assign_verification_codes(&mut conn, &voucher_key)?;
     if assigned > 0 {
         log::info!("gave {assigned} earlier loans their voucher verification code");
+    }
+    if rollups::build_if_missing(&mut conn)? {
+        log::info!("filled the report counters from the loans and requests");
     }
     // What a process that died left unsealed is sealed now, before anyone reads the chain.
     audit::seal(&mut conn, Sealing::Wait)?;

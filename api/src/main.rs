@@ -1,5 +1,5 @@
 //! The `dangan` binary: serve (default), migrate, openapi, admin create-user, scheduler run-once,
-//! audit verify and audit checkpoint.
+//! audit verify, audit checkpoint, backup, rollups rebuild and rollups verify.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -7,9 +7,11 @@ use clap::Parser;
 use dangan_api::{
     audit_offline,
     clock::{Clock, SystemClock},
-    config::{AdminCommand, AuditCommand, Cli, Command, SchedulerCommand},
+    config::{AdminCommand, AuditCommand, Cli, Command, RollupsCommand, SchedulerCommand},
     openapi, prepare, scheduler, Application, StartupError,
 };
+use dangan_domain::access::Principal;
+use dangan_persistence::{db, reports, rollups, PersistenceError};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -98,6 +100,66 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             }
             Ok(())
         }
+        Command::Backup { file } => {
+            if file.exists() {
+                return Err(StartupError::Invalid(format!(
+                    "{} exists; a backup never writes over a file",
+                    file.display()
+                )));
+            }
+            let pool = db::connect(&config.database_url, 1)?;
+            let mut conn = pool.get().map_err(PersistenceError::from)?;
+            let started = std::time::Instant::now();
+            if !db::backup(&mut conn, &file)? {
+                return Err(StartupError::Invalid(
+                    "PostgreSQL is backed up with its own tools, while the server runs: \
+                     pg_dump -Fc -f dangan.dump \"$DANGAN_DATABASE_URL\" (see the README)"
+                        .to_owned(),
+                ));
+            }
+            let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backed up to {} ({bytes} bytes) in {:.1} s",
+                file.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Rollups(RollupsCommand::Rebuild) => {
+            let state = prepare(&config, Arc::new(SystemClock))?;
+            let mut conn = state.pool.get().map_err(PersistenceError::from)?;
+            let started = std::time::Instant::now();
+            rollups::rebuild(&mut conn)?;
+            println!(
+                "report counters refilled in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Rollups(RollupsCommand::Verify) => {
+            let state = prepare(&config, Arc::new(SystemClock))?;
+            let mut conn = state.pool.get().map_err(PersistenceError::from)?;
+            let everything = reports::Period {
+                from: None,
+                to: None,
+            };
+            let differences = reports::disagreements(
+                &mut conn,
+                &Principal::operator(),
+                &everything,
+                SystemClock.now(),
+            )?;
+            if differences.is_empty() {
+                println!("every report agrees with the loans and requests");
+                Ok(())
+            } else {
+                Err(StartupError::Invalid(format!(
+                    "the report counters disagree with the loans and requests (`dangan rollups \
+                     rebuild` refills them):\n{}",
+                    differences.join("\n")
+                )))
+            }
+        }
         Command::Serve => {
             let state = prepare(&config, Arc::new(SystemClock))?;
             let every = config.scheduler.scheduler_interval_secs;
@@ -106,6 +168,7 @@ fn run(cli: Cli) -> Result<(), StartupError> {
             }
             dangan_api::webhooks::spawn(state.clone(), Duration::from_secs(1))?;
             dangan_api::seal_forever(state.clone(), Duration::from_millis(200))?;
+            dangan_api::fold_forever(state.clone(), Duration::from_secs(1))?;
             if dangan_persistence::Store::of(&config.database_url)
                 == dangan_persistence::Store::Sqlite
             {

@@ -229,3 +229,107 @@ fn the_audit_chain_is_checked_against_a_checkpoint_from_the_command_line() {
     assert!(said.contains("signature does not verify"), "{said}");
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn a_backup_taken_while_the_server_writes_restores_to_a_chain_and_counters_that_verify() {
+    let store = TestStore::sqlite();
+    let (_server, client) = start(&store);
+    let login = client.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    );
+    let admin = login.json()["access_token"].as_str().unwrap().to_owned();
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let copy = std::env::temp_dir().join(format!("dangan-backup-{}.db", uuid::Uuid::new_v4()));
+    let dangan = |url: &str, args: &[&str]| {
+        Command::new(binary())
+            .args(args)
+            .env("DANGAN_DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut made = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"code": format!("D{made}"), "name": format!("部门 {made}")});
+                let reply = client.post("/api/v1/departments", Some(&admin), &body);
+                assert_eq!(reply.status, 201, "{}", reply.body);
+                made += 1;
+            }
+            made
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let backup = dangan(&store.url, &["backup", copy.to_str().unwrap()]);
+        assert!(
+            backup.status.success(),
+            "{}",
+            String::from_utf8_lossy(&backup.stderr)
+        );
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            writer.join().unwrap() > 0,
+            "the server wrote during the backup"
+        );
+    });
+
+    let copied = format!("sqlite://{}", copy.display());
+    let verified = dangan(&copied, &["audit", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let agreed = dangan(&copied, &["rollups", "verify"]);
+    assert!(
+        agreed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&agreed.stderr)
+    );
+
+    // A backup never writes over a file.
+    let again = dangan(&store.url, &["backup", copy.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+
+    // Counters that no longer match the loans are caught.
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let mut conn = diesel::SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
+        diesel::sql_query(
+            "INSERT INTO loan_days VALUES ('all', '', '2026-01-01', 'public', 1, 0, 0, 0.0, 0, 0)",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let disagreed = dangan(&copied, &["rollups", "verify"]);
+    assert_eq!(disagreed.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&disagreed.stderr).contains("summary: counters"),
+        "{}",
+        String::from_utf8_lossy(&disagreed.stderr)
+    );
+    let rebuilt = dangan(&copied, &["rollups", "rebuild"]);
+    assert!(rebuilt.status.success());
+    assert!(dangan(&copied, &["rollups", "verify"]).status.success());
+    let _ = std::fs::remove_file(&copy);
+}
+
+#[test]
+fn postgres_is_backed_up_with_pg_dump() {
+    let Some(store) = TestStore::postgres() else {
+        eprintln!("DANGAN_TEST_POSTGRES_URL is not set; skipping");
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("dangan-backup-{}.db", uuid::Uuid::new_v4()));
+    let refused = Command::new(binary())
+        .args(["backup", file.to_str().unwrap()])
+        .env("DANGAN_DATABASE_URL", &store.url)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_dump"));
+    assert!(!file.exists());
+}

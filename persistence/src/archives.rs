@@ -23,6 +23,7 @@ use crate::{
     db::{write_transaction, MultiBackend},
     departments, from_db_time,
     import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
+    rollups::{self, Scope},
     schema::{archives, departments as departments_table},
     sql_types::{DbId, SearchVector},
     to_db_time, AnyConnection, Conn, Page, PageRequest, PersistenceError,
@@ -367,6 +368,11 @@ fn store_change(
     before: &Archive,
     after: &Archive,
 ) -> Result<(), PersistenceError> {
+    let recounted = before.fields.classification != after.fields.classification
+        || before.fields.category != after.fields.category;
+    if recounted {
+        rollups::uncount(conn, Scope::Archive(before.id))?;
+    }
     let updated = diesel::update(
         archives::table
             .find(DbId(before.id))
@@ -377,6 +383,9 @@ fn store_change(
     .map_err(on_duplicate)?;
     if updated == 0 {
         return Err(PersistenceError::VersionMismatch);
+    }
+    if recounted {
+        rollups::count(conn, Scope::Archive(before.id))?;
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use crate::{
     loans::{claim, corrupt, get, held_by, load, loan_audit, LoanRow, StoredLoan},
     requests,
     reservations::{lapse_reservations, settle},
+    rollups::{self, Scope},
     schema::{loans, request_items},
     sql_types::DbId,
     to_db_time,
@@ -108,6 +109,7 @@ pub fn check_out(
             })
             .execute(conn)
             .map_err(|e| PersistenceError::on_unique(e, "archive_unavailable"))?;
+        rollups::count(conn, Scope::Loan(id))?;
         archives::set_status(conn, now, archive.id, ArchiveStatus::OnLoan)?;
         diesel::update(
             request_items::table

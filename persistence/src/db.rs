@@ -238,3 +238,19 @@ pub fn ping(conn: &mut AnyConnection) -> Result<(), PersistenceError> {
     conn.ping()?;
     Ok(())
 }
+
+/// Writes a consistent copy of an SQLite database to `path` while the server goes on writing:
+/// `VACUUM INTO` copies one read snapshot, so the copy holds whole transactions only (events
+/// committed but not yet sealed are sealed when a server starts on the copy). Returns false on
+/// PostgreSQL, which is backed up with its own tools (`pg_dump`, see the README).
+pub fn backup(conn: &mut AnyConnection, path: &std::path::Path) -> Result<bool, PersistenceError> {
+    match conn {
+        AnyConnection::Postgresql(_) => Ok(false),
+        AnyConnection::Sqlite(sqlite) => {
+            diesel::sql_query("VACUUM INTO ?")
+                .bind::<diesel::sql_types::Text, _>(path.to_string_lossy())
+                .execute(sqlite)?;
+            Ok(true)
+        }
+    }
+}

@@ -25,6 +25,10 @@ pub enum PersistenceError {
     Database(DieselError),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
+    /// The connection broke under a statement (the database restarted, the network failed):
+    /// what the statement's transaction did is rolled back, or unknown if it was the commit.
+    #[error("lost the database connection: {0}")]
+    Lost(DieselError),
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
     /// Stored data that no longer reads as what was written.
@@ -47,8 +51,28 @@ impl From<DieselError> for PersistenceError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => PersistenceError::NotFound,
+            lost if connection_lost(&lost) => PersistenceError::Lost(lost),
             other => PersistenceError::Database(other),
         }
+    }
+}
+
+/// Whether `error` says the connection itself failed rather than the statement: diesel marks
+/// it so when libpq reports the connection bad (SQLSTATE class 08, or an administrator's
+/// shutdown that closed it), and a transaction whose rollback or commit met such an error
+/// leaves its connection unusable.
+fn connection_lost(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )
+        | DieselError::BrokenTransactionManager => true,
+        DieselError::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => connection_lost(rollback_error) || connection_lost(commit_error),
+        _ => false,
     }
 }
 

@@ -24,6 +24,7 @@ pub mod reports;
 pub mod requests;
 pub mod reservations;
 pub mod returns;
+pub mod rollups;
 pub mod schema;
 pub mod settings;
 pub mod sql_types;

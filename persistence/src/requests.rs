@@ -25,6 +25,7 @@ use crate::{
     archives, audit,
     db::write_transaction,
     delegations, forms, from_db_time, loans, policies, reservations,
+    rollups::{self, Scope},
     schema::{
         archives as archives_table, loan_requests, request_items, request_steps, step_approvers,
     },
@@ -469,6 +470,7 @@ pub fn create(
                 ))
                 .execute(conn)?;
         }
+        rollups::count(conn, Scope::Request(id))?;
         for (index, step) in (0..).zip(&machine.steps) {
             diesel::insert_into(request_steps::table)
                 .values(StepRow {
@@ -523,6 +525,10 @@ pub(crate) fn store_decision(
 ) -> Result<(), PersistenceError> {
     let approved_now =
         after.status == RequestStatus::Approved && before.status != RequestStatus::Approved;
+    let recounted = after.status != before.status;
+    if recounted {
+        rollups::uncount(conn, Scope::Request(before.id))?;
+    }
     let updated = diesel::update(
         loan_requests::table
             .find(DbId(before.id))
@@ -541,6 +547,9 @@ pub(crate) fn store_decision(
         diesel::update(loan_requests::table.find(DbId(before.id)))
             .set(loan_requests::approved_at.eq(Some(to_db_time(now))))
             .execute(conn)?;
+    }
+    if recounted {
+        rollups::count(conn, Scope::Request(before.id))?;
     }
     for (index, (old, new)) in (0..).zip(before.steps.iter().zip(&after.steps)) {
         if old == new {

@@ -17,6 +17,7 @@ use crate::{
     loans::{claim, get, load, loan_audit, out_of, StoredLoan},
     requests::{self, StoredRequest},
     reservations::{pass_on, settle, settle_request},
+    rollups::{self, Scope},
     schema::{incidents, loans},
     sql_types::DbId,
     to_db_time,
@@ -97,6 +98,7 @@ pub fn take_back(
                 .loan
                 .take_back(inspector.id, inspection.condition, &request.rules, now)?;
         claim(conn, &before, now)?;
+        rollups::uncount(conn, Scope::Loan(before.id))?;
         diesel::update(loans::table.find(DbId(before.id)))
             .set((
                 loans::status.eq(after.status.as_str()),
@@ -107,6 +109,7 @@ pub fn take_back(
                 loans::returned_at.eq(after.returned_at.map(to_db_time)),
             ))
             .execute(conn)?;
+        rollups::count(conn, Scope::Loan(before.id))?;
         let incident = if inspection.condition.opens_incident() {
             archives::set_status(conn, now, archive.id, ArchiveStatus::Damaged)?;
             Some(open_incident(
@@ -162,6 +165,7 @@ pub fn confirm_return(
         )?;
         let after = before.loan.confirm_return(actor.id, now)?;
         claim(conn, &before, now)?;
+        rollups::uncount(conn, Scope::Loan(id))?;
         diesel::update(loans::table.find(DbId(id)))
             .set((
                 loans::status.eq(after.status.as_str()),
@@ -169,6 +173,7 @@ pub fn confirm_return(
                 loans::confirmed_by.eq(Some(DbId(actor.id))),
             ))
             .execute(conn)?;
+        rollups::count(conn, Scope::Loan(id))?;
         let condition = before.loan.condition.unwrap_or(Condition::Intact);
         let request = requests::load(conn, before.request_id)?;
         let reserved_for = after_loan_ends(conn, now, &before, &request, condition)?;
@@ -198,9 +203,11 @@ pub fn report_lost(
         let before = get(conn, archivist, id)?;
         let after = before.loan.report_lost()?;
         claim(conn, &before, now)?;
+        rollups::uncount(conn, Scope::Loan(id))?;
         diesel::update(loans::table.find(DbId(id)))
             .set(loans::status.eq(after.status.as_str()))
             .execute(conn)?;
+        rollups::count(conn, Scope::Loan(id))?;
         archives::set_status(conn, now, before.archive_id, ArchiveStatus::Lost)?;
         let incident = open_incident(conn, now, &before, "lost", notes, archivist.id)?;
         settle_request(conn, now, before.request_id)?;

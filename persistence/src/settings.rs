@@ -34,3 +34,21 @@ pub fn get_or_insert(
         Err(other) => Err(other.into()),
     }
 }
+
+/// The stored value of `key`, if any.
+pub fn get(conn: &mut Conn, key: &str) -> Result<Option<String>, PersistenceError> {
+    Ok(settings::table
+        .find(key)
+        .select(settings::value)
+        .first::<String>(conn)
+        .optional()?)
+}
+
+/// Stores `value` under `key`, over what was there.
+pub fn put(conn: &mut Conn, key: &str, value: &str) -> Result<(), PersistenceError> {
+    diesel::delete(settings::table.find(key)).execute(conn)?;
+    diesel::insert_into(settings::table)
+        .values((settings::key.eq(key), settings::value.eq(value)))
+        .execute(conn)?;
+    Ok(())
+}

@@ -18,6 +18,7 @@ use crate::{
     db::write_transaction,
     departments, from_db_time,
     import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
+    rollups::{self, Scope},
     schema::{departments as departments_table, sessions, users},
     sql_types::DbId,
     to_db_time, Conn, Page, PageRequest, PersistenceError,
@@ -408,6 +409,10 @@ fn other_active_admins(conn: &mut Conn, except: Uuid) -> Result<i64, Persistence
 
 /// Writes `after` over `before` if nobody changed the row in between.
 fn store_change(conn: &mut Conn, before: &User, after: &User) -> Result<User, PersistenceError> {
+    let recounted = before.department_id != after.department_id;
+    if recounted {
+        rollups::uncount(conn, Scope::Borrower(before.id))?;
+    }
     let updated = diesel::update(
         users::table
             .find(DbId(before.id))
@@ -417,6 +422,9 @@ fn store_change(conn: &mut Conn, before: &User, after: &User) -> Result<User, Pe
     .execute(conn)?;
     if updated == 0 {
         return Err(PersistenceError::VersionMismatch);
+    }
+    if recounted {
+        rollups::count(conn, Scope::Borrower(before.id))?;
     }
     get(conn, after.id)
 }

@@ -7,7 +7,7 @@ use dangan_domain::{
     loan::{hundredths, overdue_rate},
     Classification,
 };
-use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period, Slice};
+use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period, Slice, Source};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -122,7 +122,7 @@ pub async fn summary(
     caller.require(Capability::ReadReports)?;
     let (viewer, period, now) = (caller.principal(), query.period(), state.clock.now());
     let s = state
-        .db(move |conn| reports::summary(conn, &viewer, &period, now))
+        .db(move |conn| reports::summary(conn, &viewer, &period, now, Source::Rollups))
         .await?;
     Ok(web::Json(SummaryDto {
         requests: s.requests,
@@ -228,7 +228,16 @@ pub async fn loans(
         state.clock.now(),
     );
     let rows: Vec<LoanGroupDto> = state
-        .db(move |conn| reports::loans_by(conn, &viewer, &period, group_by.into(), now))
+        .db(move |conn| {
+            reports::loans_by(
+                conn,
+                &viewer,
+                &period,
+                group_by.into(),
+                now,
+                Source::Rollups,
+            )
+        })
         .await?
         .into_iter()
         .map(LoanGroupDto::from)

@@ -21,6 +21,7 @@ mod owasp;
 mod policies;
 mod reminders;
 mod reports;
+mod rollups;
 mod search;
 mod system;
 mod users;

@@ -1,0 +1,307 @@
+//! Report rollups: per-day counters of loans and requests (migration 000016 describes the
+//! tables), kept in step with every change a report counts, so that whole-history reports read
+//! thousands of rows instead of millions.
+//!
+//! A use case never updates a counter: it inserts signed rows into a `*_changes` table in its own
+//! transaction — `uncount` what it is about to change (the rows as they are), change it, `count`
+//! it again — so concurrent writers, of one instance or several, touch no shared row. `fold`
+//! adds the waiting changes into the `*_days` tables; reports read both.
+//!
+//! What a loan's counters depend on: `checked_out_at`, `returned_at`, `inspected_at`,
+//! `condition`, `status` (lost) and, once it is back, `due_at`; the archive's classification
+//! and category; the borrower's department. A request's: `created_at`, `approved_at`, `status`
+//! (rejected) and the classifications of its archives. A write to any of these is wrapped.
+
+use diesel::{
+    prelude::*,
+    sql_types::{BigInt, Bool},
+};
+use uuid::Uuid;
+
+use crate::{
+    db::write_transaction,
+    reports::Sql,
+    settings,
+    sql_types::{DbId, DbUuid},
+    AnyConnection, Conn, PersistenceError,
+};
+
+/// When the archive came back: inspected, or returned without inspection.
+pub(crate) const BACK_AT: &str = "COALESCE(l.inspected_at, l.returned_at)";
+
+/// The counters of one loan (`l`), each an SQL expression, in the column order of `loan_days`.
+pub(crate) fn loan_counters() -> [(&'static str, String); 6] {
+    [
+        ("loans", "1".to_owned()),
+        ("back", format!("CASE WHEN {BACK_AT} IS NOT NULL THEN 1 ELSE 0 END")),
+        ("late_back", format!("CASE WHEN {BACK_AT} > l.due_at THEN 1 ELSE 0 END")),
+        (
+            "loan_seconds",
+            format!(
+                "CASE WHEN {BACK_AT} IS NOT NULL THEN SECONDS({BACK_AT}, l.checked_out_at) ELSE 0.0 END"
+            ),
+        ),
+        (
+            "damaged",
+            "CASE WHEN l.condition IN ('damaged', 'incomplete') THEN 1 ELSE 0 END".to_owned(),
+        ),
+        ("lost", "CASE WHEN l.status = 'lost' THEN 1 ELSE 0 END".to_owned()),
+    ]
+}
+
+/// The counters of one request (`q`), in the column order of `request_days`.
+pub(crate) fn request_counters() -> [(&'static str, String); 4] {
+    [
+        ("requests", "1".to_owned()),
+        (
+            "approved",
+            "CASE WHEN q.approved_at IS NOT NULL THEN 1 ELSE 0 END".to_owned(),
+        ),
+        (
+            "rejected",
+            "CASE WHEN q.status = 'rejected' THEN 1 ELSE 0 END".to_owned(),
+        ),
+        (
+            "approval_seconds",
+            "CASE WHEN q.approved_at IS NOT NULL THEN SECONDS(q.approved_at, q.created_at) ELSE 0.0 END"
+                .to_owned(),
+        ),
+    ]
+}
+
+/// The highest classification among the archives of request `q`.
+pub(crate) fn request_ceiling() -> String {
+    let rank = dangan_domain::Classification::ALL
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| format!("WHEN '{}' THEN {rank}", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = dangan_domain::Classification::ALL
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| format!("WHEN {rank} THEN '{}'", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "COALESCE((SELECT CASE max(CASE a.classification {rank} END) {name} END \
+                   FROM request_items i JOIN archives a ON a.id = i.archive_id \
+                   WHERE i.request_id = q.id), 'public')"
+    )
+}
+
+/// The dimensions every loan is counted under, with the key of each.
+const DIMENSIONS: &str = "(SELECT 'department' AS dimension UNION ALL SELECT 'category' \
+                          UNION ALL SELECT 'all') dims";
+const DIMENSION_KEY: &str = "CASE dims.dimension \
+     WHEN 'department' THEN COALESCE(CAST(u.department_id AS TEXT), '') \
+     WHEN 'category' THEN a.category ELSE '' END";
+
+/// The loans or requests a change touches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope {
+    Loan(Uuid),
+    Request(Uuid),
+    /// The loans of an archive and the requests that ask for it (its classification or
+    /// category changes).
+    Archive(Uuid),
+    /// The loans of a borrower (their department changes).
+    Borrower(Uuid),
+}
+
+/// Takes the scope's rows out of the counters, as they are now; call before changing them.
+pub(crate) fn uncount(conn: &mut Conn, scope: Scope) -> Result<(), PersistenceError> {
+    change(conn, scope, -1)
+}
+
+/// Adds the scope's rows to the counters, as they are now; call after changing them.
+pub(crate) fn count(conn: &mut Conn, scope: Scope) -> Result<(), PersistenceError> {
+    change(conn, scope, 1)
+}
+
+fn change(conn: &mut Conn, scope: Scope, sign: i64) -> Result<(), PersistenceError> {
+    let dialect = Sql::of(conn);
+    let (loans, requests, id) = match scope {
+        Scope::Loan(id) => (Some("l.id = :scope"), None, id),
+        Scope::Request(id) => (None, Some("q.id = :scope"), id),
+        Scope::Archive(id) => (
+            Some("l.archive_id = :scope"),
+            Some("q.id IN (SELECT i.request_id FROM request_items i WHERE i.archive_id = :scope)"),
+            id,
+        ),
+        Scope::Borrower(id) => (Some("l.borrower_id = :scope"), None, id),
+    };
+    let statements = loans
+        .map(|scope| loan_rows("loan_day_changes", scope, ":sign * "))
+        .into_iter()
+        .chain(requests.map(|scope| request_rows("request_day_changes", scope, ":sign * ")));
+    for template in statements {
+        let query = diesel::sql_query(dialect.render(&template, &["sign", "scope"]))
+            .bind::<BigInt, _>(sign)
+            .bind::<DbUuid, _>(DbId(id));
+        match conn {
+            AnyConnection::Postgresql(pg) => query.execute(pg)?,
+            AnyConnection::Sqlite(sqlite) => query.execute(sqlite)?,
+        };
+    }
+    Ok(())
+}
+
+/// `INSERT INTO table` the counters of the loans matching `filter`, each multiplied by `factor`.
+fn loan_rows(table: &str, filter: &str, factor: &str) -> String {
+    let (names, sums): (Vec<_>, Vec<_>) = loan_counters()
+        .into_iter()
+        .map(|(name, expr)| (name, format!("{factor}sum({expr})")))
+        .unzip();
+    format!(
+        "INSERT INTO {table} (dimension, key, day, classification, {names}) \
+         SELECT dims.dimension, {DIMENSION_KEY}, DAY(l.checked_out_at), a.classification, {sums} \
+         FROM loans l JOIN archives a ON a.id = l.archive_id JOIN users u ON u.id = l.borrower_id \
+         CROSS JOIN {DIMENSIONS} \
+         WHERE {filter} GROUP BY 1, 2, 3, 4",
+        names = names.join(", "),
+        sums = sums.join(", "),
+    )
+}
+
+/// `INSERT INTO table` the counters of the requests matching `filter`, times `factor`.
+fn request_rows(table: &str, filter: &str, factor: &str) -> String {
+    let (names, sums): (Vec<_>, Vec<_>) = request_counters()
+        .into_iter()
+        .map(|(name, expr)| (name, format!("{factor}sum({expr})")))
+        .unzip();
+    format!(
+        "INSERT INTO {table} (day, ceiling, {names}) \
+         SELECT day, ceiling, {sums} \
+         FROM (SELECT q.*, DAY(q.created_at) AS day, {ceiling} AS ceiling \
+               FROM loan_requests q WHERE {filter}) q \
+         GROUP BY 1, 2",
+        names = names.join(", "),
+        sums = sums.join(", "),
+        ceiling = request_ceiling(),
+    )
+}
+
+/// The PostgreSQL advisory lock held by the one instance folding (the sealer's is 4242003).
+const FOLD_LOCK: i64 = 4_242_004;
+
+#[derive(QueryableByName)]
+struct Elected {
+    #[diesel(sql_type = Bool)]
+    elected: bool,
+}
+
+/// Adds every waiting change into the day counters and deletes it, in one transaction; returns
+/// how many changes it took. Another instance folding meanwhile is left to it.
+pub fn fold(conn: &mut Conn) -> Result<usize, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let mut folded = 0;
+        for (days, changes, key, counters) in [
+            (
+                "loan_days",
+                "loan_day_changes",
+                "dimension, key, day, classification",
+                loan_counters().map(|(name, _)| name).to_vec(),
+            ),
+            (
+                "request_days",
+                "request_day_changes",
+                "day, ceiling",
+                request_counters().map(|(name, _)| name).to_vec(),
+            ),
+        ] {
+            let sums = counters
+                .iter()
+                .map(|c| format!("sum({c})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let add = counters
+                .iter()
+                .map(|c| format!("{c} = {days}.{c} + excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let columns = counters.join(", ");
+            match conn {
+                AnyConnection::Postgresql(pg) => {
+                    let elected =
+                        diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS elected")
+                            .bind::<BigInt, _>(FOLD_LOCK)
+                            .get_result::<Elected>(pg)?
+                            .elected;
+                    if !elected {
+                        return Ok(0);
+                    }
+                    // Exactly the rows deleted are added: a change committed meanwhile waits
+                    // for the next fold.
+                    folded += diesel::sql_query(format!(
+                        "WITH moved AS (DELETE FROM {changes} RETURNING {key}, {columns}) \
+                         INSERT INTO {days} ({key}, {columns}) \
+                         SELECT {key}, {sums} FROM moved GROUP BY {key} \
+                         ON CONFLICT ({key}) DO UPDATE SET {add}"
+                    ))
+                    .execute(pg)?;
+                }
+                AnyConnection::Sqlite(sqlite) => {
+                    // The write lock is held: no change commits between the two statements.
+                    diesel::sql_query(format!(
+                        "INSERT INTO {days} ({key}, {columns}) \
+                         SELECT {key}, {sums} FROM {changes} WHERE true GROUP BY {key} \
+                         ON CONFLICT ({key}) DO UPDATE SET {add}"
+                    ))
+                    .execute(sqlite)?;
+                    folded +=
+                        diesel::sql_query(format!("DELETE FROM {changes}")).execute(sqlite)?;
+                }
+            }
+        }
+        Ok(folded)
+    })
+}
+
+/// The settings key that says the day counters were filled from the loans and requests.
+const BUILT: &str = "report_rollups";
+
+/// Fills the day counters from the loans and requests unless that was done before (the first
+/// start on migration 000016); returns whether it did.
+pub fn build_if_missing(conn: &mut Conn) -> Result<bool, PersistenceError> {
+    if settings::get(conn, BUILT)?.is_some() {
+        return Ok(false);
+    }
+    rebuild(conn)?;
+    Ok(true)
+}
+
+/// Refills the day counters from the loans and requests, in one transaction that keeps their
+/// writers out meanwhile: after history was written straight into the store, or to repair.
+pub fn rebuild(conn: &mut Conn) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let dialect = Sql::of(conn);
+        if let AnyConnection::Postgresql(pg) = conn {
+            diesel::sql_query(
+                "LOCK TABLE loans, loan_requests, request_items, archives, users IN SHARE MODE",
+            )
+            .execute(pg)?;
+            diesel::sql_query(
+                "LOCK TABLE loan_days, loan_day_changes, request_days, request_day_changes \
+                 IN EXCLUSIVE MODE",
+            )
+            .execute(pg)?;
+        }
+        for table in [
+            "loan_days",
+            "loan_day_changes",
+            "request_days",
+            "request_day_changes",
+        ] {
+            diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
+        }
+        for template in [
+            loan_rows("loan_days", "true", ""),
+            request_rows("request_days", "true", ""),
+        ] {
+            diesel::sql_query(dialect.render(&template, &[])).execute(conn)?;
+        }
+        settings::put(conn, BUILT, "1")?;
+        Ok(())
+    })
+}
