@@ -24,7 +24,7 @@ pub mod webhooks;
 
 use std::{net::TcpListener, sync::Arc};
 
-use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use actix_web::{dev::Server, middleware::from_fn, web, App, HttpResponse, HttpServer};
 use dangan_domain::{
     login_throttle::ThrottlePolicy,
     policy::default_policies,
@@ -210,6 +210,15 @@ pub fn create_user(
     Ok(users::create(&mut conn, state.clock.now(), None, new)?)
 }
 
+/// Where the OpenAPI document is served, for Swagger UI and generated clients.
+const OPENAPI_JSON: &str = "/api-docs/openapi.json";
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(mime::APPLICATION_JSON)
+        .body(openapi::document_json())
+}
+
 /// Registers the whole application on an actix `App`.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -219,8 +228,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}")
-                    .external_url_unchecked("/api-docs/openapi.json", openapi::document().clone()),
+                    .config(utoipa_swagger_ui::Config::new([OPENAPI_JSON])),
             )
+            .route(OPENAPI_JSON, web::get().to(openapi_json))
             .configure(routes::configure)
             .default_service(web::to(methods::unrouted));
     }
@@ -240,6 +250,8 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let listener = TcpListener::bind(bind)?;
         let port = listener.local_addr()?.port();
+        // Built here, once: what a worker thread builds stays in its own allocator arena.
+        openapi::document_json();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(shape::check_query))

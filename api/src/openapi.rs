@@ -496,6 +496,13 @@ pub fn document() -> &'static serde_json::Value {
     })
 }
 
+/// The document as JSON text, written once and shared by every worker (each worker holding its
+/// own copy of the document cost megabytes of memory at idle).
+pub fn document_json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| serde_json::to_string(document()).unwrap_or_default())
+}
+
 /// utoipa 5.5 writes a link's fields in snake case (`operation_id`); OpenAPI's are camel case.
 fn spell_links(value: &mut serde_json::Value) {
     use serde_json::Value;

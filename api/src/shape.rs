@@ -9,15 +9,13 @@ use std::sync::OnceLock;
 use crate::{error::FieldErrors, openapi::document};
 use serde_json::{Map, Value};
 
-/// The document's component schemas, as JSON, for resolving `$ref`s.
+/// The document's component schemas, as JSON, for resolving `$ref`s: borrowed from the
+/// document, which lives as long as the process (a copy cost a megabyte).
 fn components() -> &'static Map<String, Value> {
-    static COMPONENTS: OnceLock<Map<String, Value>> = OnceLock::new();
-    COMPONENTS.get_or_init(|| {
-        document()["components"]["schemas"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default()
-    })
+    static NONE: OnceLock<Map<String, Value>> = OnceLock::new();
+    document()["components"]["schemas"]
+        .as_object()
+        .unwrap_or_else(|| NONE.get_or_init(Map::new))
 }
 
 /// How a query departs from the document: `malformed` values (not of the parameter's type,

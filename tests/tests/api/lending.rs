@@ -285,6 +285,36 @@ both_stores! {
         }
     }
 
+    fn loans_from_before_voucher_codes_get_theirs_at_the_next_start(store) {
+        let org = org(store);
+        let archivist = org.token("archivist");
+        let mut codes = Vec::new();
+        for n in 0..3 {
+            let code = format!("VC-{n}");
+            let archive = org.archive(&code, "internal");
+            let request = org.approve_all(org.request("borrower", &[&archive], "take_out", 7));
+            let loan = org.check_out("archivist", &request, &barcode(&code)).json();
+            let id = loan["id"].as_str().unwrap().to_owned();
+            let voucher = org.app.client.get(&format!("/api/v1/loans/{id}/voucher"), Some(&archivist)).json();
+            codes.push((id, voucher["verification_code"].as_str().unwrap().to_owned()));
+        }
+        // As a store from before migration 000014 holds them.
+        {
+            use diesel::RunQueryDsl;
+            let pool = dangan_persistence::db::connect(&org.app.store.url, 1).unwrap();
+            let mut conn = pool.get().unwrap();
+            diesel::sql_query("UPDATE loans SET verification_code = NULL").execute(&mut conn).unwrap();
+        }
+        org.app.client.get(&format!("/api/v1/vouchers/{}", codes[0].1), Some(&archivist)).assert_problem(404, "not_found");
+
+        dangan_api::prepare(&dangan_tests::config_for(&org.app.store), std::sync::Arc::new(dangan_api::clock::SystemClock)).unwrap();
+        for (id, code) in &codes {
+            let found = org.app.client.get(&format!("/api/v1/vouchers/{code}"), Some(&archivist));
+            assert_eq!(found.status, 200, "{code}: {}", found.body);
+            assert_eq!(found.json()["loan_id"], id.as_str(), "the same code as before, keyed on the loan");
+        }
+    }
+
     fn a_printed_voucher_is_found_by_its_code_within_clearance(store) {
         let org = org(store);
         let archive = org.archive("WS-1", "secret");
