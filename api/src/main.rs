@@ -178,9 +178,25 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                 dangan_api::mail::spawn(state.clone(), Duration::from_secs(5))?;
             }
             let app = Application::build(state, &config.bind, config.workers)?;
+            release_startup_memory();
             log::info!("dangan listening on {} (port {})", config.bind, app.port());
             actix_web::rt::System::new().block_on(app.server())?;
             Ok(())
         }
     }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    /// glibc's: returns the free pages of its heaps to the kernel. It takes no pointer and may be
+    /// called from any thread at any time, so nothing about calling it is unsafe.
+    safe fn malloc_trim(pad: usize) -> std::ffi::c_int;
+}
+
+/// Hands back the heap pages that starting left free (building the OpenAPI document, migrating,
+/// sealing): glibc keeps freed pages in the middle of its heap otherwise, and at idle they were
+/// a sixth of the server's resident memory.
+fn release_startup_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    malloc_trim(0);
 }
