@@ -290,9 +290,7 @@ fn arguments(text: &str) -> Option<(Vec<String>, usize)> {
 
 /// The statuses of loans still out with their borrower (`LoanStatus::OUT`), as SQL literals.
 fn out_list() -> String {
-    LoanStatus::OUT
-        .map(|s| format!("'{}'", s.as_str()))
-        .join(", ")
+    rollups::literals(LoanStatus::OUT.iter().map(|s| s.as_str()))
 }
 
 /// A period as a report reads it: the whole days `[first_day, end_day)` from the day counters,
@@ -769,11 +767,7 @@ fn visible_list(viewer: &Principal) -> String {
     if visible.is_empty() {
         return "''".to_owned();
     }
-    visible
-        .iter()
-        .map(|c| format!("'{}'", c.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    rollups::literals(visible.iter().map(|c| c.as_str()))
 }
 
 fn parse_id(text: &str) -> Result<Uuid, PersistenceError> {

@@ -12,6 +12,11 @@
 //! and category; the borrower's department. A request's: `created_at`, `approved_at`, `status`
 //! (rejected) and the classifications of its archives. A write to any of these is wrapped.
 
+use dangan_domain::{
+    loan::{Condition, LoanStatus},
+    request::RequestStatus,
+};
+
 use diesel::{
     backend::Backend,
     prelude::*,
@@ -47,10 +52,32 @@ pub(crate) fn loan_counters() -> [(&'static str, String); 6] {
         ),
         (
             "damaged",
-            "CASE WHEN l.condition IN ('damaged', 'incomplete') THEN 1 ELSE 0 END".to_owned(),
+            format!(
+                "CASE WHEN l.condition IN ({}) THEN 1 ELSE 0 END",
+                literals(
+                    Condition::ALL
+                        .iter()
+                        .filter(|c| c.opens_incident())
+                        .map(|c| c.as_str())
+                )
+            ),
         ),
-        ("lost", "CASE WHEN l.status = 'lost' THEN 1 ELSE 0 END".to_owned()),
+        (
+            "lost",
+            format!(
+                "CASE WHEN l.status = '{}' THEN 1 ELSE 0 END",
+                LoanStatus::Lost.as_str()
+            ),
+        ),
     ]
+}
+
+/// Names from the domain (fixed words, never input) as an SQL list of literals.
+pub(crate) fn literals<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|name| format!("'{name}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The counters of one request (`q`), in the column order of `request_days`.
@@ -63,7 +90,10 @@ pub(crate) fn request_counters() -> [(&'static str, String); 4] {
         ),
         (
             "rejected",
-            "CASE WHEN q.status = 'rejected' THEN 1 ELSE 0 END".to_owned(),
+            format!(
+                "CASE WHEN q.status = '{}' THEN 1 ELSE 0 END",
+                RequestStatus::Rejected.as_str()
+            ),
         ),
         (
             "approval_seconds",
