@@ -23,7 +23,7 @@ use crate::{
     db::{write_transaction, MultiBackend},
     departments, from_db_time,
     import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
-    rollups::{self, Scope},
+    rollups::{self, Hold, Scope},
     schema::{archives, departments as departments_table},
     sql_types::{DbId, SearchVector},
     to_db_time, AnyConnection, Conn, Page, PageRequest, PersistenceError,
@@ -362,15 +362,22 @@ impl ArchivePatch {
     }
 }
 
+/// Whether the change moves the archive's loans and requests to other counters.
+fn recounted(before: &Archive, after: &Archive) -> bool {
+    before.fields.classification != after.fields.classification
+        || before.fields.category != after.fields.category
+}
+
 /// Writes `after` over `before` if nobody changed the row in between.
 fn store_change(
     conn: &mut Conn,
     before: &Archive,
     after: &Archive,
 ) -> Result<(), PersistenceError> {
-    let recounted = before.fields.classification != after.fields.classification
-        || before.fields.category != after.fields.category;
+    let recounted = recounted(before, after);
     if recounted {
+        rollups::hold(conn, Hold::Dimensions)?;
+        rollups::hold(conn, Hold::Archives(&[before.id]))?;
         rollups::uncount(conn, Scope::Archive(before.id))?;
     }
     let updated = diesel::update(
@@ -417,6 +424,12 @@ pub fn update(
     expected_version: Option<i32>,
 ) -> Result<Archive, PersistenceError> {
     write_transaction(conn, |conn| {
+        if patch.classification.is_some() || patch.category.is_some() {
+            rollups::hold(conn, Hold::Dimensions)?;
+        }
+        // Taken before reading, so a loan of it changing meanwhile is waited for, not refused
+        // as an edit of a stale read.
+        rollups::hold(conn, Hold::Archives(&[id]))?;
         let before = get(conn, id, by.clearance)?;
         if expected_version.is_some_and(|v| v != before.version) {
             return Err(PersistenceError::VersionMismatch);
@@ -1123,6 +1136,12 @@ fn import_rows(
         .map_err(on_duplicate)?;
         if let AnyConnection::Sqlite(_) = conn {
             index_text_since(conn, catalogued)?;
+        }
+        if updates
+            .iter()
+            .any(|(before, after)| recounted(before, after))
+        {
+            rollups::hold(conn, Hold::Dimensions)?;
         }
         for (before, after) in &updates {
             store_change(conn, before, after)?;

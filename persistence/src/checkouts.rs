@@ -22,7 +22,7 @@ use crate::{
     loans::{claim, corrupt, get, held_by, load, loan_audit, LoanRow, StoredLoan},
     requests,
     reservations::{lapse_reservations, settle},
-    rollups::{self, Scope},
+    rollups::{self, Hold, Scope},
     schema::{loans, request_items},
     sql_types::DbId,
     to_db_time,
@@ -58,6 +58,13 @@ pub fn check_out(
         let borrower = users::principals(conn, &[request.borrower_id])?
             .remove(&request.borrower_id)
             .ok_or(PersistenceError::NotFound)?;
+        rollups::hold(
+            conn,
+            Hold::Loan {
+                archive: archive.id,
+                borrower: borrower.id,
+            },
+        )?;
         check_hand_over(
             &archivist.principal(),
             &borrower,

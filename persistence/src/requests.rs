@@ -25,7 +25,7 @@ use crate::{
     archives, audit,
     db::write_transaction,
     delegations, forms, from_db_time, loans, policies, reservations,
-    rollups::{self, Scope},
+    rollups::{self, Hold, Scope},
     schema::{
         archives as archives_table, loan_requests, request_items, request_steps, step_approvers,
     },
@@ -400,6 +400,9 @@ pub fn create(
         for archive in &archives {
             check_requestable(archive.status)?;
         }
+        // Before anything refers to them: a new row referring to an archive holds it too.
+        let asked: Vec<Uuid> = archives.iter().map(|a| a.id).collect();
+        rollups::hold(conn, Hold::Archives(&asked))?;
         let stored_policies = policies::list(conn)?;
         let domain_policies: Vec<LoanPolicy> =
             stored_policies.iter().map(|p| p.policy.clone()).collect();
@@ -527,6 +530,8 @@ pub(crate) fn store_decision(
         after.status == RequestStatus::Approved && before.status != RequestStatus::Approved;
     let recounted = after.status != before.status;
     if recounted {
+        let asked: Vec<Uuid> = before.items.iter().map(|i| i.archive_id).collect();
+        rollups::hold(conn, Hold::Archives(&asked))?;
         rollups::uncount(conn, Scope::Request(before.id))?;
     }
     let updated = diesel::update(

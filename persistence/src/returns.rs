@@ -17,7 +17,7 @@ use crate::{
     loans::{claim, get, load, loan_audit, out_of, StoredLoan},
     requests::{self, StoredRequest},
     reservations::{pass_on, settle, settle_request},
-    rollups::{self, Scope},
+    rollups::{self, Hold, Scope},
     schema::{incidents, loans},
     sql_types::DbId,
     to_db_time,
@@ -31,6 +31,14 @@ pub struct Inspection {
     pub barcode: String,
     pub condition: Condition,
     pub notes: Option<String>,
+}
+
+/// What a change of `loan` is counted under.
+fn held(loan: &StoredLoan) -> Hold<'static> {
+    Hold::Loan {
+        archive: loan.archive_id,
+        borrower: loan.loan.borrower_id,
+    }
 }
 
 fn open_incident(
@@ -97,6 +105,7 @@ pub fn take_back(
             before
                 .loan
                 .take_back(inspector.id, inspection.condition, &request.rules, now)?;
+        rollups::hold(conn, held(&before))?;
         claim(conn, &before, now)?;
         rollups::uncount(conn, Scope::Loan(before.id))?;
         diesel::update(loans::table.find(DbId(before.id)))
@@ -164,6 +173,7 @@ pub fn confirm_return(
             before.classification,
         )?;
         let after = before.loan.confirm_return(actor.id, now)?;
+        rollups::hold(conn, held(&before))?;
         claim(conn, &before, now)?;
         rollups::uncount(conn, Scope::Loan(id))?;
         diesel::update(loans::table.find(DbId(id)))
@@ -202,6 +212,7 @@ pub fn report_lost(
     write_transaction(conn, |conn| {
         let before = get(conn, archivist, id)?;
         let after = before.loan.report_lost()?;
+        rollups::hold(conn, held(&before))?;
         claim(conn, &before, now)?;
         rollups::uncount(conn, Scope::Loan(id))?;
         diesel::update(loans::table.find(DbId(id)))

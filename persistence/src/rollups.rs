@@ -10,7 +10,9 @@
 //! What a loan's counters depend on: `checked_out_at`, `returned_at`, `inspected_at`,
 //! `condition`, `status` (lost) and, once it is back, `due_at`; the archive's classification
 //! and category; the borrower's department. A request's: `created_at`, `approved_at`, `status`
-//! (rejected) and the classifications of its archives. A write to any of these is wrapped.
+//! (rejected) and the classifications of its archives. A write to any of these is wrapped, and
+//! first `hold`s the archive and borrower rows the counters are keyed by, so that on PostgreSQL a
+//! loan changing and its archive being reclassified take turns.
 
 use dangan_domain::{
     loan::{Condition, LoanStatus},
@@ -22,7 +24,7 @@ use diesel::{
     prelude::*,
     query_builder::{AstPass, QueryFragment, QueryId},
     serialize::ToSql,
-    sql_types::{BigInt, Bool, HasSqlType},
+    sql_types::{self, Array, BigInt, Bool, HasSqlType},
     QueryResult,
 };
 use uuid::Uuid;
@@ -141,6 +143,67 @@ pub(crate) enum Scope {
     Archive(Uuid),
     /// The loans of a borrower (their department changes).
     Borrower(Uuid),
+}
+
+/// What a change is counted under, to be kept from moving until its transaction ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hold<'a> {
+    /// The archives of a request (their classifications make its ceiling), or one archive about
+    /// to be reclassified or moved to another category.
+    Archives(&'a [Uuid]),
+    /// A loan: its archive, and its borrower's department (shared with the borrower's other
+    /// loans).
+    Loan { archive: Uuid, borrower: Uuid },
+    /// A borrower about to move to another department.
+    Borrower(Uuid),
+    /// A change of what loans are counted under — a reclassification, a move to another category
+    /// or department — one at a time: a reclassification and a move of the archive's borrower
+    /// would otherwise each count the same loan under half of the other's change. Taken before
+    /// any row is locked, so the turns never deadlock.
+    Dimensions,
+}
+
+/// Locks the rows a change is counted under; call before the first `uncount` or `count`, and
+/// before inserting a row that refers to them.
+///
+/// PostgreSQL runs each statement on what has committed before it (READ COMMITTED): without
+/// this, a loan committed between a reclassification's `uncount` and `count` would be counted
+/// once under each classification. Holding the same rows first, the two take turns, and the one
+/// that waited counts under what the other left. Archives are locked in id order, before the
+/// borrower, everywhere, so the turns never deadlock. SQLite's writers take turns anyway.
+pub(crate) fn hold(conn: &mut Conn, hold: Hold) -> Result<(), PersistenceError> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return Ok(());
+    };
+    match hold {
+        Hold::Archives(ids) => {
+            diesel::sql_query(
+                "SELECT id FROM archives WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            )
+            .bind::<Array<sql_types::Uuid>, _>(ids)
+            .execute(pg)?;
+        }
+        Hold::Loan { archive, borrower } => {
+            diesel::sql_query(
+                "SELECT a.id FROM archives a, users u WHERE a.id = $1 AND u.id = $2 \
+                 FOR NO KEY UPDATE OF a FOR SHARE OF u",
+            )
+            .bind::<sql_types::Uuid, _>(archive)
+            .bind::<sql_types::Uuid, _>(borrower)
+            .execute(pg)?;
+        }
+        Hold::Borrower(id) => {
+            diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind::<sql_types::Uuid, _>(id)
+                .execute(pg)?;
+        }
+        Hold::Dimensions => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(DIMENSIONS_LOCK)
+                .execute(pg)?;
+        }
+    }
+    Ok(())
 }
 
 /// Takes the scope's rows out of the counters, as they are now; call before changing them.
@@ -279,6 +342,8 @@ fn request_rows(table: &str, filter: &str, factor: &str) -> String {
 
 /// The PostgreSQL advisory lock held by the one instance folding (the sealer's is 4242003).
 const FOLD_LOCK: i64 = 4_242_004;
+/// The PostgreSQL advisory lock held by the one change of dimensions under way.
+const DIMENSIONS_LOCK: i64 = 4_242_005;
 
 #[derive(QueryableByName)]
 struct Elected {

@@ -18,7 +18,7 @@ use crate::{
     db::write_transaction,
     departments, from_db_time,
     import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
-    rollups::{self, Scope},
+    rollups::{self, Hold, Scope},
     schema::{departments as departments_table, sessions, users},
     sql_types::DbId,
     to_db_time, Conn, Page, PageRequest, PersistenceError,
@@ -411,6 +411,8 @@ fn other_active_admins(conn: &mut Conn, except: Uuid) -> Result<i64, Persistence
 fn store_change(conn: &mut Conn, before: &User, after: &User) -> Result<User, PersistenceError> {
     let recounted = before.department_id != after.department_id;
     if recounted {
+        rollups::hold(conn, Hold::Dimensions)?;
+        rollups::hold(conn, Hold::Borrower(before.id))?;
         rollups::uncount(conn, Scope::Borrower(before.id))?;
     }
     let updated = diesel::update(
@@ -750,6 +752,12 @@ pub fn import(
         }
         if request.dry_run {
             return Ok(ImportOutcome::Done(counts));
+        }
+        let moves = plans.iter().any(|(_, plan)| {
+            matches!(plan, Planned::Update { before, after, .. } if before.department_id != after.department_id)
+        });
+        if moves {
+            rollups::hold(conn, Hold::Dimensions)?;
         }
         for (_, plan) in plans {
             match plan {

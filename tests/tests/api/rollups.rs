@@ -2,13 +2,19 @@
 //! generated history of requests, approvals, rejections, check-outs, returns (late, damaged,
 //! confirmed), losses and renewals spread over days, with an archive reclassified and moved to
 //! another category and a borrower moved to another department on the way; before and after the
-//! counters are folded, for periods of whole and partial days, and within a lower clearance.
+//! counters are folded, for periods of whole and partial days, and within a lower clearance;
+//! and while archives are reclassified and borrowers moved at the same time as they are lent.
 
 use dangan_domain::access::Principal;
 use dangan_persistence::{
     reports::{self, GroupBy, Period, Source},
     rollups, users,
 };
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
 use dangan_tests::{archive_body, both_stores};
 use serde_json::{json, Value};
 use time::Duration;
@@ -278,5 +284,132 @@ both_stores! {
         rollups::rebuild(&mut conn).unwrap();
         drop(conn);
         check(&org, "after a rebuild");
+    }
+}
+
+/// One lender's round: a request for `archive`, approved step by step, checked out and returned,
+/// with tokens taken once (a login per call would leave the race nothing to race).
+fn lend_and_take_back(org: &Org, tokens: &HashMap<&str, String>, archive: &str, code: &str) {
+    let client = &org.app.client;
+    let asked = client.post(
+        "/api/v1/loan-requests",
+        Some(&tokens["borrower"]),
+        &json!({"archive_ids": [archive], "purpose": "年度审计 / annual audit", "loan_type": "take_out", "days": 3}),
+    );
+    assert_eq!(asked.status, 201, "{}", asked.body);
+    let mut request = asked.json();
+    while request["status"] == "pending" {
+        let approver = org.current_approver(&request);
+        let id = request["id"].as_str().unwrap();
+        let reply = client.post(
+            &format!("/api/v1/loan-requests/{id}/approve"),
+            Some(&tokens[approver.as_str()]),
+            &json!({"comment": "同意"}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        request = reply.json();
+    }
+    assert_eq!(request["status"], "approved", "{request}");
+    let loan = client.post(
+        "/api/v1/checkouts",
+        Some(&tokens["archivist"]),
+        &json!({"request_id": request["id"], "barcode": barcode(code)}),
+    );
+    assert_eq!(loan.status, 201, "{}", loan.body);
+    let back = client.post(
+        "/api/v1/returns",
+        Some(&tokens["archivist"]),
+        &json!({"barcode": barcode(code), "condition": "intact"}),
+    );
+    assert_eq!(back.status, 200, "{}", back.body);
+    if back.json()["status"] == "return_pending" {
+        let id = loan.json()["id"].as_str().unwrap().to_owned();
+        let confirmed = client.post(
+            &format!("/api/v1/loans/{id}/confirm-return"),
+            Some(&tokens["second"]),
+            &json!({}),
+        );
+        assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    }
+}
+
+/// A lender still lending; the changers stop once none is, even one that failed.
+struct Lending<'a>(&'a AtomicUsize);
+
+impl Drop for Lending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+both_stores! {
+    fn the_day_counters_hold_while_archives_and_borrowers_change_under_loans(store) {
+        let org = org(store);
+        let admin = org.token("admin");
+        let finance = org.app.department(&admin, "FIN");
+        let departments = [org.department.clone(), finance];
+        let tokens: HashMap<&str, String> = ["admin", "borrower", "archivist", "second", "head", "leader", "officer"]
+            .into_iter()
+            .map(|name| (name, org.token(name)))
+            .collect();
+        let shelf: Vec<(String, String)> = (0..2)
+            .map(|n| {
+                let code = format!("GD-2026-C-{n:04}");
+                (org.archive(&code, "public"), code)
+            })
+            .collect();
+        const ROUNDS: usize = 12;
+        let lending = AtomicUsize::new(shelf.len());
+        let (reclassified, moved) = std::thread::scope(|s| {
+            let lenders: Vec<_> = shelf
+                .iter()
+                .map(|(id, code)| {
+                    let (org, tokens, lending) = (&org, &tokens, &lending);
+                    s.spawn(move || {
+                        let _lending = Lending(lending);
+                        for _ in 0..ROUNDS {
+                            lend_and_take_back(org, tokens, id, code);
+                        }
+                    })
+                })
+                .collect();
+            let reclassifier = s.spawn(|| {
+                let mut changes = 0;
+                while lending.load(Ordering::Relaxed) > 0 {
+                    let (id, _) = &shelf[changes % shelf.len()];
+                    let classification = ["internal", "public"][changes / 2 % 2];
+                    let body = json!({"classification": classification, "category": CATEGORIES[changes % 3]});
+                    let reply = org.app.client.patch(&format!("/api/v1/archives/{id}"), Some(&admin), None, &body);
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    changes += 1;
+                }
+                changes
+            });
+            let mover = s.spawn(|| {
+                let mut changes = 0;
+                while lending.load(Ordering::Relaxed) > 0 {
+                    let body = json!({"department_id": departments[(changes + 1) % 2]});
+                    let reply = org.app.client.patch(&format!("/api/v1/users/{}", org.id("borrower")), Some(&admin), None, &body);
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    changes += 1;
+                }
+                changes
+            });
+            for lender in lenders {
+                lender.join().unwrap();
+            }
+            (reclassifier.join().unwrap(), mover.join().unwrap())
+        });
+        assert!(reclassified >= 10 && moved >= 10, "changes raced: {reclassified} reclassifications, {moved} moves");
+        check(&org, "after lending raced reclassifications and moves, unfolded");
+        let mut conn = org.app.state.pool.get().unwrap();
+        rollups::fold(&mut conn).unwrap();
+        drop(conn);
+        check(&org, "after lending raced reclassifications and moves, folded");
+        let everything = Period { from: None, to: None };
+        let mut conn = org.app.state.pool.get().unwrap();
+        let now = org.app.state.clock.now();
+        let summary = reports::summary(&mut conn, &Principal::operator(), &everything, now, Source::Rollups).unwrap();
+        assert_eq!(summary.loans, (ROUNDS * shelf.len()) as i64, "{summary:?}");
     }
 }
