@@ -1,0 +1,5 @@
+-- A year holds a few percent of a catalogue, and an archive's code and title usually carry
+-- its year: walking the code or title index for one year's page read a hundred thousand rows
+-- (300 ms at 1,000,000 archives). These serve a year's archives in either order.
+CREATE INDEX archives_year_title_idx ON archives (year, title, id);
+CREATE INDEX archives_year_code_idx ON archives (year, archive_code);
