@@ -370,8 +370,10 @@ fn verify_with(
         // committed when it ran, and the sealer commits events and the head together.
         let (head_seq, head_hash) = head(conn)?;
         let mut after = 0_i64;
-        // Each batch is hashed while the next one loads: the store and the hashing then share
-        // the cores instead of taking turns.
+        // On PostgreSQL each batch is hashed while the next one loads, so the server's work
+        // and the hashing overlap (1,000,000 events: 4.4 -> 3.7 s). SQLite loads on the same
+        // cores the hashing uses, and overlapping only made it slower (2.9 -> 3.3 s).
+        let overlap = matches!(conn, AnyConnection::Postgresql(_));
         std::thread::scope(|scope| {
             let mut hashing = None;
             loop {
@@ -387,7 +389,12 @@ fn verify_with(
                 }
                 let Some(last) = rows.last() else { break };
                 after = last.seq;
-                hashing = Some(scope.spawn(move || recompute(rows)));
+                let hashed = scope.spawn(move || recompute(rows));
+                if overlap {
+                    hashing = Some(hashed);
+                } else {
+                    check_links(&mut verifier, hashed);
+                }
             }
             Ok::<_, PersistenceError>(())
         })?;
