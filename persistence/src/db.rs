@@ -1,8 +1,11 @@
 //! One connection type and one pool for both stores: the backend is chosen by the URL scheme.
 
 use std::{
-    sync::{Mutex, PoisonError},
-    time::Duration,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use diesel::{
@@ -63,6 +66,25 @@ impl Manager {
     }
 }
 
+/// Until when (milliseconds since the Unix epoch) pooled connections are suspect: a statement
+/// found its connection lost, so the others, idle beside it, may be dead too.
+static SUSPECT_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long after a lost connection the pool checks each connection it hands out.
+const SUSPICION: Duration = Duration::from_secs(10);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Called where a lost connection is recognised (`PersistenceError::Lost`).
+pub(crate) fn suspect_connections() {
+    let until = now_ms().saturating_add(u64::try_from(SUSPICION.as_millis()).unwrap_or(0));
+    SUSPECT_UNTIL_MS.fetch_max(until, Ordering::Relaxed);
+}
+
 impl r2d2::ManageConnection for Manager {
     type Connection = AnyConnection;
     type Error = diesel::r2d2::Error;
@@ -96,7 +118,15 @@ impl r2d2::ManageConnection for Manager {
         }
     }
 
+    /// A round trip per checkout (a check-out request takes several) only while connections are
+    /// suspect: a dead connection the pool hands out otherwise fails its first statement, which
+    /// answers 503 and makes the pool check every connection for a while. A connection whose
+    /// transaction broke is discarded on its return (`has_broken`); one whose `BEGIN` found it
+    /// dead is not broken in diesel's eyes, and would be handed out again and again.
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        if now_ms() >= SUSPECT_UNTIL_MS.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 

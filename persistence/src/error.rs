@@ -51,7 +51,10 @@ impl From<DieselError> for PersistenceError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => PersistenceError::NotFound,
-            lost if connection_lost(&lost) => PersistenceError::Lost(lost),
+            lost if connection_lost(&lost) => {
+                crate::db::suspect_connections();
+                PersistenceError::Lost(lost)
+            }
             other => PersistenceError::Database(other),
         }
     }

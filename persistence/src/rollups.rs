@@ -21,6 +21,7 @@ use dangan_domain::{
 
 use diesel::{
     backend::Backend,
+    pg::{Pg, PgConnection},
     prelude::*,
     query_builder::{AstPass, QueryFragment, QueryId},
     serialize::ToSql,
@@ -175,36 +176,70 @@ pub(crate) fn hold(conn: &mut Conn, hold: Hold) -> Result<(), PersistenceError> 
     let AnyConnection::Postgresql(pg) = conn else {
         return Ok(());
     };
-    match hold {
-        Hold::Archives(ids) => {
-            diesel::sql_query(
-                "SELECT id FROM archives WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-            )
-            .bind::<Array<sql_types::Uuid>, _>(ids)
-            .execute(pg)?;
-        }
-        Hold::Loan { archive, borrower } => {
-            diesel::sql_query(
-                "SELECT a.id FROM archives a, users u WHERE a.id = $1 AND u.id = $2 \
-                 FOR NO KEY UPDATE OF a FOR SHARE OF u",
-            )
-            .bind::<sql_types::Uuid, _>(archive)
-            .bind::<sql_types::Uuid, _>(borrower)
-            .execute(pg)?;
-        }
-        Hold::Borrower(id) => {
-            diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
-                .bind::<sql_types::Uuid, _>(id)
-                .execute(pg)?;
-        }
-        Hold::Dimensions => {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(DIMENSIONS_LOCK)
-                .execute(pg)?;
-        }
-    }
+    locking(hold).execute(pg)?;
     Ok(())
 }
+
+/// The statement that takes `hold`'s locks on PostgreSQL.
+fn locking(hold: Hold) -> Locking {
+    use Lock::{Id, Ids, Key, Sql};
+    Locking(match hold {
+        Hold::Archives(ids) => vec![
+            Sql("SELECT id FROM archives WHERE id = ANY("),
+            Ids(ids.to_vec()),
+            Sql(") ORDER BY id FOR NO KEY UPDATE"),
+        ],
+        Hold::Loan { archive, borrower } => vec![
+            Sql("SELECT a.id FROM archives a, users u WHERE a.id = "),
+            Id(archive),
+            Sql(" AND u.id = "),
+            Id(borrower),
+            Sql(" FOR NO KEY UPDATE OF a FOR SHARE OF u"),
+        ],
+        Hold::Borrower(id) => vec![
+            Sql("SELECT id FROM users WHERE id = "),
+            Id(id),
+            Sql(" FOR NO KEY UPDATE"),
+        ],
+        Hold::Dimensions => vec![
+            Sql("SELECT pg_advisory_xact_lock("),
+            Key(DIMENSIONS_LOCK),
+            Sql(")"),
+        ],
+    })
+}
+
+/// A lock statement, kept prepared per connection like `Change` (a check-out and a return
+/// each take one).
+struct Locking(Vec<Lock>);
+
+enum Lock {
+    Sql(&'static str),
+    Id(Uuid),
+    Ids(Vec<Uuid>),
+    Key(i64),
+}
+
+impl QueryFragment<Pg> for Locking {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        for part in &self.0 {
+            match part {
+                Lock::Sql(sql) => out.push_sql(sql),
+                Lock::Id(id) => out.push_bind_param::<sql_types::Uuid, _>(id)?,
+                Lock::Ids(ids) => out.push_bind_param::<Array<sql_types::Uuid>, _>(ids)?,
+                Lock::Key(key) => out.push_bind_param::<BigInt, _>(key)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for Locking {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl RunQueryDsl<PgConnection> for Locking {}
 
 /// Takes the scope's rows out of the counters, as they are now; call before changing them.
 pub(crate) fn uncount(conn: &mut Conn, scope: Scope) -> Result<(), PersistenceError> {
@@ -469,6 +504,29 @@ pub fn rebuild(conn: &mut Conn) -> Result<(), PersistenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_binds_its_rows_in_place() {
+        let (archive, borrower) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let loan = locking(Hold::Loan { archive, borrower });
+        let sql = diesel::debug_query::<Pg, _>(&loan).to_string();
+        assert!(
+            sql.starts_with("SELECT a.id FROM archives a, users u WHERE a.id = $1 AND u.id = $2 FOR NO KEY UPDATE OF a FOR SHARE OF u"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(&format!("binds: [{archive}, {borrower}]")),
+            "{sql}"
+        );
+        let archives = locking(Hold::Archives(&[archive, borrower]));
+        let sql = diesel::debug_query::<Pg, _>(&archives).to_string();
+        assert!(
+            sql.starts_with(
+                "SELECT id FROM archives WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
+            ),
+            "{sql}"
+        );
+    }
 
     #[test]
     fn a_change_binds_its_sign_and_scope_wherever_they_stand() {

@@ -109,3 +109,58 @@ both_stores! {
         assert_eq!(archivist["roles"], json!(["archivist"]));
     }
 }
+
+/// The pool checks no connection as it hands it out (a round trip per checkout), so a connection
+/// the database ended must be found another way: the first request on it answers 503, and for
+/// a while after that the pool checks what it hands out and replaces what is dead.
+#[test]
+fn connections_the_database_ended_are_replaced_not_handed_out_again() {
+    use diesel::RunQueryDsl;
+    let Some(store) = dangan_tests::TestStore::postgres() else {
+        eprintln!("skipped: DANGAN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let app = TestApp::start(store);
+    let admin = app.admin_token();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert_eq!(app.client.get("/api/v1/archives", Some(&admin)).status, 200));
+        }
+    });
+    let mut conn = app.state.pool.get().unwrap();
+    let ended = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    drop(conn);
+    assert!(ended >= 1, "the server's other connections were ended");
+    // Waves of requests at once, so that every pooled connection is handed out.
+    let waves: Vec<Vec<u16>> = (0..10)
+        .map(|_| {
+            std::thread::scope(|s| {
+                let requests: Vec<_> = (0..6)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let reply = app.client.get("/api/v1/archives", Some(&admin));
+                            if reply.status == 503 {
+                                assert!(reply.header("retry-after").is_some(), "{}", reply.body);
+                            }
+                            reply.status
+                        })
+                    })
+                    .collect();
+                requests.into_iter().map(|r| r.join().unwrap()).collect()
+            })
+        })
+        .collect();
+    assert!(
+        waves.iter().flatten().all(|s| [200, 503].contains(s)),
+        "{waves:?}"
+    );
+    assert!(
+        waves[5..].iter().flatten().all(|s| *s == 200),
+        "recovered: {waves:?}"
+    );
+}
