@@ -571,9 +571,17 @@ type SearchQuery<'a> = diesel::dsl::IntoBoxed<
     crate::db::MultiBackend,
 >;
 
-/// `column = value`, written so that no index serves it (see `filtered`).
-fn unindexed_eq(column: &str, value: &str) -> Condition {
-    Box::new(sql::<Bool>(&format!("({column} || '') = ")).bind::<Text, _>(value.to_owned()))
+/// `indexed`, or when the search walks a sort order's index, `column = value` written so that no
+/// index serves it (see `filtered`).
+fn shared_value<E>(walked: bool, indexed: E, column: &str, value: &str) -> Condition
+where
+    E: BoxableExpression<archives::table, MultiBackend, SqlType = Bool> + 'static,
+{
+    if walked {
+        Box::new(sql::<Bool>(&format!("({column} || '') = ")).bind::<Text, _>(value.to_owned()))
+    } else {
+        Box::new(indexed)
+    }
 }
 
 /// Every condition of a search but the full-text one, and no order or limit.
@@ -601,43 +609,45 @@ fn filtered(search: &ArchiveSearch) -> SearchQuery<'static> {
         };
     }
     if let Some(category) = &search.category {
-        query = if walked {
-            query.filter(unindexed_eq("archives.category", category))
-        } else {
-            query.filter(archives::category.eq(category.clone()))
-        };
+        let indexed = archives::category.eq(category.clone());
+        query = query.filter(shared_value(walked, indexed, "archives.category", category));
     }
     if let Some(classification) = search.classification {
-        query = if walked {
-            query.filter(unindexed_eq(
-                "archives.classification",
-                classification.as_str(),
-            ))
-        } else {
-            query.filter(archives::classification.eq(classification.as_str()))
-        };
+        let value = classification.as_str();
+        let indexed = archives::classification.eq(value);
+        query = query.filter(shared_value(
+            walked,
+            indexed,
+            "archives.classification",
+            value,
+        ));
     }
     if let Some(status) = search.status {
-        query = if walked {
-            query.filter(unindexed_eq("archives.status", status.as_str()))
-        } else {
-            query.filter(archives::status.eq(status.as_str()))
-        };
+        let indexed = archives::status.eq(status.as_str());
+        query = query.filter(shared_value(
+            walked,
+            indexed,
+            "archives.status",
+            status.as_str(),
+        ));
     }
     if let Some(department_id) = search.department_id {
-        query = if walked {
-            let id = department_id.hyphenated().to_string();
-            query.filter(unindexed_eq("CAST(archives.department_id AS TEXT)", &id))
-        } else {
-            query.filter(archives::department_id.eq(DbId(department_id)))
-        };
+        // Only filtered on: an archive of no department (NULL) is no match either way.
+        let indexed = archives::department_id
+            .eq(DbId(department_id))
+            .assume_not_null();
+        let column = "CAST(archives.department_id AS TEXT)";
+        let id = department_id.hyphenated().to_string();
+        query = query.filter(shared_value(walked, indexed, column, &id));
     }
     if let Some(medium) = search.medium {
-        query = if walked {
-            query.filter(unindexed_eq("archives.medium", medium.as_str()))
-        } else {
-            query.filter(archives::medium.eq(medium.as_str()))
-        };
+        let indexed = archives::medium.eq(medium.as_str());
+        query = query.filter(shared_value(
+            walked,
+            indexed,
+            "archives.medium",
+            medium.as_str(),
+        ));
     }
     match (search.year_from, search.year_to) {
         (Some(from), Some(to)) if from == to => query = query.filter(archives::year.eq(from)),
@@ -661,6 +671,15 @@ fn filtered(search: &ArchiveSearch) -> SearchQuery<'static> {
     query
 }
 
+/// The archives after `(title, id)` in title order.
+fn after_title(title: &str, id: Uuid) -> Condition {
+    Box::new(
+        archives::title.gt(title.to_owned()).or(archives::title
+            .eq(title.to_owned())
+            .and(archives::id.gt(DbId(id)))),
+    )
+}
+
 /// Continues after the cursor, in the search's order, one more row than a page.
 fn ordered(
     mut query: SearchQuery<'static>,
@@ -678,11 +697,9 @@ fn ordered(
         (ArchiveSort::ArchiveCode, Some(ArchiveCursor::ArchiveCode(code))) => {
             query.filter(archives::archive_code.gt(code.clone()))
         }
-        (ArchiveSort::Title, Some(ArchiveCursor::Title(title, id))) => query.filter(
-            archives::title.gt(title.clone()).or(archives::title
-                .eq(title.clone())
-                .and(archives::id.gt(DbId(*id)))),
-        ),
+        (ArchiveSort::Title, Some(ArchiveCursor::Title(title, id))) => {
+            query.filter(after_title(title, *id))
+        }
         (_, None) => query,
         (_, Some(_)) => {
             return Err(PersistenceError::Invalid(vec![FieldError::new(
@@ -823,11 +840,7 @@ fn window_edge(
                 .select((archives::title, archives::id))
                 .into_boxed();
             if let Some(ArchiveCursor::Title(title, id)) = after {
-                edge_query = edge_query.filter(
-                    archives::title.gt(title.clone()).or(archives::title
-                        .eq(title.clone())
-                        .and(archives::id.gt(DbId(*id)))),
-                );
+                edge_query = edge_query.filter(after_title(title, *id));
             }
             return Ok(edge_query
                 .order((archives::title.asc(), archives::id.asc()))

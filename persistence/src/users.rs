@@ -407,9 +407,14 @@ fn other_active_admins(conn: &mut Conn, except: Uuid) -> Result<i64, Persistence
         .get_result(conn)?)
 }
 
+/// Whether the change moves the user's loans to other counters.
+fn recounted(before: &User, after: &User) -> bool {
+    before.department_id != after.department_id
+}
+
 /// Writes `after` over `before` if nobody changed the row in between.
 fn store_change(conn: &mut Conn, before: &User, after: &User) -> Result<User, PersistenceError> {
-    let recounted = before.department_id != after.department_id;
+    let recounted = recounted(before, after);
     if recounted {
         rollups::hold(conn, Hold::Dimensions)?;
         rollups::hold(conn, Hold::Borrower(before.id))?;
@@ -754,7 +759,7 @@ pub fn import(
             return Ok(ImportOutcome::Done(counts));
         }
         let moves = plans.iter().any(|(_, plan)| {
-            matches!(plan, Planned::Update { before, after, .. } if before.department_id != after.department_id)
+            matches!(plan, Planned::Update { before, after, .. } if recounted(before, after))
         });
         if moves {
             rollups::hold(conn, Hold::Dimensions)?;
