@@ -36,7 +36,8 @@ where
 pub fn checkpoint_forever(state: crate::state::AppState, every: Duration) -> std::io::Result<()> {
     drain_forever("dangan-checkpoint", usize::MAX, every, move || {
         let mut conn = state.pool.get()?;
-        dangan_persistence::db::checkpoint(&mut conn).map(|_| 0)
+        dangan_persistence::db::checkpoint(&mut conn, dangan_persistence::db::RESTART_FRAMES)
+            .map(|_| 0)
     })
 }
 

@@ -254,15 +254,34 @@ pub struct WalState {
     pub copied: i64,
 }
 
+/// The log's length, in frames, past which a checkpoint also restarts it: 256 MiB of 4 KiB pages.
+pub const RESTART_FRAMES: i64 = 65_536;
+
 /// Copies what the SQLite write-ahead log holds into the database, without waiting for readers
 /// or writers (they go on meanwhile); the next writer then reuses the log from its start.
-/// PostgreSQL checkpoints by itself: nothing to do, no log to report.
-pub fn checkpoint(conn: &mut AnyConnection) -> Result<Option<WalState>, PersistenceError> {
+/// That writer must begin while every frame is copied, which a writer that never pauses (back-
+/// to-back imports) never does: the log then grows by all it writes — 43 GB during a
+/// 10,000,000-archive import. So once the log holds `restart_after` frames, the checkpoint
+/// starts it over itself: new writers wait (within their busy timeout) while the frames written
+/// since the last checkpoint are copied, then the log file is emptied. PostgreSQL checkpoints
+/// by itself: nothing to do, no log to report.
+pub fn checkpoint(
+    conn: &mut AnyConnection,
+    restart_after: i64,
+) -> Result<Option<WalState>, PersistenceError> {
     match conn {
         AnyConnection::Postgresql(_) => Ok(None),
-        AnyConnection::Sqlite(sqlite) => Ok(Some(
-            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<WalState>(sqlite)?,
-        )),
+        AnyConnection::Sqlite(sqlite) => {
+            let copied = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+                .get_result::<WalState>(sqlite)?;
+            if copied.frames < restart_after {
+                return Ok(Some(copied));
+            }
+            Ok(Some(
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .get_result::<WalState>(sqlite)?,
+            ))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! SQLite's write-ahead log is copied into the database by the server's checkpoint thread, not
 //! by whichever request commits past a threshold, and its file does not keep the size of its
-//! largest burst; on PostgreSQL checkpointing is the server's.
+//! largest burst, nor grow without bound under a writer that never pauses; on PostgreSQL
+//! checkpointing is the server's.
 
 use dangan_persistence::db;
 use dangan_tests::{both_stores, TestApp};
@@ -22,7 +23,7 @@ both_stores! {
             db::AnyConnection::Sqlite(sqlite) => {
                 let pragma: Pragma = diesel::sql_query("PRAGMA wal_autocheckpoint").get_result(sqlite).unwrap();
                 assert_eq!(pragma.wal_autocheckpoint, 0, "no checkpoint inside a request's commit");
-                let wal = db::checkpoint(&mut conn).unwrap().unwrap();
+                let wal = db::checkpoint(&mut conn, db::RESTART_FRAMES).unwrap().unwrap();
                 assert!(wal.frames > 0, "the writes were still in the log: {wal:?}");
                 assert_eq!(wal.copied, wal.frames, "and are in the database now");
 
@@ -38,12 +39,48 @@ both_stores! {
                 .execute(sqlite)
                 .unwrap();
                 assert!(std::fs::metadata(&log).unwrap().len() > 80_000_000);
-                let wal = db::checkpoint(&mut conn).unwrap().unwrap();
+                let wal = db::checkpoint(&mut conn, db::RESTART_FRAMES).unwrap().unwrap();
                 assert_eq!(wal.copied, wal.frames);
                 app.department(&admin, "CL");
                 assert!(std::fs::metadata(&log).unwrap().len() <= 64 * 1024 * 1024, "the log was cut back");
             }
-            db::AnyConnection::Postgresql(_) => assert_eq!(db::checkpoint(&mut conn).unwrap(), None),
+            db::AnyConnection::Postgresql(_) => assert_eq!(db::checkpoint(&mut conn, db::RESTART_FRAMES).unwrap(), None),
         }
+    }
+
+    fn a_writer_that_never_waits_for_the_checkpoint_still_lets_the_log_start_over(store) {
+        let app = TestApp::start(store);
+        let mut checkpointer = app.state.pool.get().unwrap();
+        let mut writer = app.state.pool.get().unwrap();
+        let db::AnyConnection::Sqlite(sqlite) = &mut *writer else {
+            assert_eq!(db::checkpoint(&mut checkpointer, 1).unwrap(), None);
+            return;
+        };
+        diesel::sql_query("CREATE TABLE stream (bytes BLOB)").execute(sqlite).unwrap();
+        // Back-to-back imports: each transaction begins before the checkpoint has copied the one
+        // before it (the checkpoint runs while a transaction is open), so no writer ever finds
+        // every frame copied and the log is never started over; it holds everything written.
+        let mut transaction = |checkpointer: &mut db::PooledConn| {
+            diesel::sql_query("BEGIN IMMEDIATE").execute(sqlite).unwrap();
+            diesel::sql_query("INSERT INTO stream VALUES (zeroblob(8000))").execute(sqlite).unwrap();
+            let wal = db::checkpoint(checkpointer, i64::MAX).unwrap().unwrap();
+            diesel::sql_query("COMMIT").execute(sqlite).unwrap();
+            wal.frames
+        };
+        let mut frames = Vec::new();
+        for _ in 0..200 {
+            frames.push(transaction(&mut checkpointer));
+        }
+        assert!(frames.windows(2).all(|w| w[1] > w[0]) && frames[199] > 400, "the log only grows: {:?}", &frames[190..]);
+        // Once it is long, the checkpoint that finds the writer between two transactions copies
+        // the rest and empties the log file: the next transaction writes from its start.
+        let log = std::path::PathBuf::from(format!("{}-wal", app.store.url.trim_start_matches("sqlite://")));
+        assert!(std::fs::metadata(&log).unwrap().len() > 1_000_000);
+        let restarted = db::checkpoint(&mut checkpointer, 400).unwrap().unwrap();
+        assert_eq!((restarted.frames, restarted.copied), (0, 0));
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "the log file was emptied");
+        diesel::sql_query("INSERT INTO stream VALUES (zeroblob(8000))").execute(sqlite).unwrap();
+        let next = db::checkpoint(&mut checkpointer, i64::MAX).unwrap().unwrap().frames;
+        assert!(next < 10, "the log started over: {next} frames after {}", frames[199]);
     }
 }
