@@ -153,9 +153,16 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .map_err(ApiError::internal)
 }
 
+/// Whether `password` is the one `hash` was made from. A user without a local password (whose
+/// hash is no argon2 hash) matches nothing, after as long as a real check takes.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     let _place = PasswordWork::begin();
-    PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), hash).is_ok()
+    let usable = hash.starts_with("$argon2");
+    let checked = if usable { hash } else { DUMMY_PASSWORD_HASH };
+    let matches =
+        PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), checked)
+            .is_ok();
+    matches && usable
 }
 
 /// 32 random bytes, hex: the secret text a client keeps.
@@ -166,11 +173,12 @@ pub fn random_secret() -> String {
 /// A new refresh token and the hash that is all the store keeps of it.
 pub fn new_refresh_token() -> (String, String) {
     let token = format!("{REFRESH_PREFIX}{}", random_secret());
-    let hash = hash_refresh_token(&token);
+    let hash = hash_token(&token);
     (token, hash)
 }
 
-pub fn hash_refresh_token(token: &str) -> String {
+/// What the store keeps of a bearer secret (a refresh token, a SCIM client's token): its SHA-256.
+pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -200,7 +208,7 @@ impl CurrentUser {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+pub(crate) fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized("send an access token: Authorization: Bearer <token>")
     })?;

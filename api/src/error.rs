@@ -66,6 +66,7 @@ error_codes! {
     IdempotencyKeyReused => UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency key reused with another request";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many attempts";
     Internal => INTERNAL_SERVER_ERROR, "internal_error", "Internal error";
+    NotImplemented => NOT_IMPLEMENTED, "not_implemented", "Not implemented";
     Unavailable => SERVICE_UNAVAILABLE, "unavailable", "Service unavailable";
 }
 
@@ -120,6 +121,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Option<FieldErrors>,
     pub retry_after_secs: Option<i64>,
+    /// What RFC 7644 calls this error when a SCIM client gets it (`invalidValue`, ...).
+    pub scim_type: Option<&'static str>,
 }
 
 impl ApiError {
@@ -129,6 +132,7 @@ impl ApiError {
             detail: detail.into(),
             errors: None,
             retry_after_secs: None,
+            scim_type: None,
         }
     }
 
@@ -268,6 +272,10 @@ impl From<DomainError> for ApiError {
             DomainError::AlreadyCheckedOut => {
                 ApiError::new(ErrorCode::AlreadyCheckedOut, error.to_string())
             }
+            DomainError::Provisioning { scim_type, detail } => ApiError {
+                scim_type: Some(scim_type),
+                ..ApiError::bad_request(detail)
+            },
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }

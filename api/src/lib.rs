@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod scheduler;
+pub mod scim;
 mod serde_util;
 mod shape;
 pub mod state;
@@ -232,6 +233,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .route(OPENAPI_JSON, web::get().to(openapi_json))
             .configure(routes::configure)
+            .configure(scim::configure)
             .default_service(web::to(methods::unrouted));
     }
 }

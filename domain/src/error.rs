@@ -61,6 +61,13 @@ pub enum DomainError {
     RequestNotApproved,
     #[error("this archive of the request is already checked out")]
     AlreadyCheckedOut,
+    /// A provisioning client's request Dangan cannot carry out; `scim_type` is RFC 7644's name
+    /// for what is wrong with it (`invalidValue`, `invalidPath`, `invalidFilter`, ...).
+    #[error("{detail}")]
+    Provisioning {
+        scim_type: &'static str,
+        detail: String,
+    },
     #[error("an edit cannot move an archive from {from} to {to}")]
     StatusChange {
         from: &'static str,

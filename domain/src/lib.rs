@@ -54,6 +54,7 @@ pub mod mail;
 pub mod policy;
 pub mod reminder;
 pub mod request;
+pub mod scim;
 pub mod search;
 pub mod user;
 pub mod voucher;

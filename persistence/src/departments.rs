@@ -68,7 +68,7 @@ impl DepartmentRow {
     }
 }
 
-fn audit_view(d: &Department) -> serde_json::Value {
+pub(crate) fn audit_view(d: &Department) -> serde_json::Value {
     json!({"code": d.code, "name": d.name, "parent_id": d.parent_id, "head_user_id": d.head_user_id})
 }
 
@@ -135,21 +135,19 @@ pub fn create(
         if let Some(head) = new.head_user_id {
             ensure_user_exists(conn, head)?;
         }
-        let department = Department {
-            id: Uuid::now_v7(),
-            code: new.code,
-            name: new.name,
-            parent_id: new.parent_id,
-            head_user_id: new.head_user_id,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        diesel::insert_into(departments::table)
-            .values(DepartmentRow::from_department(&department))
-            .execute(conn)
-            .map_err(|e| PersistenceError::on_unique(e, "duplicate_code"))?;
-        let department = get(conn, department.id)?;
+        let department = insert(
+            conn,
+            Department {
+                id: Uuid::now_v7(),
+                code: new.code,
+                name: new.name,
+                parent_id: new.parent_id,
+                head_user_id: new.head_user_id,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+        )?;
         audit::append(
             conn,
             now,
@@ -160,6 +158,37 @@ pub fn create(
         )?;
         Ok(department)
     })
+}
+
+pub(crate) fn insert(
+    conn: &mut Conn,
+    department: Department,
+) -> Result<Department, PersistenceError> {
+    diesel::insert_into(departments::table)
+        .values(DepartmentRow::from_department(&department))
+        .execute(conn)
+        .map_err(|e| PersistenceError::on_unique(e, "duplicate_code"))?;
+    get(conn, department.id)
+}
+
+/// Writes `after` over `before` if nobody changed the row in between.
+pub(crate) fn store_change(
+    conn: &mut Conn,
+    before: &Department,
+    after: &Department,
+) -> Result<Department, PersistenceError> {
+    let updated = diesel::update(
+        departments::table
+            .find(DbId(before.id))
+            .filter(departments::version.eq(before.version)),
+    )
+    .set(DepartmentRow::from_department(after))
+    .execute(conn)
+    .map_err(|e| PersistenceError::on_unique(e, "duplicate_code"))?;
+    if updated == 0 {
+        return Err(PersistenceError::VersionMismatch);
+    }
+    get(conn, after.id)
 }
 
 pub fn get(conn: &mut Conn, id: Uuid) -> Result<Department, PersistenceError> {
@@ -229,18 +258,7 @@ pub fn update(
             version: before.version + 1,
             ..before.clone()
         };
-        let updated = diesel::update(
-            departments::table
-                .find(DbId(id))
-                .filter(departments::version.eq(before.version)),
-        )
-        .set(DepartmentRow::from_department(&after))
-        .execute(conn)
-        .map_err(|e| PersistenceError::on_unique(e, "duplicate_code"))?;
-        if updated == 0 {
-            return Err(PersistenceError::VersionMismatch);
-        }
-        let department = get(conn, id)?;
+        let department = store_change(conn, &before, &after)?;
         audit::append(
             conn,
             now,

@@ -18,6 +18,7 @@ pub mod logins;
 pub mod notifications;
 pub mod page;
 pub mod policies;
+pub mod provisioning;
 pub mod reminders;
 pub mod renewals;
 pub mod reports;

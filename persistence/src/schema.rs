@@ -23,6 +23,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        external_id -> Nullable<Text>,
+        deprovisioned_at -> Nullable<Timestamp>,
     }
 }
 
@@ -44,6 +46,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        external_id -> Nullable<Text>,
+        deprovisioned_at -> Nullable<Timestamp>,
     }
 }
 
@@ -448,6 +452,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    scim_clients (id) {
+        id -> DbUuid,
+        name -> Text,
+        token_hash -> Text,
+        created_by -> DbUuid,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -487,4 +505,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_deliveries,
     webhook_attempts,
+    scim_clients,
 );

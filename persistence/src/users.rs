@@ -154,7 +154,7 @@ impl User {
     }
 
     /// This user with `fields` written over, one version on.
-    fn changed(&self, fields: UserFields, now: OffsetDateTime) -> User {
+    pub(crate) fn changed(&self, fields: UserFields, now: OffsetDateTime) -> User {
         User {
             username: fields.username,
             display_name: fields.display_name,
@@ -171,7 +171,7 @@ impl User {
 }
 
 /// The audited summary of a user: everything but contact details and secrets.
-fn audit_view(user: &User) -> serde_json::Value {
+pub(crate) fn audit_view(user: &User) -> serde_json::Value {
     json!({
         "username": user.username,
         "display_name": user.display_name,
@@ -182,7 +182,15 @@ fn audit_view(user: &User) -> serde_json::Value {
     })
 }
 
-fn insert(conn: &mut Conn, now: OffsetDateTime, new: NewUser) -> Result<User, PersistenceError> {
+/// The password hash of a user who has no local password (provisioned by the identity
+/// provider): no password matches it.
+pub const NO_PASSWORD: &str = "!";
+
+pub(crate) fn insert(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    new: NewUser,
+) -> Result<User, PersistenceError> {
     let errors = new.fields.check();
     if !errors.is_empty() {
         return Err(PersistenceError::Invalid(errors));
@@ -398,7 +406,7 @@ pub struct UserPatch {
     pub phone: Option<Option<String>>,
 }
 
-fn other_active_admins(conn: &mut Conn, except: Uuid) -> Result<i64, PersistenceError> {
+pub(crate) fn other_active_admins(conn: &mut Conn, except: Uuid) -> Result<i64, PersistenceError> {
     Ok(users::table
         .filter(users::id.ne(DbId(except)))
         .filter(users::status.eq(UserStatus::Active.as_str()))
@@ -413,7 +421,11 @@ fn recounted(before: &User, after: &User) -> bool {
 }
 
 /// Writes `after` over `before` if nobody changed the row in between.
-fn store_change(conn: &mut Conn, before: &User, after: &User) -> Result<User, PersistenceError> {
+pub(crate) fn store_change(
+    conn: &mut Conn,
+    before: &User,
+    after: &User,
+) -> Result<User, PersistenceError> {
     let recounted = recounted(before, after);
     if recounted {
         rollups::hold(conn, Hold::Dimensions)?;
@@ -426,7 +438,8 @@ fn store_change(conn: &mut Conn, before: &User, after: &User) -> Result<User, Pe
             .filter(users::version.eq(before.version)),
     )
     .set(&UserRow::from_user(after))
-    .execute(conn)?;
+    .execute(conn)
+    .map_err(|e| PersistenceError::on_unique(e, "duplicate_username"))?;
     if updated == 0 {
         return Err(PersistenceError::VersionMismatch);
     }
@@ -514,16 +527,7 @@ pub fn deactivate(
             others,
         )?;
         let user = store_change(conn, &before, &after)?;
-        diesel::update(
-            sessions::table
-                .filter(sessions::user_id.eq(DbId(id)))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set((
-            sessions::revoked_at.eq(to_db_time(now)),
-            sessions::revoked_reason.eq("user_deactivated"),
-        ))
-        .execute(conn)?;
+        end_sessions(conn, now, id)?;
         audit::append(
             conn,
             now,
@@ -533,6 +537,25 @@ pub fn deactivate(
         )?;
         Ok(user)
     })
+}
+
+/// Revokes every open login of a deactivated user: their tokens stop working at once.
+pub(crate) fn end_sessions(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    id: Uuid,
+) -> Result<(), PersistenceError> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(DbId(id)))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(to_db_time(now)),
+        sessions::revoked_reason.eq("user_deactivated"),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// A row of a user import, its password already hashed where it had one.

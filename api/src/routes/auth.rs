@@ -212,7 +212,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: ValidJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = auth::hash_refresh_token(&body.accept()?.refresh_token);
+    let presented = auth::hash_token(&body.accept()?.refresh_token);
     let now = state.clock.now();
     let (refresh_token, token_hash) = auth::new_refresh_token();
     let next = NewRefreshToken {
@@ -252,7 +252,7 @@ pub async fn logout(
     caller: CurrentUser,
     body: ValidJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = auth::hash_refresh_token(&body.accept()?.refresh_token);
+    let presented = auth::hash_token(&body.accept()?.refresh_token);
     let now = state.clock.now();
     let caller_id = caller.id();
     state

@@ -12,6 +12,7 @@ pub mod me;
 pub mod policies;
 pub mod reports;
 pub mod requests;
+pub mod scim_clients;
 pub mod system;
 pub mod users;
 pub mod webhooks;
@@ -110,6 +111,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(users::get)
                 .service(users::update)
                 .service(users::deactivate)
+                .service(scim_clients::create)
+                .service(scim_clients::list)
+                .service(scim_clients::revoke)
                 .service(imports::import_archives)
                 .service(archives::create)
                 .service(archives::list)

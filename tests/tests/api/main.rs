@@ -19,6 +19,7 @@ mod openapi;
 mod org;
 mod owasp;
 mod policies;
+mod provisioning;
 mod reminders;
 mod reports;
 mod rollups;

@@ -322,6 +322,9 @@ both_stores! {
         }));
         assert_eq!(webhook.status, 201, "{}", webhook.body);
         let webhook_id = webhook.json()["id"].as_str().unwrap().to_owned();
+        let scim_client = app.client.post("/api/v1/scim-clients", Some(&admin), &json!({"name": "HR system"}));
+        assert_eq!(scim_client.status, 201, "{}", scim_client.body);
+        let scim_client_id = scim_client.json()["id"].as_str().unwrap().to_owned();
         let voucher = app.client.get(&format!("/api/v1/loans/{loan_id}/voucher"), Some(&borrower)).json();
         let code = voucher["verification_code"].as_str().unwrap().to_owned();
         let borrower_id = org.id("borrower");
@@ -348,6 +351,7 @@ both_stores! {
             ("DELETE", format!("/api/v1/delegations/{delegation_id}")),
             ("DELETE", format!("/api/v1/webhooks/{webhook_id}")),
             ("GET", format!("/api/v1/webhooks/{webhook_id}/deliveries")),
+            ("DELETE", format!("/api/v1/scim-clients/{scim_client_id}")),
             ("GET", format!("/api/v1/archives/{archive}/loans")),
             ("PATCH", format!("/api/v1/archives/{archive}")),
             ("POST", format!("/api/v1/archives/{archive}/retire")),
@@ -375,6 +379,7 @@ both_stores! {
         assert!(notices["items"][0]["read_at"].is_null(), "{}", notices["items"][0]);
         assert_eq!(app.client.get("/api/v1/delegations", Some(&head)).json()["items"].as_array().unwrap().len(), 1);
         assert_eq!(app.client.get("/api/v1/webhooks", Some(&admin)).json()["items"].as_array().unwrap().len(), 1);
+        assert!(app.client.get("/api/v1/scim-clients", Some(&admin)).json()["items"][0]["revoked_at"].is_null());
 
         // Every documented path with an id is either tried above or shared by design.
         let shared_by_design = [

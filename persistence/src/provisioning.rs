@@ -1,0 +1,794 @@
+//! Provisioning by the organisation's identity provider (SCIM 2.0): the clients allowed to do it,
+//! and users and departments as they write them. Each change is one transaction with its audit
+//! event, which names the client; roles and clearance are never touched here.
+
+use dangan_domain::{
+    audit::NewAuditEvent,
+    scim::{self, Filter, PatchOperation, ProvisionedGroup, ProvisionedUser},
+    user::{check_authority_change, Roles, UserFields},
+    Classification, UserStatus,
+};
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    audit,
+    db::{read_transaction, write_transaction},
+    departments::{self, Department},
+    from_db_time, loans,
+    schema::{departments as departments_table, scim_clients, users as users_table},
+    sql_types::DbId,
+    to_db_time,
+    users::{self, User, UserRow},
+    Conn, PersistenceError,
+};
+
+/// A system allowed to provision users: its token is kept only as a hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimClient {
+    pub id: Uuid,
+    pub name: String,
+    pub created_by: Uuid,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scim_clients)]
+struct ScimClientRow {
+    id: DbId,
+    name: String,
+    created_by: DbId,
+    created_at: time::PrimitiveDateTime,
+    revoked_at: Option<time::PrimitiveDateTime>,
+}
+
+impl ScimClientRow {
+    fn into_client(self) -> ScimClient {
+        ScimClient {
+            id: self.id.into(),
+            name: self.name,
+            created_by: self.created_by.into(),
+            created_at: from_db_time(self.created_at),
+            revoked_at: self.revoked_at.map(from_db_time),
+        }
+    }
+}
+
+impl ScimClient {
+    /// What the audit trail says about a change this client made.
+    fn via(&self) -> serde_json::Value {
+        json!({"scim_client": {"id": self.id, "name": self.name}})
+    }
+}
+
+fn audit_client(client: &ScimClient) -> serde_json::Value {
+    json!({"name": client.name})
+}
+
+/// Registers a provisioning client whose token hashes to `token_hash`.
+pub fn create_client(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    name: String,
+    token_hash: String,
+) -> Result<ScimClient, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let id = Uuid::now_v7();
+        diesel::insert_into(scim_clients::table)
+            .values((
+                scim_clients::id.eq(DbId(id)),
+                scim_clients::name.eq(&name),
+                scim_clients::token_hash.eq(token_hash),
+                scim_clients::created_by.eq(DbId(actor_id)),
+                scim_clients::created_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+        let client = client(conn, id)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("scim_client.created", "scim_client")
+                .by(Some(actor_id))
+                .on(id)
+                .with(audit_client(&client)),
+        )?;
+        Ok(client)
+    })
+}
+
+fn client(conn: &mut Conn, id: Uuid) -> Result<ScimClient, PersistenceError> {
+    Ok(scim_clients::table
+        .find(DbId(id))
+        .select(ScimClientRow::as_select())
+        .first::<ScimClientRow>(conn)?
+        .into_client())
+}
+
+/// Every client, newest first, revoked ones too.
+pub fn clients(conn: &mut Conn) -> Result<Vec<ScimClient>, PersistenceError> {
+    Ok(scim_clients::table
+        .select(ScimClientRow::as_select())
+        .order(scim_clients::id.desc())
+        .load::<ScimClientRow>(conn)?
+        .into_iter()
+        .map(ScimClientRow::into_client)
+        .collect())
+}
+
+/// Ends a client's access at once; revoking it again changes nothing.
+pub fn revoke_client(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    id: Uuid,
+) -> Result<ScimClient, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = client(conn, id)?;
+        if before.revoked_at.is_some() {
+            return Ok(before);
+        }
+        diesel::update(scim_clients::table.find(DbId(id)))
+            .set(scim_clients::revoked_at.eq(to_db_time(now)))
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("scim_client.revoked", "scim_client")
+                .by(Some(actor_id))
+                .on(id)
+                .with(audit_client(&before)),
+        )?;
+        client(conn, id)
+    })
+}
+
+/// The unrevoked client whose token hashes to `token_hash`.
+pub fn client_by_token(
+    conn: &mut Conn,
+    token_hash: &str,
+) -> Result<Option<ScimClient>, PersistenceError> {
+    Ok(scim_clients::table
+        .filter(scim_clients::token_hash.eq(token_hash))
+        .filter(scim_clients::revoked_at.is_null())
+        .select(ScimClientRow::as_select())
+        .first::<ScimClientRow>(conn)
+        .optional()?
+        .map(ScimClientRow::into_client))
+}
+
+/// A user as provisioning sees them: the user and the provider's own id for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimUser {
+    pub user: User,
+    pub external_id: Option<String>,
+    /// The department the user belongs to, as a Group.
+    pub group: Option<(Uuid, String)>,
+}
+
+/// A department as provisioning sees it, with its members' ids and names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimGroup {
+    pub department: Department,
+    pub external_id: Option<String>,
+    pub members: Vec<(Uuid, String)>,
+}
+
+/// One window of a list and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+fn scim_user(conn: &mut Conn, user: User) -> Result<ScimUser, PersistenceError> {
+    let external_id: Option<String> = users_table::table
+        .find(DbId(user.id))
+        .select(users_table::external_id)
+        .first(conn)?;
+    let group = match user.department_id {
+        Some(id) => departments_table::table
+            .find(DbId(id))
+            .filter(departments_table::deprovisioned_at.is_null())
+            .select(departments_table::name)
+            .first::<String>(conn)
+            .optional()?
+            .map(|name| (id, name)),
+        None => None,
+    };
+    Ok(ScimUser {
+        user,
+        external_id,
+        group,
+    })
+}
+
+/// A user provisioning still sees (not deleted through SCIM).
+pub fn user(conn: &mut Conn, id: Uuid) -> Result<ScimUser, PersistenceError> {
+    read_transaction(conn, |conn| {
+        let row = users_table::table
+            .find(DbId(id))
+            .filter(users_table::deprovisioned_at.is_null())
+            .select(UserRow::as_select())
+            .first::<UserRow>(conn)?;
+        scim_user(conn, row.into_user())
+    })
+}
+
+/// Users matching `filter`, in creation order, from `start` (counting from 1).
+pub fn find_users(
+    conn: &mut Conn,
+    filter: Option<&Filter>,
+    start: i64,
+    count: i64,
+) -> Result<Window<ScimUser>, PersistenceError> {
+    read_transaction(conn, |conn| {
+        let matching = || -> Result<_, PersistenceError> {
+            let mut query = users_table::table
+                .filter(users_table::deprovisioned_at.is_null())
+                .into_boxed();
+            if let Some(filter) = filter {
+                let value = filter.value.clone();
+                query = match filter.attribute.as_str() {
+                    "username" => {
+                        query.filter(crate::lower(users_table::username).eq(value.to_lowercase()))
+                    }
+                    "externalid" => query.filter(users_table::external_id.eq(value)),
+                    "displayname" => query.filter(users_table::display_name.eq(value)),
+                    "id" => match Uuid::try_parse(&value) {
+                        Ok(id) => query.filter(users_table::id.eq(DbId(id))),
+                        Err(_) => query.filter(users_table::id.ne(users_table::id)),
+                    },
+                    other => return Err(scim::unfilterable(other).into()),
+                };
+            }
+            Ok(query)
+        };
+        let total: i64 = matching()?.count().get_result(conn)?;
+        let rows = matching()?
+            .select(UserRow::as_select())
+            .order(users_table::id.asc())
+            .offset(start - 1)
+            .limit(count)
+            .load::<UserRow>(conn)?;
+        let items = rows
+            .into_iter()
+            .map(|row| scim_user(conn, row.into_user()))
+            .collect::<Result<_, _>>()?;
+        Ok(Window { items, total })
+    })
+}
+
+/// The fields `provisioned` writes over `before`'s; department, roles and clearance stay.
+fn provisioned_fields(before: &UserFields, provisioned: &ProvisionedUser) -> UserFields {
+    UserFields {
+        username: provisioned.user_name.clone(),
+        display_name: provisioned.display_name.clone(),
+        email: provisioned.email.clone(),
+        phone: provisioned.phone.clone(),
+        ..before.clone()
+    }
+}
+
+/// Creates a user as the provider describes them: no roles, `public` clearance, no department
+/// and no local password. A user deleted through SCIM earlier under the same name comes back
+/// as the same person (their loans and history stay theirs), with roles and clearance reset,
+/// since whoever is re-hired is granted anew.
+pub fn create_user(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    provisioned: ProvisionedUser,
+) -> Result<ScimUser, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let deleted = users_table::table
+            .filter(crate::lower(users_table::username).eq(provisioned.user_name.to_lowercase()))
+            .filter(users_table::deprovisioned_at.is_not_null())
+            .select(UserRow::as_select())
+            .first::<UserRow>(conn)
+            .optional()?;
+        let (user, revived) = match deleted {
+            Some(row) => {
+                let before = row.into_user();
+                let fields = UserFields {
+                    roles: Roles::new(),
+                    clearance: Classification::Public,
+                    department_id: None,
+                    ..provisioned_fields(&before.fields(), &provisioned)
+                };
+                let errors = fields.check();
+                if !errors.is_empty() {
+                    return Err(PersistenceError::Invalid(errors));
+                }
+                let mut after = before.changed(fields, now);
+                after.status = status_of(&provisioned);
+                let user = users::store_change(conn, &before, &after)?;
+                diesel::update(users_table::table.find(DbId(user.id)))
+                    .set(users_table::deprovisioned_at.eq(None::<time::PrimitiveDateTime>))
+                    .execute(conn)?;
+                (user, true)
+            }
+            None => {
+                let fields = UserFields {
+                    username: provisioned.user_name.clone(),
+                    display_name: provisioned.display_name.clone(),
+                    department_id: None,
+                    roles: Roles::new(),
+                    clearance: Classification::Public,
+                    email: provisioned.email.clone(),
+                    phone: provisioned.phone.clone(),
+                };
+                let mut user = users::insert(
+                    conn,
+                    now,
+                    users::NewUser {
+                        fields,
+                        password_hash: users::NO_PASSWORD.to_owned(),
+                    },
+                )?;
+                if !provisioned.active {
+                    let active = user.clone();
+                    user.status = UserStatus::Disabled;
+                    user.version += 1;
+                    user = users::store_change(conn, &active, &user)?;
+                }
+                (user, false)
+            }
+        };
+        set_external_id(conn, user.id, provisioned.external_id.as_deref())?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.provisioned", "user")
+                .on(user.id)
+                .with(json!({
+                    "user": users::audit_view(&user),
+                    "revived": revived,
+                    "via": client.via(),
+                })),
+        )?;
+        scim_user(conn, user)
+    })
+}
+
+fn status_of(provisioned: &ProvisionedUser) -> UserStatus {
+    if provisioned.active {
+        UserStatus::Active
+    } else {
+        UserStatus::Disabled
+    }
+}
+
+fn set_external_id(
+    conn: &mut Conn,
+    id: Uuid,
+    external_id: Option<&str>,
+) -> Result<(), PersistenceError> {
+    diesel::update(users_table::table.find(DbId(id)))
+        .set(users_table::external_id.eq(external_id))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user provisioning may change: present and not deleted through SCIM.
+fn provisioned_user(conn: &mut Conn, id: Uuid) -> Result<User, PersistenceError> {
+    Ok(users_table::table
+        .find(DbId(id))
+        .filter(users_table::deprovisioned_at.is_null())
+        .select(UserRow::as_select())
+        .first::<UserRow>(conn)?
+        .into_user())
+}
+
+/// Writes what the provider says of a user over them; `active: false` deactivates them there
+/// and then (every login ends), `true` lets them in again.
+fn store_user(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    before: User,
+    provisioned: &ProvisionedUser,
+) -> Result<ScimUser, PersistenceError> {
+    let fields = provisioned_fields(&before.fields(), provisioned);
+    let errors = fields.check();
+    if !errors.is_empty() {
+        return Err(PersistenceError::Invalid(errors));
+    }
+    let mut after = before.changed(fields, now);
+    after.status = status_of(provisioned);
+    let others = users::other_active_admins(conn, before.id)?;
+    check_authority_change(false, &before.authority(), &after.authority(), others)?;
+    let user = users::store_change(conn, &before, &after)?;
+    set_external_id(conn, user.id, provisioned.external_id.as_deref())?;
+    audit::append(
+        conn,
+        now,
+        NewAuditEvent::new("user.updated", "user")
+            .on(user.id)
+            .with(json!({
+                "before": users::audit_view(&before),
+                "after": users::audit_view(&user),
+                "via": client.via(),
+            })),
+    )?;
+    if before.status == UserStatus::Active && user.status != UserStatus::Active {
+        left(conn, now, client, user.id, "user.deactivated")?;
+    }
+    scim_user(conn, user)
+}
+
+/// Replaces what provisioning keeps of a user (PUT).
+pub fn replace_user(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+    provisioned: ProvisionedUser,
+) -> Result<ScimUser, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = provisioned_user(conn, id)?;
+        store_user(conn, now, client, before, &provisioned)
+    })
+}
+
+/// What provisioning keeps of a user, as the provider would describe it.
+fn as_provisioned(user: &ScimUser) -> ProvisionedUser {
+    ProvisionedUser {
+        user_name: user.user.username.clone(),
+        display_name: user.user.display_name.clone(),
+        active: user.user.status == UserStatus::Active,
+        email: user.user.email.clone(),
+        phone: user.user.phone.clone(),
+        external_id: user.external_id.clone(),
+    }
+}
+
+/// Applies PATCH operations to a user (read, patched and written in one transaction).
+pub fn patch_user(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+    operations: &[PatchOperation],
+) -> Result<ScimUser, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = provisioned_user(conn, id)?;
+        let current = scim_user(conn, before.clone())?;
+        let provisioned = as_provisioned(&current).patched(operations)?;
+        store_user(conn, now, client, before, &provisioned)
+    })
+}
+
+/// Deletes a user as provisioning sees them: they are deactivated (every login ends) and
+/// disappear from SCIM; their loans and history stay, as the archive's record needs them.
+pub fn delete_user(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = provisioned_user(conn, id)?;
+        let after = User {
+            status: UserStatus::Disabled,
+            updated_at: now,
+            version: before.version + 1,
+            ..before.clone()
+        };
+        let others = users::other_active_admins(conn, id)?;
+        check_authority_change(false, &before.authority(), &after.authority(), others)?;
+        users::store_change(conn, &before, &after)?;
+        diesel::update(users_table::table.find(DbId(id)))
+            .set(users_table::deprovisioned_at.eq(to_db_time(now)))
+            .execute(conn)?;
+        left(conn, now, client, id, "user.deprovisioned")
+    })
+}
+
+/// Ends every login of a user the provider deactivated or deleted, and audits it with the loans
+/// they still have out (the hand-over list, as `POST /users/{id}/deactivate` answers it).
+fn left(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+    action: &'static str,
+) -> Result<(), PersistenceError> {
+    users::end_sessions(conn, now, id)?;
+    let mut data = client.via();
+    data["open_loans"] = json!(loans::open_ids_of(conn, id)?);
+    audit::append(
+        conn,
+        now,
+        NewAuditEvent::new(action, "user").on(id).with(data),
+    )
+}
+
+fn scim_group(conn: &mut Conn, department: Department) -> Result<ScimGroup, PersistenceError> {
+    let external_id: Option<String> = departments_table::table
+        .find(DbId(department.id))
+        .select(departments_table::external_id)
+        .first(conn)?;
+    let members = users_table::table
+        .filter(users_table::department_id.eq(DbId(department.id)))
+        .filter(users_table::deprovisioned_at.is_null())
+        .order(users_table::id.asc())
+        .select((users_table::id, users_table::username))
+        .load::<(DbId, String)>(conn)?
+        .into_iter()
+        .map(|(id, name)| (id.into(), name))
+        .collect();
+    Ok(ScimGroup {
+        department,
+        external_id,
+        members,
+    })
+}
+
+/// The department provisioning may see or change: present and not deleted through SCIM.
+fn provisioned_department(conn: &mut Conn, id: Uuid) -> Result<Department, PersistenceError> {
+    let present: i64 = departments_table::table
+        .find(DbId(id))
+        .filter(departments_table::deprovisioned_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if present == 0 {
+        return Err(PersistenceError::NotFound);
+    }
+    departments::get(conn, id)
+}
+
+pub fn group(conn: &mut Conn, id: Uuid) -> Result<ScimGroup, PersistenceError> {
+    read_transaction(conn, |conn| {
+        let department = provisioned_department(conn, id)?;
+        scim_group(conn, department)
+    })
+}
+
+/// Departments matching `filter`, in creation order, from `start` (counting from 1).
+pub fn find_groups(
+    conn: &mut Conn,
+    filter: Option<&Filter>,
+    start: i64,
+    count: i64,
+) -> Result<Window<ScimGroup>, PersistenceError> {
+    read_transaction(conn, |conn| {
+        let matching = || -> Result<_, PersistenceError> {
+            let mut query = departments_table::table
+                .filter(departments_table::deprovisioned_at.is_null())
+                .into_boxed();
+            if let Some(filter) = filter {
+                let value = filter.value.clone();
+                query = match filter.attribute.as_str() {
+                    "displayname" => query.filter(departments_table::name.eq(value)),
+                    "externalid" => query.filter(departments_table::external_id.eq(value)),
+                    "id" => match Uuid::try_parse(&value) {
+                        Ok(id) => query.filter(departments_table::id.eq(DbId(id))),
+                        Err(_) => query.filter(departments_table::id.ne(departments_table::id)),
+                    },
+                    other => return Err(scim::unfilterable(other).into()),
+                };
+            }
+            Ok(query)
+        };
+        let total: i64 = matching()?.count().get_result(conn)?;
+        let ids: Vec<DbId> = matching()?
+            .select(departments_table::id)
+            .order(departments_table::id.asc())
+            .offset(start - 1)
+            .limit(count)
+            .load(conn)?;
+        let items = ids
+            .into_iter()
+            .map(|id| {
+                let department = departments::get(conn, id.into())?;
+                scim_group(conn, department)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Window { items, total })
+    })
+}
+
+/// Moves users into or out of `department_id` until its members are `members`: a user belongs
+/// to one department, so joining this one leaves any other. Each move is audited.
+fn set_members(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    department_id: Uuid,
+    members: &[Uuid],
+) -> Result<(), PersistenceError> {
+    let current: Vec<Uuid> = users_table::table
+        .filter(users_table::department_id.eq(DbId(department_id)))
+        .filter(users_table::deprovisioned_at.is_null())
+        .select(users_table::id)
+        .load::<DbId>(conn)?
+        .into_iter()
+        .map(Uuid::from)
+        .collect();
+    let leaving = current.iter().filter(|id| !members.contains(id));
+    let joining = members.iter().filter(|id| !current.contains(id));
+    let moves: Vec<(Uuid, Option<Uuid>)> = leaving
+        .map(|id| (*id, None))
+        .chain(joining.map(|id| (*id, Some(department_id))))
+        .collect();
+    for (id, department) in moves {
+        let before = provisioned_user(conn, id).map_err(|error| match error {
+            PersistenceError::NotFound => scim::unknown_member(id).into(),
+            other => other,
+        })?;
+        let after = User {
+            department_id: department,
+            updated_at: now,
+            version: before.version + 1,
+            ..before.clone()
+        };
+        let user = users::store_change(conn, &before, &after)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.updated", "user")
+                .on(id)
+                .with(json!({
+                    "before": users::audit_view(&before),
+                    "after": users::audit_view(&user),
+                    "via": client.via(),
+                })),
+        )?;
+    }
+    Ok(())
+}
+
+fn set_group_external_id(
+    conn: &mut Conn,
+    id: Uuid,
+    external_id: Option<&str>,
+) -> Result<(), PersistenceError> {
+    diesel::update(departments_table::table.find(DbId(id)))
+        .set(departments_table::external_id.eq(external_id))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Creates a department as the provider describes it. Its code, which people may change in
+/// Dangan afterwards, is made from its id.
+pub fn create_group(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    provisioned: ProvisionedGroup,
+) -> Result<ScimGroup, PersistenceError> {
+    write_transaction(conn, |conn| {
+        check_group(&provisioned)?;
+        let id = Uuid::now_v7();
+        let department = departments::insert(
+            conn,
+            Department {
+                id,
+                code: format!("scim-{}", id.simple()),
+                name: provisioned.display_name.clone(),
+                parent_id: None,
+                head_user_id: None,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+        )?;
+        set_group_external_id(conn, id, provisioned.external_id.as_deref())?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("department.created", "department")
+                .on(id)
+                .with(json!({
+                    "department": departments::audit_view(&department),
+                    "via": client.via(),
+                })),
+        )?;
+        set_members(conn, now, client, id, &provisioned.members)?;
+        scim_group(conn, department)
+    })
+}
+
+fn check_group(group: &ProvisionedGroup) -> Result<(), PersistenceError> {
+    let errors = group.check();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(PersistenceError::Invalid(errors))
+    }
+}
+
+fn store_group(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    before: Department,
+    provisioned: &ProvisionedGroup,
+) -> Result<ScimGroup, PersistenceError> {
+    check_group(provisioned)?;
+    let after = Department {
+        name: provisioned.display_name.clone(),
+        updated_at: now,
+        version: before.version + 1,
+        ..before.clone()
+    };
+    let department = departments::store_change(conn, &before, &after)?;
+    set_group_external_id(conn, department.id, provisioned.external_id.as_deref())?;
+    audit::append(
+        conn,
+        now,
+        NewAuditEvent::new("department.updated", "department")
+            .on(department.id)
+            .with(json!({
+                "before": departments::audit_view(&before),
+                "after": departments::audit_view(&department),
+                "via": client.via(),
+            })),
+    )?;
+    set_members(conn, now, client, department.id, &provisioned.members)?;
+    scim_group(conn, department)
+}
+
+/// Replaces a department's name, external id and members (PUT).
+pub fn replace_group(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+    provisioned: ProvisionedGroup,
+) -> Result<ScimGroup, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = provisioned_department(conn, id)?;
+        store_group(conn, now, client, before, &provisioned)
+    })
+}
+
+/// Applies PATCH operations to a department and its members.
+pub fn patch_group(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+    operations: &[PatchOperation],
+) -> Result<ScimGroup, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = provisioned_department(conn, id)?;
+        let current = scim_group(conn, before.clone())?;
+        let provisioned = ProvisionedGroup {
+            display_name: current.department.name.clone(),
+            external_id: current.external_id.clone(),
+            members: current.members.iter().map(|(id, _)| *id).collect(),
+        }
+        .patched(operations)?;
+        store_group(conn, now, client, before, &provisioned)
+    })
+}
+
+/// Deletes a department as provisioning sees it: its members leave it and it disappears from
+/// SCIM; the department stays in Dangan for the archives, policies and history naming it.
+pub fn delete_group(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    client: &ScimClient,
+    id: Uuid,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        provisioned_department(conn, id)?;
+        set_members(conn, now, client, id, &[])?;
+        diesel::update(departments_table::table.find(DbId(id)))
+            .set(departments_table::deprovisioned_at.eq(to_db_time(now)))
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("department.deprovisioned", "department")
+                .on(id)
+                .with(client.via()),
+        )?;
+        Ok(())
+    })
+}
