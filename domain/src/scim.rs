@@ -5,7 +5,11 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{archive::check_text, DomainError, FieldError};
+use crate::{
+    archive::check_text,
+    user::{Roles, UserFields},
+    Classification, DomainError, FieldError, UserStatus,
+};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -285,6 +289,41 @@ fn attributes_of(resource: &Value) -> Result<Map<String, Value>, DomainError> {
 }
 
 impl ProvisionedUser {
+    /// A user new to Dangan as the provider describes them: no role, `public` clearance, no
+    /// department. Authority is granted in Dangan, never by provisioning; someone the provider
+    /// deleted and creates again is such a newcomer too, since whoever comes back is granted anew.
+    pub fn newcomer(&self) -> UserFields {
+        UserFields {
+            username: self.user_name.clone(),
+            display_name: self.display_name.clone(),
+            department_id: None,
+            roles: Roles::new(),
+            clearance: Classification::Public,
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+
+    /// What the provider writes over a user's `current` fields: their names and contacts; the
+    /// department (a Group's business), roles and clearance stay.
+    pub fn written_over(&self, current: &UserFields) -> UserFields {
+        UserFields {
+            username: self.user_name.clone(),
+            display_name: self.display_name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            ..current.clone()
+        }
+    }
+
+    pub fn status(&self) -> UserStatus {
+        if self.active {
+            UserStatus::Active
+        } else {
+            UserStatus::Disabled
+        }
+    }
+
     /// Reads a User resource of a POST or PUT. Attributes Dangan does not keep are ignored, as
     /// providers send many (name, title, addresses); `displayName` defaults to `userName` and
     /// `active` to true.
@@ -596,6 +635,52 @@ mod tests {
         assert_eq!(
             scim_type(ProvisionedUser::from_resource(&two).unwrap_err()),
             "invalidValue"
+        );
+    }
+
+    #[test]
+    fn the_provider_writes_names_and_contacts_never_authority() {
+        let user = ProvisionedUser::from_resource(&json!({
+            "userName": "lisi", "displayName": "李四", "active": false,
+            "phoneNumbers": [{"value": "010-1"}]
+        }))
+        .unwrap();
+        let newcomer = user.newcomer();
+        assert_eq!(
+            (
+                newcomer.roles.len(),
+                newcomer.clearance,
+                newcomer.department_id
+            ),
+            (0, Classification::Public, None)
+        );
+        assert_eq!(
+            (newcomer.username.as_str(), newcomer.phone.as_deref()),
+            ("lisi", Some("010-1"))
+        );
+        assert_eq!(user.status(), UserStatus::Disabled);
+        let department = Uuid::now_v7();
+        let current = UserFields {
+            username: "old".into(),
+            display_name: "旧".into(),
+            department_id: Some(department),
+            roles: [crate::Role::Archivist].into_iter().collect(),
+            clearance: Classification::Secret,
+            email: Some("old@example.org".into()),
+            phone: None,
+        };
+        let written = user.written_over(&current);
+        assert_eq!(
+            (written.roles, written.clearance, written.department_id),
+            (
+                current.roles.clone(),
+                Classification::Secret,
+                Some(department)
+            )
+        );
+        assert_eq!(
+            (written.display_name.as_str(), written.email),
+            ("李四", None)
         );
     }
 

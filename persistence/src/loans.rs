@@ -270,23 +270,6 @@ pub fn open_of(
     Ok((visible, hidden.len()))
 }
 
-/// The ids of the loans `borrower_id` still has out, soonest due first: what someone must take
-/// back from a user who leaves.
-pub(crate) fn open_ids_of(
-    conn: &mut Conn,
-    borrower_id: Uuid,
-) -> Result<Vec<Uuid>, PersistenceError> {
-    Ok(loans::table
-        .filter(loans::borrower_id.eq(DbId(borrower_id)))
-        .filter(loans::status.eq_any(out_statuses()))
-        .order(loans::due_at.asc())
-        .select(loans::id)
-        .load::<DbId>(conn)?
-        .into_iter()
-        .map(Uuid::from)
-        .collect())
-}
-
 /// `GET /loans` filters.
 #[derive(Debug, Clone, Default)]
 pub struct LoanFilter {

@@ -5,8 +5,8 @@
 use dangan_domain::{
     audit::NewAuditEvent,
     scim::{self, Filter, PatchOperation, ProvisionedGroup, ProvisionedUser},
-    user::{check_authority_change, Roles, UserFields},
-    Classification, UserStatus,
+    user::check_authority_change,
+    UserStatus,
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -17,7 +17,7 @@ use crate::{
     audit,
     db::{read_transaction, write_transaction},
     departments::{self, Department},
-    from_db_time, loans,
+    from_db_time,
     schema::{departments as departments_table, scim_clients, users as users_table},
     sql_types::DbId,
     to_db_time,
@@ -209,12 +209,8 @@ fn scim_user(conn: &mut Conn, user: User) -> Result<ScimUser, PersistenceError> 
 /// A user provisioning still sees (not deleted through SCIM).
 pub fn user(conn: &mut Conn, id: Uuid) -> Result<ScimUser, PersistenceError> {
     read_transaction(conn, |conn| {
-        let row = users_table::table
-            .find(DbId(id))
-            .filter(users_table::deprovisioned_at.is_null())
-            .select(UserRow::as_select())
-            .first::<UserRow>(conn)?;
-        scim_user(conn, row.into_user())
+        let user = provisioned_user(conn, id)?;
+        scim_user(conn, user)
     })
 }
 
@@ -262,21 +258,9 @@ pub fn find_users(
     })
 }
 
-/// The fields `provisioned` writes over `before`'s; department, roles and clearance stay.
-fn provisioned_fields(before: &UserFields, provisioned: &ProvisionedUser) -> UserFields {
-    UserFields {
-        username: provisioned.user_name.clone(),
-        display_name: provisioned.display_name.clone(),
-        email: provisioned.email.clone(),
-        phone: provisioned.phone.clone(),
-        ..before.clone()
-    }
-}
-
-/// Creates a user as the provider describes them: no roles, `public` clearance, no department
-/// and no local password. A user deleted through SCIM earlier under the same name comes back
-/// as the same person (their loans and history stay theirs), with roles and clearance reset,
-/// since whoever is re-hired is granted anew.
+/// Creates a user as the provider describes them (`ProvisionedUser::newcomer`), with no local
+/// password. A user deleted through SCIM earlier under the same name comes back as the same
+/// person (their loans and history stay theirs), a newcomer again.
 pub fn create_user(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -293,18 +277,13 @@ pub fn create_user(
         let (user, revived) = match deleted {
             Some(row) => {
                 let before = row.into_user();
-                let fields = UserFields {
-                    roles: Roles::new(),
-                    clearance: Classification::Public,
-                    department_id: None,
-                    ..provisioned_fields(&before.fields(), &provisioned)
-                };
+                let fields = provisioned.newcomer();
                 let errors = fields.check();
                 if !errors.is_empty() {
                     return Err(PersistenceError::Invalid(errors));
                 }
                 let mut after = before.changed(fields, now);
-                after.status = status_of(&provisioned);
+                after.status = provisioned.status();
                 let user = users::store_change(conn, &before, &after)?;
                 diesel::update(users_table::table.find(DbId(user.id)))
                     .set(users_table::deprovisioned_at.eq(None::<time::PrimitiveDateTime>))
@@ -312,20 +291,11 @@ pub fn create_user(
                 (user, true)
             }
             None => {
-                let fields = UserFields {
-                    username: provisioned.user_name.clone(),
-                    display_name: provisioned.display_name.clone(),
-                    department_id: None,
-                    roles: Roles::new(),
-                    clearance: Classification::Public,
-                    email: provisioned.email.clone(),
-                    phone: provisioned.phone.clone(),
-                };
                 let mut user = users::insert(
                     conn,
                     now,
                     users::NewUser {
-                        fields,
+                        fields: provisioned.newcomer(),
                         password_hash: users::NO_PASSWORD.to_owned(),
                     },
                 )?;
@@ -352,14 +322,6 @@ pub fn create_user(
         )?;
         scim_user(conn, user)
     })
-}
-
-fn status_of(provisioned: &ProvisionedUser) -> UserStatus {
-    if provisioned.active {
-        UserStatus::Active
-    } else {
-        UserStatus::Disabled
-    }
 }
 
 fn set_external_id(
@@ -392,13 +354,13 @@ fn store_user(
     before: User,
     provisioned: &ProvisionedUser,
 ) -> Result<ScimUser, PersistenceError> {
-    let fields = provisioned_fields(&before.fields(), provisioned);
+    let fields = provisioned.written_over(&before.fields());
     let errors = fields.check();
     if !errors.is_empty() {
         return Err(PersistenceError::Invalid(errors));
     }
     let mut after = before.changed(fields, now);
-    after.status = status_of(provisioned);
+    after.status = provisioned.status();
     let others = users::other_active_admins(conn, before.id)?;
     check_authority_change(false, &before.authority(), &after.authority(), others)?;
     let user = users::store_change(conn, &before, &after)?;
@@ -488,8 +450,9 @@ pub fn delete_user(
     })
 }
 
-/// Ends every login of a user the provider deactivated or deleted, and audits it with the loans
-/// they still have out (the hand-over list, as `POST /users/{id}/deactivate` answers it).
+/// Ends every login of a user the provider deactivated or deleted, and audits it. The loans they
+/// still have out are not named in the event: auditors of any clearance read it, and a loan's id
+/// tells of an archive above theirs; `GET /loans?borrower_id=` lists them within clearance.
 fn left(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -498,12 +461,10 @@ fn left(
     action: &'static str,
 ) -> Result<(), PersistenceError> {
     users::end_sessions(conn, now, id)?;
-    let mut data = client.via();
-    data["open_loans"] = json!(loans::open_ids_of(conn, id)?);
     audit::append(
         conn,
         now,
-        NewAuditEvent::new(action, "user").on(id).with(data),
+        NewAuditEvent::new(action, "user").on(id).with(client.via()),
     )
 }
 
