@@ -3,8 +3,10 @@
 use std::{fmt, str::FromStr};
 
 use clap::{Args, Parser, Subcommand};
-use dangan_domain::reminder::ReminderSchedule;
+use dangan_domain::{reminder::ReminderSchedule, sso::ClaimMapping};
 use time::Duration;
+
+use crate::oidc::ProviderConfig;
 
 /// A value that never appears in logs, debug output or `--help`.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,6 +29,12 @@ impl FromStr for Secret {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Secret(s.to_owned()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
     }
 }
 
@@ -141,6 +149,144 @@ pub struct Config {
         global = true
     )]
     pub mail_from: String,
+    /// Whether anyone may log in with a Dangan password (`false` once everyone signs in with
+    /// the organisation's provider; users without a password never can).
+    #[arg(
+        long,
+        env = "DANGAN_PASSWORD_LOGIN",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub password_login: bool,
+    #[command(flatten)]
+    pub oidc: OidcConfig,
+}
+
+/// Sign-in with OpenID Connect: one provider from these variables, more from a file.
+#[derive(Debug, Clone, Args)]
+pub struct OidcConfig {
+    /// A YAML file listing providers (`providers: [{name, issuer, client_id, ...}]`), for
+    /// several of them; see the README.
+    #[arg(long, env = "DANGAN_OIDC_PROVIDERS", global = true)]
+    pub oidc_providers: Option<std::path::PathBuf>,
+    /// The provider's issuer URL, e.g. `https://sso.example.cn/realms/staff`.
+    #[arg(long, env = "DANGAN_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+    /// The name logins and the audit trail call this provider by.
+    #[arg(long, env = "DANGAN_OIDC_NAME", default_value = "sso", global = true)]
+    pub oidc_name: String,
+    #[arg(long, env = "DANGAN_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "DANGAN_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub oidc_client_secret: Option<Secret>,
+    /// Front-end pages a sign-in may end at (comma-separated, exact).
+    #[arg(
+        long,
+        env = "DANGAN_OIDC_REDIRECT_URIS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub oidc_redirect_uris: Vec<String>,
+    /// Dangan's callback as registered at the provider
+    /// (`https://dangan.example.cn/api/v1/auth/oidc/callback`); unset, made from the request.
+    #[arg(long, env = "DANGAN_OIDC_CALLBACK_URL", global = true)]
+    pub oidc_callback_url: Option<String>,
+    /// Create a user at the first sign-in of someone Dangan does not know.
+    #[arg(
+        long,
+        env = "DANGAN_OIDC_CREATE_USERS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub oidc_create_users: bool,
+    /// Take a first sign-in for the local user of the same username (trust the provider's
+    /// usernames as the organisation's own).
+    #[arg(long, env = "DANGAN_OIDC_LINK_BY_USERNAME", global = true)]
+    pub oidc_link_by_username: bool,
+    /// The claim new users' usernames come from.
+    #[arg(
+        long,
+        env = "DANGAN_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username",
+        global = true
+    )]
+    pub oidc_username_claim: String,
+    /// A claim holding a department code for new users.
+    #[arg(long, env = "DANGAN_OIDC_DEPARTMENT_CLAIM", global = true)]
+    pub oidc_department_claim: Option<String>,
+    /// A claim holding role names for new users (never `admin`).
+    #[arg(long, env = "DANGAN_OIDC_ROLES_CLAIM", global = true)]
+    pub oidc_roles_claim: Option<String>,
+    /// A claim holding new users' clearance; unset, they are `public` until an admin says more.
+    #[arg(long, env = "DANGAN_OIDC_CLEARANCE_CLAIM", global = true)]
+    pub oidc_clearance_claim: Option<String>,
+}
+
+impl Default for OidcConfig {
+    /// No provider; the rest as the flags' defaults.
+    fn default() -> Self {
+        OidcConfig {
+            oidc_providers: None,
+            oidc_issuer: None,
+            oidc_name: "sso".into(),
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_redirect_uris: Vec::new(),
+            oidc_callback_url: None,
+            oidc_create_users: true,
+            oidc_link_by_username: false,
+            oidc_username_claim: "preferred_username".into(),
+            oidc_department_claim: None,
+            oidc_roles_claim: None,
+            oidc_clearance_claim: None,
+        }
+    }
+}
+
+impl OidcConfig {
+    /// Every provider configured: the one of the variables first, then the file's.
+    pub fn providers(&self) -> Result<Vec<ProviderConfig>, String> {
+        let mut providers = Vec::new();
+        if let Some(issuer) = &self.oidc_issuer {
+            let (Some(client_id), Some(client_secret)) =
+                (&self.oidc_client_id, &self.oidc_client_secret)
+            else {
+                return Err(
+                    "DANGAN_OIDC_ISSUER needs DANGAN_OIDC_CLIENT_ID and DANGAN_OIDC_CLIENT_SECRET"
+                        .into(),
+                );
+            };
+            providers.push(ProviderConfig {
+                name: self.oidc_name.clone(),
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                redirect_uris: self.oidc_redirect_uris.clone(),
+                callback_url: self.oidc_callback_url.clone(),
+                scopes: vec!["profile".into(), "email".into()],
+                claims: ClaimMapping {
+                    username_claim: self.oidc_username_claim.clone(),
+                    department_claim: self.oidc_department_claim.clone(),
+                    roles_claim: self.oidc_roles_claim.clone(),
+                    clearance_claim: self.oidc_clearance_claim.clone(),
+                    ..ClaimMapping::default()
+                },
+                create_users: self.oidc_create_users,
+                link_by_username: self.oidc_link_by_username,
+            });
+        }
+        if let Some(path) = &self.oidc_providers {
+            providers.extend(crate::oidc::read_providers_file(path)?);
+        }
+        Ok(providers)
+    }
 }
 
 /// The reminder scheduler: how often it runs inside `serve`, and its offsets.

@@ -36,6 +36,13 @@ error_codes! {
     BorrowerBlocked => FORBIDDEN, "borrower_blocked", "The borrower has an overdue loan";
     BorrowerNotCleared => FORBIDDEN, "borrower_not_cleared", "The borrower is not cleared for the archive";
     InvalidPassword => FORBIDDEN, "invalid_password", "The password does not match";
+    NotProvisioned => FORBIDDEN, "not_provisioned", "No Dangan account for this identity";
+    PasswordLoginDisabled => FORBIDDEN, "password_login_disabled", "Password sign-in is turned off";
+    RedirectUriNotAllowed => BAD_REQUEST, "redirect_uri_not_allowed", "The redirect URI is not on the allow-list";
+    InvalidGrant => BAD_REQUEST, "invalid_grant", "The code or token cannot be used";
+    UnsupportedGrantType => BAD_REQUEST, "unsupported_grant_type", "Unsupported grant type";
+    IdTokenRejected => UNAUTHORIZED, "id_token_rejected", "The ID token is not accepted";
+    ProviderUnavailable => BAD_GATEWAY, "provider_unavailable", "The identity provider did not answer as expected";
     NotFound => NOT_FOUND, "not_found", "Not found";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
     NoOpenLoan => NOT_FOUND, "no_open_loan", "No open loan of this archive";
@@ -47,6 +54,7 @@ error_codes! {
     ArchiveOnLoan => CONFLICT, "archive_on_loan", "The archive is out";
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
+    NoOtherSignIn => CONFLICT, "no_other_sign_in", "The user has no other way to sign in";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     NoPolicy => CONFLICT, "no_policy", "No loan policy covers this";
     RequestNotPending => CONFLICT, "request_not_pending", "The request is not pending";
@@ -82,6 +90,7 @@ impl ErrorCode {
             "archive_unavailable" => ErrorCode::ArchiveUnavailable,
             "no_open_loan" => ErrorCode::NoOpenLoan,
             "renewal_pending" => ErrorCode::RenewalPending,
+            "no_other_sign_in" => ErrorCode::NoOtherSignIn,
             _ => ErrorCode::Internal,
         }
     }
@@ -177,6 +186,12 @@ impl ApiError {
                 "too many failed attempts; retry later",
             )
         }
+    }
+
+    /// The error's code and detail, for an answer that is a redirect rather than a problem
+    /// document (OAuth's `error` and `error_description`).
+    pub fn code_and_detail(&self) -> (String, String) {
+        (self.code.parts().1.to_owned(), self.detail.clone())
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {

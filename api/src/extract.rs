@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin};
 
 use actix_web::{
     dev::Payload,
-    error::{PathError, QueryPayloadError},
+    error::{PathError, QueryPayloadError, UrlencodedError},
     http::header,
     web, FromRequest, HttpRequest,
 };
@@ -160,6 +160,21 @@ fn strip_position(message: &str) -> String {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// A form body that is no form (415) or does not read as the form asked for (400).
+pub fn form_error(error: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    match error {
+        UrlencodedError::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as application/x-www-form-urlencoded",
+        ),
+        UrlencodedError::Overflow { .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the form is too large")
+        }
+        other => ApiError::bad_request(format!("invalid form: {other}")),
+    }
+    .into()
 }
 
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

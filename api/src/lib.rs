@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod mail;
 pub mod methods;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod routes;
 pub mod scheduler;
@@ -97,6 +98,17 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
     audit::seal(&mut conn, Sealing::Wait)?;
     drop(conn);
     let audit_signing_key = audit_offline::signing_key(config)?.map(Arc::new);
+    let oidc = config
+        .oidc
+        .providers()
+        .and_then(oidc::Providers::new)
+        .map_err(|e| StartupError::Invalid(format!("OpenID Connect: {e}")))?;
+    if !oidc.is_empty() {
+        log::info!(
+            "sign-in with OpenID providers: {}",
+            oidc.names().collect::<Vec<_>>().join(", ")
+        );
+    }
     Ok(AppState {
         pool,
         clock,
@@ -114,6 +126,8 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .collect::<Result<_, _>>()
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_WEBHOOK_ALLOW: {e}")))?,
         ),
+        oidc: Arc::new(oidc),
+        password_login: config.password_login,
         trusted_proxies: Arc::new(
             config
                 .trusted_proxies
@@ -227,6 +241,11 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PayloadConfig::new(JSON_LIMIT))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(extract::form_error),
+            )
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}")
                     .config(utoipa_swagger_ui::Config::new([OPENAPI_JSON])),

@@ -29,6 +29,10 @@ pub struct AppState {
     pub reminders: ReminderSchedule,
     /// Where webhooks may go besides public and private networks (`DANGAN_WEBHOOK_ALLOW`).
     pub webhook_allow: Arc<Vec<Allowed>>,
+    /// The OpenID providers people may sign in with (`DANGAN_OIDC_*`).
+    pub oidc: Arc<crate::oidc::Providers>,
+    /// Whether Dangan passwords may be used to log in (`DANGAN_PASSWORD_LOGIN`).
+    pub password_login: bool,
     /// Proxies whose `X-Forwarded-For` is believed (`DANGAN_TRUSTED_PROXIES`).
     pub trusted_proxies: Arc<Vec<Allowed>>,
     /// Keys the verification codes printed on vouchers (kept in the store).

@@ -56,6 +56,7 @@ pub mod reminder;
 pub mod request;
 pub mod scim;
 pub mod search;
+pub mod sso;
 pub mod user;
 pub mod voucher;
 pub mod webhook;

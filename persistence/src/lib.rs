@@ -12,6 +12,7 @@ mod entities;
 mod error;
 pub mod forms;
 pub mod idempotency;
+pub mod identities;
 pub mod import;
 pub mod loans;
 pub mod logins;

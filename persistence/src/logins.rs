@@ -244,15 +244,7 @@ pub fn start_session(
     write_transaction(conn, |conn| {
         diesel::delete(login_throttles::table.find(username_key)).execute(conn)?;
         diesel::delete(login_failures::table.find(DbId(attempt.failure_id))).execute(conn)?;
-        let session_id = Uuid::now_v7();
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::id.eq(DbId(session_id)),
-                sessions::user_id.eq(DbId(user_id)),
-                sessions::created_at.eq(to_db_time(now)),
-            ))
-            .execute(conn)?;
-        insert_refresh(conn, now, session_id, &refresh)?;
+        let session_id = open_session(conn, now, user_id, &refresh)?;
         audit::append(
             conn,
             now,
@@ -263,6 +255,25 @@ pub fn start_session(
         )?;
         Ok(session_id)
     })
+}
+
+/// Opens a login of `user_id` with its first refresh token; the caller audits how it began.
+pub(crate) fn open_session(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    user_id: Uuid,
+    refresh: &NewRefreshToken,
+) -> Result<Uuid, PersistenceError> {
+    let session_id = Uuid::now_v7();
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(DbId(session_id)),
+            sessions::user_id.eq(DbId(user_id)),
+            sessions::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    insert_refresh(conn, now, session_id, refresh)?;
+    Ok(session_id)
 }
 
 fn insert_refresh(

@@ -466,6 +466,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    user_identities (id) {
+        id -> DbUuid,
+        user_id -> DbUuid,
+        provider -> Text,
+        issuer -> Text,
+        subject -> Text,
+        created_at -> Timestamp,
+        last_sign_in_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_logins (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        callback_url -> Text,
+        redirect_uri -> Text,
+        client_state -> Nullable<Text>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    oidc_codes (code_hash) {
+        code_hash -> Text,
+        identity_id -> DbUuid,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -476,6 +515,8 @@ diesel::joinable!(request_items -> loan_requests (request_id));
 diesel::joinable!(request_items -> archives (archive_id));
 diesel::joinable!(request_steps -> loan_requests (request_id));
 diesel::joinable!(loans -> archives (archive_id));
+diesel::joinable!(user_identities -> users (user_id));
+diesel::joinable!(oidc_codes -> user_identities (identity_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -506,4 +547,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_attempts,
     scim_clients,
+    user_identities,
+    oidc_logins,
+    oidc_codes,
 );

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+pub mod oidc;
 pub mod receiver;
 pub mod smtp;
 pub mod store;
@@ -12,7 +13,7 @@ use std::{sync::Arc, thread::JoinHandle};
 
 use dangan_api::{
     clock::ManualClock,
-    config::{Config, SchedulerConfig, Secret},
+    config::{Config, OidcConfig, SchedulerConfig, Secret},
     prepare,
     state::AppState,
     Application,
@@ -88,6 +89,8 @@ pub fn config_for(store: &TestStore) -> Config {
         trusted_proxies: Vec::new(),
         smtp_url: None,
         mail_from: "Dangan 档案 <dangan@localhost>".into(),
+        password_login: true,
+        oidc: OidcConfig::default(),
     }
 }
 

@@ -46,22 +46,28 @@ pub struct TokenPair {
     pub expires_in: i64,
     /// Single use: each refresh returns a new one and spends the old.
     pub refresh_token: String,
+    /// What `access_token` is, in RFC 8693's words: only in answer to a token exchange
+    /// (`POST /auth/oidc/token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "urn:ietf:params:oauth:token-type:access_token")]
+    pub issued_token_type: Option<String>,
 }
 
 /// Tokens are never kept by a cache or proxy on the way (RFC 6749 §5.1).
-fn tokens(pair: TokenPair) -> HttpResponse {
+pub fn tokens(pair: TokenPair) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .insert_header((actix_web::http::header::PRAGMA, "no-cache"))
         .json(pair)
 }
 
-fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
+pub fn token_pair(access_token: String, refresh_token: String) -> TokenPair {
     TokenPair {
         access_token,
         token_type: "Bearer".into(),
         expires_in: ACCESS_TTL.whole_seconds(),
         refresh_token,
+        issued_token_type: None,
     }
 }
 
@@ -121,7 +127,7 @@ pub async fn admit(
         (status = 400, description = "Malformed JSON", body = Problem),
         (status = 401, description = "Unknown user or wrong password (the same answer for both)", body = Problem,
             example = json!({"type": "urn:dangan:problem:invalid_credentials", "title": "Invalid username or password", "status": 401, "detail": "invalid username or password", "code": "invalid_credentials"})),
-        (status = 403, description = "The account is disabled", body = Problem),
+        (status = 403, description = "The account is disabled, or password sign-in is turned off (`password_login_disabled`)", body = Problem),
         (status = 422, description = "Missing fields", body = Problem),
         (status = 429, description = "Too many failures for this account or address; see Retry-After", body = Problem),
     ))]
@@ -132,6 +138,12 @@ pub async fn login(
     body: ValidJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.accept()?;
+    if !state.password_login {
+        return Err(ApiError::new(
+            ErrorCode::PasswordLoginDisabled,
+            "password sign-in is turned off here: sign in with the organisation's provider",
+        ));
+    }
     let address = client_address(&req);
     let username_key = username.trim().to_lowercase();
     let now = state.clock.now();

@@ -9,6 +9,7 @@ pub mod forms;
 pub mod imports;
 pub mod loans;
 pub mod me;
+pub mod oidc;
 pub mod policies;
 pub mod reports;
 pub mod requests;
@@ -89,6 +90,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(auth::login)
                 .service(auth::refresh)
                 .service(auth::logout)
+                .service(oidc::login)
+                .service(oidc::callback)
+                .service(oidc::token)
                 .service(me::me)
                 .service(webhooks::create)
                 .service(webhooks::list)
@@ -111,6 +115,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(users::get)
                 .service(users::update)
                 .service(users::deactivate)
+                .service(users::remove_password)
                 .service(scim_clients::create)
                 .service(scim_clients::list)
                 .service(scim_clients::revoke)

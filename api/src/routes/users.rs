@@ -1,14 +1,15 @@
 //! Users, for admins: create, list, read, change, deactivate.
 
-use actix_web::{get, http::header, patch, post, web, HttpResponse};
+use actix_web::{delete, get, http::header, patch, post, web, HttpResponse};
 use dangan_domain::{
     access::Capability,
     user::{check_password, UserFields},
     Classification, Role, UserStatus,
 };
 use dangan_persistence::{
-    loans,
+    identities, loans,
     users::{self, NewUser, User, UserFilter, UserPatch},
+    PersistenceError,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::{self, CurrentUser},
-    error::{ApiError, Problem},
+    error::{ApiError, ErrorCode, Problem},
     extract::{etag, IfMatch, ValidJson},
     routes::{created, loans::LoanDto, uuid_cursor, Paging},
     serde_util::double_option,
@@ -334,4 +335,43 @@ pub async fn deactivate(
             .collect(),
         withheld_open_loans: withheld,
     }))
+}
+
+/// Turn off a user's Dangan password: they sign in with the organisation's provider only.
+///
+/// Their open logins end, as at any change of password. Refused for a user no provider has
+/// signed in yet (`no_other_sign_in`): they would have no way in. To turn passwords off for
+/// everyone, set `DANGAN_PASSWORD_LOGIN=false`.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/password", operation_id = "removeUserPassword", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 204, description = "The password is gone"),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+        (status = 409, description = "`no_other_sign_in`: no provider has signed this user in", body = Problem,
+            example = json!({"type": "urn:dangan:problem:no_other_sign_in", "title": "The user has no other way to sign in", "status": 409, "detail": "no provider has signed this user in yet: without a password they would have no way in", "code": "no_other_sign_in"})),
+    ))]
+#[delete("/users/{id}/password")]
+pub async fn remove_password(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Capability::Administer)?;
+    let (now, actor_id, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        identities::remove_password(&mut conn, now, actor_id, id)
+    })
+    .await?
+    .map_err(|e| match e {
+        PersistenceError::Conflict("no_other_sign_in") => ApiError::new(
+            ErrorCode::NoOtherSignIn,
+            "no provider has signed this user in yet: without a password they would have no way in",
+        ),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
 }

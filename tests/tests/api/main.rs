@@ -15,6 +15,7 @@ mod idempotency;
 mod imports;
 mod lending;
 mod mail;
+mod oidc;
 mod openapi;
 mod org;
 mod owasp;

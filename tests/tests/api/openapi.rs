@@ -62,6 +62,9 @@ fn every_operation_is_documented_with_errors_and_examples() {
                 "/docs",
                 "/api/v1/auth/login",
                 "/api/v1/auth/refresh",
+                "/api/v1/auth/oidc/login",
+                "/api/v1/auth/oidc/callback",
+                "/api/v1/auth/oidc/token",
             ]
             .contains(&path.as_str());
             if public {

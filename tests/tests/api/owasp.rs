@@ -348,6 +348,7 @@ both_stores! {
             ("GET", format!("/api/v1/users/{borrower_id}")),
             ("PATCH", format!("/api/v1/users/{borrower_id}")),
             ("POST", format!("/api/v1/users/{borrower_id}/deactivate")),
+            ("DELETE", format!("/api/v1/users/{borrower_id}/password")),
             ("DELETE", format!("/api/v1/delegations/{delegation_id}")),
             ("DELETE", format!("/api/v1/webhooks/{webhook_id}")),
             ("GET", format!("/api/v1/webhooks/{webhook_id}/deliveries")),

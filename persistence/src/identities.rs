@@ -1,0 +1,473 @@
+//! Sign-in with the organisation's OpenID providers: the logins waiting for a provider's answer,
+//! who each (issuer, subject) is in Dangan, and the one-time codes a front end trades for tokens.
+//! Each use case is one transaction with its audit event, which names the provider and subject.
+
+use dangan_domain::{audit::NewAuditEvent, sso::Newcomer, FieldError, UserStatus};
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    audit,
+    db::write_transaction,
+    logins::{self, NewRefreshToken},
+    schema::{departments, oidc_codes, oidc_logins, user_identities, users as users_table},
+    sql_types::DbId,
+    to_db_time,
+    users::{self, User, UserRow},
+    Conn, PersistenceError,
+};
+
+/// A login sent to a provider, kept until its answer comes back to the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLogin {
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// Dangan's own callback the provider was told to answer at: the code exchange names it again.
+    pub callback_url: String,
+    /// The front end's page (from the allow-list) the login ends at.
+    pub redirect_uri: String,
+    /// The front end's own `state`, handed back to it untouched.
+    pub client_state: Option<String>,
+}
+
+/// Keeps `login` under the hash of its `state` until `expires_at`; forgets logins nobody finished.
+pub fn begin_login(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    state_hash: &str,
+    login: &PendingLogin,
+    expires_at: OffsetDateTime,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        diesel::delete(oidc_logins::table.filter(oidc_logins::expires_at.le(to_db_time(now))))
+            .execute(conn)?;
+        diesel::insert_into(oidc_logins::table)
+            .values((
+                oidc_logins::state_hash.eq(state_hash),
+                oidc_logins::provider.eq(&login.provider),
+                oidc_logins::nonce.eq(&login.nonce),
+                oidc_logins::pkce_verifier.eq(&login.pkce_verifier),
+                oidc_logins::callback_url.eq(&login.callback_url),
+                oidc_logins::redirect_uri.eq(&login.redirect_uri),
+                oidc_logins::client_state.eq(&login.client_state),
+                oidc_logins::expires_at.eq(to_db_time(expires_at)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The login whose `state` hashes to `state_hash`, spent: a second answer with the same state
+/// finds nothing, as does one after the login expired.
+pub fn take_login(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    state_hash: &str,
+) -> Result<Option<PendingLogin>, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let found = oidc_logins::table
+            .find(state_hash)
+            .filter(oidc_logins::expires_at.gt(to_db_time(now)))
+            .select((
+                oidc_logins::provider,
+                oidc_logins::nonce,
+                oidc_logins::pkce_verifier,
+                oidc_logins::callback_url,
+                oidc_logins::redirect_uri,
+                oidc_logins::client_state,
+            ))
+            .first::<(String, String, String, String, String, Option<String>)>(conn)
+            .optional()?;
+        diesel::delete(oidc_logins::table.find(state_hash)).execute(conn)?;
+        Ok(found.map(
+            |(provider, nonce, pkce_verifier, callback_url, redirect_uri, client_state)| {
+                PendingLogin {
+                    provider,
+                    nonce,
+                    pkce_verifier,
+                    callback_url,
+                    redirect_uri,
+                    client_state,
+                }
+            },
+        ))
+    })
+}
+
+/// A person as a provider knows them: `issuer` and `subject` together never change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The provider's name in Dangan's configuration.
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+}
+
+impl Identity {
+    fn audit_view(&self) -> serde_json::Value {
+        json!({"provider": self.provider, "issuer": self.issuer, "subject": self.subject})
+    }
+}
+
+/// What the administrator allows a provider's sign-ins to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInRules {
+    /// Create a user at the first sign-in of a subject nobody in Dangan is.
+    pub create_users: bool,
+    /// Take a subject nobody in Dangan is for the user of the same username (only for a
+    /// provider whose usernames are the organisation's own).
+    pub link_by_username: bool,
+}
+
+/// How a sign-in ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignIn<T> {
+    Granted {
+        user: User,
+        then: T,
+    },
+    /// Nobody in Dangan is this subject and the provider may not create users.
+    NotProvisioned,
+    /// The user exists but is disabled (or deprovisioned).
+    Disabled,
+    /// A new user would take a username a local user has, and the provider may not link it.
+    UsernameTaken,
+    /// The claims do not make a user (no username, or one that breaks the rules).
+    Unusable(Vec<FieldError>),
+}
+
+/// What a sign-in leads to.
+#[derive(Debug, Clone)]
+pub enum Then {
+    /// A one-time code for the front end (the browser flow).
+    Code {
+        code_hash: String,
+        expires_at: OffsetDateTime,
+    },
+    /// A login with its first refresh token (an ID token exchanged by an app).
+    Session {
+        address: String,
+        refresh: NewRefreshToken,
+    },
+}
+
+/// A sign-in to carry out: who the provider says signed in, the user their claims would make,
+/// the provider's rules, and what the sign-in leads to.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub identity: Identity,
+    pub newcomer: Result<Newcomer, Vec<FieldError>>,
+    pub rules: SignInRules,
+    pub then: Then,
+}
+
+/// Signs the attempt's identity in: finds their user, or creates or links one under its rules
+/// (from the newcomer its claims make); then issues what it leads to. Returns the session id
+/// for `Then::Session`.
+pub fn sign_in(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    attempt: Attempt,
+) -> Result<SignIn<Option<Uuid>>, PersistenceError> {
+    match sign_in_once(conn, now, attempt.clone()) {
+        // Two first sign-ins of one person at once (a double click, two tabs) both found no
+        // user and both created one; the second lost at the unique index. Now it finds the
+        // first one's.
+        Err(PersistenceError::Conflict("duplicate_username" | "duplicate_identity")) => {
+            sign_in_once(conn, now, attempt)
+        }
+        other => other,
+    }
+}
+
+fn sign_in_once(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    Attempt {
+        identity,
+        newcomer,
+        rules,
+        then,
+    }: Attempt,
+) -> Result<SignIn<Option<Uuid>>, PersistenceError> {
+    let identity = &identity;
+    write_transaction(conn, |conn| {
+        let (identity_id, user) = match user_of(conn, now, identity, newcomer, rules)? {
+            Ok(found) => found,
+            Err(refused) => {
+                audit::append(
+                    conn,
+                    now,
+                    NewAuditEvent::new("auth.sso_refused", "user").with(json!({
+                        "reason": refused.reason(),
+                        "via": {"oidc": identity.audit_view()},
+                    })),
+                )?;
+                return Ok(refused);
+            }
+        };
+        if user.status != UserStatus::Active {
+            audit::append(
+                conn,
+                now,
+                NewAuditEvent::new("auth.sso_refused", "user")
+                    .on(user.id)
+                    .with(json!({"reason": "disabled", "via": {"oidc": identity.audit_view()}})),
+            )?;
+            return Ok(SignIn::Disabled);
+        }
+        let session_id = match then {
+            Then::Code {
+                code_hash,
+                expires_at,
+            } => {
+                diesel::delete(
+                    oidc_codes::table.filter(oidc_codes::expires_at.le(to_db_time(now))),
+                )
+                .execute(conn)?;
+                diesel::insert_into(oidc_codes::table)
+                    .values((
+                        oidc_codes::code_hash.eq(code_hash),
+                        oidc_codes::identity_id.eq(DbId(identity_id)),
+                        oidc_codes::expires_at.eq(to_db_time(expires_at)),
+                    ))
+                    .execute(conn)?;
+                None
+            }
+            Then::Session { address, refresh } => Some(open_session(
+                conn, now, &user, identity, &address, &refresh,
+            )?),
+        };
+        Ok(SignIn::Granted {
+            user,
+            then: session_id,
+        })
+    })
+}
+
+impl<T> SignIn<T> {
+    fn reason(&self) -> &'static str {
+        match self {
+            SignIn::Granted { .. } => "granted",
+            SignIn::NotProvisioned => "not_provisioned",
+            SignIn::Disabled => "disabled",
+            SignIn::UsernameTaken => "username_taken",
+            SignIn::Unusable(_) => "unusable_claims",
+        }
+    }
+}
+
+/// A login opened from a provider's sign-in, audited with the provider and subject.
+fn open_session(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    user: &User,
+    identity: &Identity,
+    address: &str,
+    refresh: &NewRefreshToken,
+) -> Result<Uuid, PersistenceError> {
+    let session_id = logins::open_session(conn, now, user.id, refresh)?;
+    audit::append(
+        conn,
+        now,
+        NewAuditEvent::new("auth.login", "user")
+            .by(Some(user.id))
+            .on(user.id)
+            .with(json!({
+                "session_id": session_id,
+                "address": address,
+                "via": {"oidc": identity.audit_view()},
+            })),
+    )?;
+    Ok(session_id)
+}
+
+type Found = Result<(Uuid, User), SignIn<Option<Uuid>>>;
+
+fn user_of(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    identity: &Identity,
+    newcomer: Result<Newcomer, Vec<FieldError>>,
+    rules: SignInRules,
+) -> Result<Found, PersistenceError> {
+    // The namesake is read before the identity: a first sign-in of the same person committing
+    // meanwhile (PostgreSQL reads each statement at its own snapshot) then shows its identity
+    // to the second read whenever it showed its user to the first.
+    let namesake = match &newcomer {
+        Ok(newcomer) => users::find_credentials(conn, &newcomer.fields.username)?,
+        Err(_) => None,
+    };
+    let known = user_identities::table
+        .inner_join(users_table::table)
+        .filter(user_identities::issuer.eq(&identity.issuer))
+        .filter(user_identities::subject.eq(&identity.subject))
+        .select((user_identities::id, UserRow::as_select()))
+        .first::<(DbId, UserRow)>(conn)
+        .optional()?;
+    if let Some((identity_id, row)) = known {
+        diesel::update(user_identities::table.find(identity_id))
+            .set(user_identities::last_sign_in_at.eq(to_db_time(now)))
+            .execute(conn)?;
+        return Ok(Ok((identity_id.into(), row.into_user())));
+    }
+    if !rules.create_users && !rules.link_by_username {
+        return Ok(Err(SignIn::NotProvisioned));
+    }
+    let newcomer = match newcomer {
+        Ok(newcomer) => newcomer,
+        Err(errors) => return Ok(Err(SignIn::Unusable(errors))),
+    };
+    let (user, linked) = match namesake {
+        Some((user, _)) if rules.link_by_username => (user, true),
+        Some(_) => return Ok(Err(SignIn::UsernameTaken)),
+        None if !rules.create_users => return Ok(Err(SignIn::NotProvisioned)),
+        None => (create(conn, now, newcomer.clone())?, false),
+    };
+    let identity_id = Uuid::now_v7();
+    diesel::insert_into(user_identities::table)
+        .values((
+            user_identities::id.eq(DbId(identity_id)),
+            user_identities::user_id.eq(DbId(user.id)),
+            user_identities::provider.eq(&identity.provider),
+            user_identities::issuer.eq(&identity.issuer),
+            user_identities::subject.eq(&identity.subject),
+            user_identities::created_at.eq(to_db_time(now)),
+            user_identities::last_sign_in_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)
+        .map_err(|e| PersistenceError::on_unique(e, "duplicate_identity"))?;
+    let event = if linked {
+        NewAuditEvent::new("user.identity_linked", "user")
+            .on(user.id)
+            .with(json!({"via": {"oidc": identity.audit_view()}}))
+    } else {
+        NewAuditEvent::new("user.provisioned", "user")
+            .on(user.id)
+            .with(json!({
+                "user": users::audit_view(&user),
+                "department_code": newcomer.department_code,
+                "roles_refused": newcomer.roles_refused,
+                "via": {"oidc": identity.audit_view()},
+            }))
+    };
+    audit::append(conn, now, event)?;
+    Ok(Ok((identity_id, user)))
+}
+
+/// A user made from `newcomer`, in the department whose code the claims named if there is one.
+fn create(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    newcomer: Newcomer,
+) -> Result<User, PersistenceError> {
+    let mut fields = newcomer.fields;
+    if let Some(code) = &newcomer.department_code {
+        fields.department_id = departments::table
+            .filter(departments::code.eq(code))
+            .filter(departments::deprovisioned_at.is_null())
+            .select(departments::id)
+            .first::<DbId>(conn)
+            .optional()?
+            .map(Uuid::from);
+    }
+    users::insert(
+        conn,
+        now,
+        users::NewUser {
+            fields,
+            password_hash: users::NO_PASSWORD.to_owned(),
+        },
+    )
+}
+
+/// How redeeming a one-time code ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    Session {
+        user_id: Uuid,
+        session_id: Uuid,
+    },
+    /// Unknown, spent or expired, or its user was disabled meanwhile.
+    Refused,
+}
+
+/// Spends the one-time code hashing to `code_hash` and opens its user's login.
+pub fn redeem_code(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    code_hash: &str,
+    address: &str,
+    refresh: NewRefreshToken,
+) -> Result<Redeemed, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let found = oidc_codes::table
+            .find(code_hash)
+            .filter(oidc_codes::expires_at.gt(to_db_time(now)))
+            .inner_join(user_identities::table.inner_join(users_table::table))
+            .select((
+                user_identities::provider,
+                user_identities::issuer,
+                user_identities::subject,
+                UserRow::as_select(),
+            ))
+            .first::<(String, String, String, UserRow)>(conn)
+            .optional()?;
+        diesel::delete(oidc_codes::table.find(code_hash)).execute(conn)?;
+        let Some((provider, issuer, subject, row)) = found else {
+            return Ok(Redeemed::Refused);
+        };
+        let user = row.into_user();
+        if user.status != UserStatus::Active {
+            return Ok(Redeemed::Refused);
+        }
+        let identity = Identity {
+            provider,
+            issuer,
+            subject,
+        };
+        let session_id = open_session(conn, now, &user, &identity, address, &refresh)?;
+        Ok(Redeemed::Session {
+            user_id: user.id,
+            session_id,
+        })
+    })
+}
+
+/// Turns off `id`'s Dangan password: from now on they sign in only with a provider, and the
+/// logins they have end (as at any change of password). Refused (`no_other_sign_in`) for a
+/// user no provider has signed in yet, who would be left with no way in. Returns how many
+/// logins ended.
+pub fn remove_password(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    id: Uuid,
+) -> Result<usize, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let user = users::get(conn, id)?;
+        let providers: Vec<String> = user_identities::table
+            .filter(user_identities::user_id.eq(DbId(id)))
+            .select(user_identities::provider)
+            .load(conn)?;
+        if providers.is_empty() {
+            return Err(PersistenceError::Conflict("no_other_sign_in"));
+        }
+        diesel::update(users_table::table.find(DbId(user.id)))
+            .set(users_table::password_hash.eq(users::NO_PASSWORD))
+            .execute(conn)?;
+        let ended = logins::revoke_sessions_of(conn, now, id, "password_removed")?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.password_removed", "user")
+                .by(Some(actor_id))
+                .on(id)
+                .with(json!({"sessions_ended": ended, "providers": providers})),
+        )?;
+        Ok(ended)
+    })
+}
