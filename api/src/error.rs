@@ -36,6 +36,7 @@ error_codes! {
     BorrowerBlocked => FORBIDDEN, "borrower_blocked", "The borrower has an overdue loan";
     BorrowerNotCleared => FORBIDDEN, "borrower_not_cleared", "The borrower is not cleared for the archive";
     InvalidPassword => FORBIDDEN, "invalid_password", "The password does not match";
+    InvalidSsoCode => FORBIDDEN, "invalid_sso_code", "The sign-in code does not prove a fresh sign-in";
     NotProvisioned => FORBIDDEN, "not_provisioned", "No Dangan account for this identity";
     PasswordLoginDisabled => FORBIDDEN, "password_login_disabled", "Password sign-in is turned off";
     RedirectUriNotAllowed => BAD_REQUEST, "redirect_uri_not_allowed", "The redirect URI is not on the allow-list";

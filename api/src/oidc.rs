@@ -217,11 +217,13 @@ impl Providers {
             .ok_or_else(|| ApiError::internal("no HTTP agent for OpenID providers"))
     }
 
-    /// Where to send the browser to sign in at `provider`, answering at `callback_url`.
+    /// Where to send the browser to sign in at `provider` (with OpenID's `prompt`, if given),
+    /// answering at `callback_url`.
     pub fn begin(
         &self,
         provider: &Provider,
         callback_url: &str,
+        prompt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Begun, ApiError> {
         let discovered = provider.discovered(self.agent()?, now, false)?;
@@ -234,6 +236,9 @@ impl Providers {
         );
         for scope in &provider.config.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if let Some(prompt) = prompt {
+            request = request.add_extra_param("prompt", prompt);
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         Ok(Begun {

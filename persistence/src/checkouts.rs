@@ -290,13 +290,15 @@ fn signed_voucher(text: &str) -> Result<Voucher, PersistenceError> {
     serde_json::from_str(text).map_err(|e| corrupt("loans.signed_voucher", e))
 }
 
-/// The borrower signs the receipt (their password already checked by the caller): the loan
-/// becomes active and keeps the canonical voucher and its digest.
+/// The borrower signs the receipt, having proved who they are by `method` (checked by the
+/// caller: `password`, or `oidc`, a fresh sign-in at their provider): the loan becomes active
+/// and keeps the canonical voucher and its digest.
 pub fn sign(
     conn: &mut Conn,
     now: OffsetDateTime,
     borrower: &User,
     id: Uuid,
+    method: &str,
 ) -> Result<StoredLoan, PersistenceError> {
     write_transaction(conn, |conn| {
         let before = held_by(conn, borrower, id)?;
@@ -309,7 +311,7 @@ pub fn sign(
                 loans::status.eq(after.status.as_str()),
                 loans::signed_at.eq(Some(to_db_time(now))),
                 loans::signed_by.eq(Some(DbId(borrower.id))),
-                loans::signature_method.eq(Some("password")),
+                loans::signature_method.eq(Some(method)),
                 loans::signature_digest.eq(Some(digest.clone())),
                 loans::signed_voucher.eq(Some(canonical)),
             ))
@@ -322,7 +324,7 @@ pub fn sign(
                 .by(Some(borrower.id))
                 .on(id)
                 .about(stored.classification)
-                .with(json!({"method": "password", "digest": digest, "loan": loan_audit(&stored)})),
+                .with(json!({"method": method, "digest": digest, "loan": loan_audit(&stored)})),
         )?;
         Ok(stored)
     })

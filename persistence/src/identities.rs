@@ -471,3 +471,49 @@ pub fn remove_password(
         Ok(ended)
     })
 }
+
+/// Spends the one-time code hashing to `code_hash` as proof that `user_id` has just signed in
+/// again at their provider (to sign a receipt, to confirm a return), and audits it. False for a
+/// code that is unknown, spent, expired or someone else's; it is spent all the same.
+pub fn reauthenticate(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    code_hash: &str,
+    user_id: Uuid,
+) -> Result<bool, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let found = oidc_codes::table
+            .find(code_hash)
+            .filter(oidc_codes::expires_at.gt(to_db_time(now)))
+            .inner_join(user_identities::table)
+            .select((
+                user_identities::user_id,
+                user_identities::provider,
+                user_identities::issuer,
+                user_identities::subject,
+            ))
+            .first::<(DbId, String, String, String)>(conn)
+            .optional()?;
+        diesel::delete(oidc_codes::table.find(code_hash)).execute(conn)?;
+        let Some((owner, provider, issuer, subject)) = found else {
+            return Ok(false);
+        };
+        if Uuid::from(owner) != user_id {
+            return Ok(false);
+        }
+        let identity = Identity {
+            provider,
+            issuer,
+            subject,
+        };
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("auth.reauthenticated", "user")
+                .by(Some(user_id))
+                .on(user_id)
+                .with(json!({"via": {"oidc": identity.audit_view()}})),
+        )?;
+        Ok(true)
+    })
+}

@@ -8,7 +8,7 @@ use dangan_domain::{
     voucher::{normalise_code, Voucher},
 };
 use dangan_persistence::{
-    checkouts,
+    checkouts, identities,
     loans::{self, LoanFilter, Signature, StoredLoan},
     logins,
     renewals::{self, PendingRenewal, Renewed},
@@ -33,7 +33,8 @@ pub struct SignatureDto {
     pub signed_by: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub signed_at: OffsetDateTime,
-    /// `password`: the borrower re-entered their password.
+    /// `password`: the borrower re-entered their password; `oidc`: they signed in again at their
+    /// provider (`sso_code`).
     pub method: String,
     /// Hex SHA-256 of the canonical voucher signed.
     pub digest: String,
@@ -327,7 +328,66 @@ pub async fn get(
 pub struct PasswordBody {
     /// The caller's own password, entered again.
     #[schema(min_length = 1, max_length = 128)]
-    pub password: String,
+    pub password: Option<String>,
+    /// Instead of a password: the one-time code of a sign-in at the caller's OpenID provider
+    /// made just now (`GET /auth/oidc/login?prompt=login`, two minutes), for users who sign in
+    /// there.
+    #[schema(min_length = 1, max_length = 256)]
+    pub sso_code: Option<String>,
+}
+
+/// How the caller proved again who they are, for the record.
+enum Proof {
+    Password,
+    Provider,
+}
+
+impl Proof {
+    fn method(&self) -> &'static str {
+        match self {
+            Proof::Password => "password",
+            Proof::Provider => "oidc",
+        }
+    }
+}
+
+/// Re-authenticates the caller by their password or by a fresh sign-in at their provider.
+async fn reauthenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    user_id: Uuid,
+    password: Option<String>,
+    sso_code: Option<String>,
+) -> Result<Proof, ApiError> {
+    match (password, sso_code) {
+        (Some(password), None) => {
+            check_password(state, req, user_id, password).await?;
+            Ok(Proof::Password)
+        }
+        (None, Some(code)) => {
+            let (now, code_hash) = (state.clock.now(), auth::hash_token(&code));
+            let proved = state
+                .db(move |conn| identities::reauthenticate(conn, now, &code_hash, user_id))
+                .await?;
+            if proved {
+                Ok(Proof::Provider)
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::InvalidSsoCode,
+                    "the sign-in code is unknown, spent, expired or someone else's: sign in at \
+                     the provider again",
+                ))
+            }
+        }
+        (None, None) => Err(ApiError::field(
+            "password",
+            "is required (or sso_code, from a sign-in at your provider just now)",
+        )),
+        (Some(_), Some(_)) => Err(ApiError::field(
+            "sso_code",
+            "send a password or an sso_code, not both",
+        )),
+    }
 }
 
 /// Re-authenticates the caller: their password must match. A stolen access token must not
@@ -364,17 +424,18 @@ async fn check_password(
     }
 }
 
-/// The borrower signs the receipt with their password.
+/// The borrower signs the receipt with their password, or with a sign-in at their provider
+/// made just now (`sso_code`).
 #[utoipa::path(post, path = "/api/v1/loans/{id}/sign", operation_id = "signLoan", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")), request_body = PasswordBody,
     responses(
         (status = 200, description = "Signed: the loan is active and carries the signature", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
-        (status = 403, description = "Not the borrower (`forbidden`), or `invalid_password`", body = Problem),
+        (status = 403, description = "Not the borrower (`forbidden`), `invalid_password`, or `invalid_sso_code`", body = Problem),
         (status = 429, description = "Too many wrong passwords for this account or address, as for a login; see Retry-After", body = Problem),
         (status = 404, description = "No such loan visible to you", body = Problem),
         (status = 409, description = "`invalid_transition`: signed already or over", body = Problem),
-        (status = 422, description = "No password", body = Problem),
+        (status = 422, description = "Neither a password nor an `sso_code`, or both", body = Problem),
     ))]
 #[post("/loans/{id}/sign")]
 pub async fn sign(
@@ -392,10 +453,10 @@ pub async fn sign(
     if loan.loan.borrower_id != caller.id() {
         return Err(ApiError::forbidden("only the borrower signs the receipt"));
     }
-    let password = body.accept()?.password;
-    check_password(&state, &req, caller.id(), password).await?;
+    let PasswordBody { password, sso_code } = body.accept()?;
+    let proof = reauthenticate(&state, &req, caller.id(), password, sso_code).await?;
     let loan = state
-        .db(move |conn| checkouts::sign(conn, now, &caller.user, id))
+        .db(move |conn| checkouts::sign(conn, now, &caller.user, id, proof.method()))
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
 }
@@ -591,23 +652,27 @@ pub async fn take_back(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"password": "correct horse battery"}))]
 pub struct ConfirmBody {
-    /// Required when the borrower confirms; a second archivist sends none.
+    /// Required when the borrower confirms (or `sso_code`); a second archivist sends none.
     #[schema(min_length = 1, max_length = 128)]
     pub password: Option<String>,
+    /// Instead of the borrower's password: the one-time code of a sign-in at their provider
+    /// made just now.
+    #[schema(min_length = 1, max_length = 256)]
+    pub sso_code: Option<String>,
 }
 
-/// The second sign-off of a return: the borrower with their password, or an archivist other
-/// than the inspector.
+/// The second sign-off of a return: the borrower with their password (or `sso_code`), or an
+/// archivist other than the inspector.
 #[utoipa::path(post, path = "/api/v1/loans/{id}/confirm-return", operation_id = "confirmReturn", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id")), request_body = ConfirmBody,
     responses(
         (status = 200, description = "Returned", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
-        (status = 403, description = "The inspector, neither borrower nor archivist, or `invalid_password`", body = Problem),
+        (status = 403, description = "The inspector, neither borrower nor archivist, `invalid_password`, or `invalid_sso_code`", body = Problem),
         (status = 429, description = "Too many wrong passwords for this account or address, as for a login; see Retry-After", body = Problem),
         (status = 404, description = "No such loan visible to you", body = Problem),
         (status = 409, description = "`invalid_transition`: no return awaits sign-off", body = Problem),
-        (status = 422, description = "The borrower sent no password", body = Problem),
+        (status = 422, description = "The borrower sent neither a password nor an `sso_code`, or both", body = Problem),
     ))]
 #[post("/loans/{id}/confirm-return")]
 pub async fn confirm_return(
@@ -622,10 +687,7 @@ pub async fn confirm_return(
     let loan = state.db(move |conn| loans::get(conn, &viewer, id)).await?;
     let body = body.accept()?;
     if loan.loan.borrower_id == caller.id() {
-        let password = body
-            .password
-            .ok_or_else(|| ApiError::field("password", "is required of the borrower"))?;
-        check_password(&state, &req, caller.id(), password).await?;
+        reauthenticate(&state, &req, caller.id(), body.password, body.sso_code).await?;
     }
     let loan = state
         .db(move |conn| returns::confirm_return(conn, now, &caller.user, id))

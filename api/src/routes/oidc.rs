@@ -20,6 +20,17 @@ use crate::{
     state::{blocking, AppState},
 };
 
+impl Prompt {
+    fn name(self) -> &'static str {
+        match self {
+            Prompt::Login => "login",
+            Prompt::None => "none",
+            Prompt::Consent => "consent",
+            Prompt::SelectAccount => "select_account",
+        }
+    }
+}
+
 /// How long a login may stay at the provider before its answer is refused.
 const LOGIN_TTL: Duration = Duration::minutes(10);
 /// How long the front end has to trade its one-time code.
@@ -40,6 +51,19 @@ pub struct LoginQuery {
     /// The front end's own value, handed back to `redirect_uri` untouched (its CSRF check).
     #[param(max_length = 512)]
     pub state: Option<String>,
+    /// Passed to the provider: `login` makes the person sign in again even with a session
+    /// there (to sign a receipt with the code that comes back: `sso_code`).
+    pub prompt: Option<Prompt>,
+}
+
+/// OpenID Connect's `prompt` values.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    Login,
+    None,
+    Consent,
+    SelectAccount,
 }
 
 /// Start a sign-in at the organisation's OpenID provider.
@@ -68,6 +92,7 @@ pub async fn login(
         provider,
         redirect_uri,
         state: client_state,
+        prompt,
     } = query.into_inner();
     let chosen = state.oidc.find(provider.as_deref())?;
     if !chosen.config.redirect_uris.contains(&redirect_uri) {
@@ -92,7 +117,10 @@ pub async fn login(
     let providers = state.oidc.clone();
     let (begun, callback_url) = blocking(move || {
         let chosen = providers.find(Some(&name))?;
-        Ok((providers.begin(chosen, &callback_url, now)?, callback_url))
+        Ok((
+            providers.begin(chosen, &callback_url, prompt.map(Prompt::name), now)?,
+            callback_url,
+        ))
     })
     .await?;
     let pending = PendingLogin {

@@ -5,9 +5,9 @@
 
 use dangan_api::config::{Config, OidcConfig, Secret};
 use dangan_tests::{
-    both_stores, config_for,
+    archive_body, both_stores, config_for,
     oidc::{query_value, OidcProvider},
-    Reply, TestApp, TestStore, ADMIN_PASSWORD,
+    Reply, TestApp, TestStore, ADMIN_PASSWORD, PASSWORD,
 };
 use serde_json::{json, Value};
 
@@ -55,8 +55,13 @@ fn exchange(app: &TestApp, id_token: &str) -> Reply {
 
 /// Starts a sign-in and signs `sub` in at the provider: where the provider sends the browser.
 fn at_provider(app: &TestApp, provider: &OidcProvider, sub: &str, state: &str) -> String {
+    at_provider_asking(app, provider, sub, &format!("state={state}"))
+}
+
+/// `at_provider` with more of the login's query.
+fn at_provider_asking(app: &TestApp, provider: &OidcProvider, sub: &str, query: &str) -> String {
     let reply = app.client.get(
-        &format!("/api/v1/auth/oidc/login?redirect_uri={FRONT}&state={state}"),
+        &format!("/api/v1/auth/oidc/login?redirect_uri={FRONT}&{query}"),
         None,
     );
     assert_eq!(reply.status, 302, "{}", reply.body);
@@ -65,12 +70,16 @@ fn at_provider(app: &TestApp, provider: &OidcProvider, sub: &str, state: &str) -
         authorize.starts_with(&format!("{}/oauth2/authorize?", provider.issuer)),
         "{authorize}"
     );
+    let asked = query.split('&').filter(|p| p.starts_with("prompt="));
     for part in [
         "code_challenge_method=S256",
         "nonce=",
         "state=",
         "client_id=dangan",
-    ] {
+    ]
+    .into_iter()
+    .chain(asked)
+    {
         assert!(authorize.contains(part), "{part} missing from {authorize}");
     }
     provider.authorize(&authorize, sub)
@@ -169,7 +178,45 @@ both_stores! {
         assert_eq!(same["id"], alice["id"]);
         assert_eq!(same["username"], "alice");
 
+        // Alice borrows a public file; with no password, she signs the receipt by signing in
+        // at the provider again (`prompt=login`) and sending the code that comes back.
         let admin = app.admin_token();
+        let department = app.department(&admin, "ARC");
+        app.user(&admin, "keeper", &department, &["archivist"], "top_secret");
+        let keeper = app.login("keeper", PASSWORD);
+        let archive = app.archive(&admin, &archive_body("PUB-1", "public"));
+        let request = app.client.post("/api/v1/loan-requests", Some(access), &json!({
+            "archive_ids": [archive["id"]], "purpose": "查档 / research", "loan_type": "take_out", "days": 7
+        }));
+        assert_eq!(request.status, 201, "{}", request.body);
+        let request_id = request.json()["id"].as_str().unwrap().to_owned();
+        let approved = app.client.post(&format!("/api/v1/loan-requests/{request_id}/approve"), Some(&keeper), &json!({"comment": "同意"}));
+        assert_eq!(approved.json()["status"], "approved", "{}", approved.body);
+        let loan = app.client.post("/api/v1/checkouts", Some(&keeper), &json!({"request_id": request_id, "barcode": "BC-PUB-1"}));
+        assert_eq!(loan.status, 201, "{}", loan.body);
+        let sign = format!("/api/v1/loans/{}/sign", loan.json()["id"].as_str().unwrap());
+        app.client.post(&sign, Some(access), &json!({"password": "!"})).assert_problem(403, "invalid_password");
+        app.client.post(&sign, Some(access), &json!({})).assert_problem(422, "validation_failed");
+        // The code of a sign-in already traded for tokens proves nothing more.
+        app.client.post(&sign, Some(access), &json!({"sso_code": code})).assert_problem(403, "invalid_sso_code");
+        let fresh = callback(&app, &at_provider_asking(&app, &provider, "u-1001", "prompt=login&state=sign"));
+        let fresh_code = query_value(&fresh, "code").unwrap();
+        // Not to the archivist (a code is its own user's) — and spent by trying.
+        let stolen = app.client.post(&sign, Some(&keeper), &json!({"sso_code": fresh_code}));
+        assert_eq!(stolen.status, 403, "{}", stolen.body);
+        let fresh = callback(&app, &at_provider_asking(&app, &provider, "u-1001", "prompt=login&state=sign"));
+        let fresh_code = query_value(&fresh, "code").unwrap();
+        app.client.post(&sign, Some(access), &json!({"password": "x", "sso_code": fresh_code})).assert_problem(422, "validation_failed");
+        let signed = app.client.post(&sign, Some(access), &json!({"sso_code": fresh_code}));
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        assert_eq!(signed.json()["signature"]["method"], "oidc");
+        assert_eq!(signed.json()["status"], "active");
+        form(&app, &format!("grant_type=authorization_code&code={fresh_code}")).assert_problem(400, "invalid_grant");
+        let proved = audit_of(&app, &admin, "auth.reauthenticated");
+        assert_eq!(proved.len(), 1, "{proved:?}");
+        assert_eq!(proved[0]["actor_id"], alice["id"]);
+        assert_eq!(proved[0]["data"]["via"]["oidc"]["subject"], "u-1001");
+
         let provisioned = audit_of(&app, &admin, "user.provisioned");
         assert_eq!(provisioned.len(), 1, "{provisioned:?}");
         assert_eq!(provisioned[0]["entity_id"], alice["id"]);
