@@ -19,6 +19,8 @@ export DANGAN_DATABASE_URL="${2:-sqlite://$work/dangan.db}"
 export DANGAN_BIND="127.0.0.1:$port"
 export DANGAN_JWT_SECRET="scim-check-only-secret-0123456789abcdef"
 export DANGAN_ADMIN_PASSWORD="$password"
+export DANGAN_FILES_URL="file://$work/files"
+export DANGAN_FILES_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 export RUST_LOG=warn
 "$binary" >"$work/server.log" 2>&1 &
 server=$!

@@ -161,6 +161,28 @@ pub struct Config {
     pub password_login: bool,
     #[command(flatten)]
     pub oidc: OidcConfig,
+    /// Where archive files are stored, sealed: `file://<directory>` or
+    /// `s3://<bucket>?endpoint=…&region=…` (credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`).
+    #[arg(
+        long,
+        env = "DANGAN_FILES_URL",
+        default_value = "file://./files",
+        global = true
+    )]
+    pub files_url: String,
+    /// The master key that wraps every file's own key: 64 hex digits (`openssl rand -hex 32`)
+    /// or the path of a file holding them. Unset, archive files are off (uploads answer 503).
+    #[arg(long, env = "DANGAN_FILES_KEY", hide_env_values = true, global = true)]
+    pub files_key: Option<Secret>,
+    /// The largest file accepted, in bytes.
+    #[arg(
+        long,
+        env = "DANGAN_FILES_MAX_BYTES",
+        default_value_t = 1 << 30,
+        global = true
+    )]
+    pub files_max_bytes: u64,
 }
 
 /// Sign-in with OpenID Connect: one provider from these variables, more from a file.
@@ -392,6 +414,21 @@ pub enum Command {
     /// The day counters reports are read from, straight in the database.
     #[command(subcommand)]
     Rollups(RollupsCommand),
+    /// Archive files.
+    #[command(subcommand)]
+    Files(FilesCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum FilesCommand {
+    /// Re-wrap every file's key from DANGAN_FILES_KEY to a new master key, without rewriting a
+    /// file; then start every instance with DANGAN_FILES_KEY set to the new key.
+    RotateKey {
+        /// The new key: 64 hex digits or the path of a file holding them (or set
+        /// DANGAN_FILES_NEW_KEY).
+        #[arg(long, env = "DANGAN_FILES_NEW_KEY", hide_env_values = true)]
+        new_key: Secret,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

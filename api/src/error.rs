@@ -55,6 +55,7 @@ error_codes! {
     ArchiveOnLoan => CONFLICT, "archive_on_loan", "The archive is out";
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
+    FileFailedCheck => CONFLICT, "file_failed_check", "The stored file fails its integrity check";
     NoOtherSignIn => CONFLICT, "no_other_sign_in", "The user has no other way to sign in";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     NoPolicy => CONFLICT, "no_policy", "No loan policy covers this";

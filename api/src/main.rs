@@ -1,5 +1,5 @@
 //! The `dangan` binary: serve (default), migrate, openapi, admin create-user, scheduler run-once,
-//! audit verify, audit checkpoint, backup, rollups rebuild and rollups verify.
+//! audit verify, audit checkpoint, backup, rollups rebuild, rollups verify and files rotate-key.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -7,7 +7,9 @@ use clap::Parser;
 use dangan_api::{
     audit_offline,
     clock::{Clock, SystemClock},
-    config::{AdminCommand, AuditCommand, Cli, Command, RollupsCommand, SchedulerCommand},
+    config::{
+        AdminCommand, AuditCommand, Cli, Command, FilesCommand, RollupsCommand, SchedulerCommand,
+    },
     openapi, prepare, scheduler, Application, StartupError,
 };
 use dangan_domain::access::Principal;
@@ -98,6 +100,14 @@ fn run(cli: Cli) -> Result<(), StartupError> {
                     verified.pending
                 );
             }
+            Ok(())
+        }
+        Command::Files(FilesCommand::RotateKey { new_key }) => {
+            let count = dangan_api::files::rotate_key(&config, new_key.expose())?;
+            println!(
+                "re-wrapped the keys of {count} files; start every instance with \
+                 DANGAN_FILES_KEY set to the new key"
+            );
             Ok(())
         }
         Command::Backup { file } => {

@@ -57,6 +57,10 @@ use crate::{error::Problem, routes};
         routes::archives::by_barcode,
         routes::archives::update,
         routes::archives::retire,
+        routes::files::upload,
+        routes::files::list,
+        routes::files::read,
+        routes::files::retire,
         routes::loans::archive_history,
         routes::imports::import_archives,
         routes::policies::list,
@@ -430,6 +434,28 @@ impl Modify for Links {
                 }
             }
         }
+        // Creates under another resource (an archive's files): every operation on the created
+        // thing's own path, its new parameter taken from the body, the others from the request.
+        let mut nested: Vec<(String, String, String)> = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            let Some((collection, last)) = path.rsplit_once('/') else {
+                continue;
+            };
+            let Some(parameter) = last.strip_prefix('{').and_then(|l| l.strip_suffix('}')) else {
+                continue;
+            };
+            if !collection.contains('{') {
+                continue;
+            }
+            for operation in [&item.get, &item.put, &item.patch, &item.delete]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = &operation.operation_id {
+                    nested.push((collection.to_owned(), id.clone(), parameter.to_owned()));
+                }
+            }
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             let Some(post) = item.post.as_mut() else {
                 continue;
@@ -447,6 +473,24 @@ impl Modify for Links {
                     .parameter("id", "$response.body#/id")
                     .build();
                 created.links.insert(operation_id.clone(), RefOr::T(link));
+            }
+            for (operation_id, parameter) in nested
+                .iter()
+                .filter(|(p, ..)| p == path)
+                .map(|(_, o, n)| (o, n))
+            {
+                let mut link = LinkBuilder::new()
+                    .operation_id(operation_id)
+                    .parameter(parameter, "$response.body#/id");
+                for outer in path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                {
+                    link = link.parameter(outer, format!("$request.path.{outer}"));
+                }
+                created
+                    .links
+                    .insert(operation_id.clone(), RefOr::T(link.build()));
             }
         }
     }

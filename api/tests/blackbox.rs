@@ -28,18 +28,30 @@ impl Drop for Server {
 
 /// Starts the binary on port 0 and reads the port it reports.
 fn start(store: &TestStore) -> (Server, Client) {
+    let (server, client, _) = start_with_pid(store);
+    (server, client)
+}
+
+/// `start`, with the server's process id.
+fn start_with_pid(store: &TestStore) -> (Server, Client, u32) {
     let mut child = Command::new(binary())
         .arg("serve")
         .env("DANGAN_DATABASE_URL", &store.url)
         .env("DANGAN_BIND", "127.0.0.1:0")
         .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("DANGAN_WORKERS", "1")
+        .env(
+            "DANGAN_FILES_URL",
+            format!("file://{}", store.files_dir.display()),
+        )
+        .env("DANGAN_FILES_KEY", dangan_tests::FILES_KEY)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    let pid = child.id();
     let server = Server(child);
     let mut lines = BufReader::new(stderr).lines();
     let mut port = None;
@@ -59,7 +71,7 @@ fn start(store: &TestStore) -> (Server, Client) {
         assert!(Instant::now() < deadline, "no /healthz within 10 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (server, client)
+    (server, client, pid)
 }
 
 fn login_create_user_me(store: TestStore) {
@@ -332,4 +344,210 @@ fn postgres_is_backed_up_with_pg_dump() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_dump"));
     assert!(!file.exists());
+}
+
+/// A multipart upload of a PDF-looking file of `size` bytes, made as it is read: the test holds
+/// none of it in memory either.
+struct GeneratedUpload {
+    head: std::io::Cursor<Vec<u8>>,
+    left: usize,
+    tail: std::io::Cursor<Vec<u8>>,
+    hash: sha2::Sha256,
+    counter: u64,
+}
+
+impl GeneratedUpload {
+    fn new(size: usize) -> GeneratedUpload {
+        let head = b"--XBOUNDARYX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
+Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+            .to_vec();
+        GeneratedUpload {
+            head: std::io::Cursor::new(head),
+            left: size - 9,
+            tail: std::io::Cursor::new(b"\r\n--XBOUNDARYX--\r\n".to_vec()),
+            hash: sha2::Digest::chain_update(sha2::Sha256::default(), b"%PDF-1.7\n"),
+            counter: 0,
+        }
+    }
+}
+
+impl std::io::Read for GeneratedUpload {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if self.left > 0 {
+            let n = buf.len().min(self.left).min(64 * 1024);
+            for chunk in buf[..n].chunks_mut(8) {
+                self.counter = self
+                    .counter
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                let bytes = self.counter.to_le_bytes();
+                chunk.copy_from_slice(&bytes[..chunk.len()]);
+            }
+            sha2::Digest::update(&mut self.hash, &buf[..n]);
+            self.left -= n;
+            return Ok(n);
+        }
+        self.tail.read(buf)
+    }
+}
+
+/// One line of process `pid`'s status now, in bytes (Linux): `VmRSS` is all its resident memory,
+/// `RssAnon` the part that is not the binary's and libraries' own pages (heap and stacks: what
+/// holding a file in memory would grow; a debug build's code pages make `VmRSS` far larger).
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn rss(pid: u32) -> (u64, u64) {
+    (status_bytes(pid, "VmRSS:"), status_bytes(pid, "RssAnon:"))
+}
+
+/// Samples `pid`'s resident memory every 10 ms until dropped; `peak` is the most seen.
+struct RssWatch {
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, u64)>>,
+}
+
+impl RssWatch {
+    fn start(pid: u32) -> RssWatch {
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = running.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = (0, 0);
+            while flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = rss(pid);
+                peak = (peak.0.max(now.0), peak.1.max(now.1));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        });
+        RssWatch {
+            running,
+            thread: Some(thread),
+        }
+    }
+
+    fn peak(mut self) -> (u64, u64) {
+        self.running
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// A 200 MB file goes through the real server streamed: its resident memory stays under
+/// 100 MB while the file is sealed into the store, and the file comes back whole.
+fn a_large_upload_streams(store: TestStore) {
+    use std::io::Read;
+    const SIZE: usize = 200 * 1000 * 1000;
+    let (_server, client, pid) = start_with_pid(&store);
+    let login = client.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    );
+    let admin = login.json()["access_token"].as_str().unwrap().to_owned();
+    let archive = client.post(
+        "/api/v1/archives",
+        Some(&admin),
+        &dangan_tests::archive_body("BIG-1", "internal"),
+    );
+    assert_eq!(archive.status, 201, "{}", archive.body);
+    let archive = archive.json()["id"].as_str().unwrap().to_owned();
+    let before = rss(pid);
+    let watch = RssWatch::start(pid);
+
+    let mut body = GeneratedUpload::new(SIZE);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let started = Instant::now();
+    let mut response = agent
+        .post(format!("{}/api/v1/archives/{archive}/files", client.base))
+        .header("Authorization", format!("Bearer {admin}"))
+        .header("Content-Type", "multipart/form-data; boundary=XBOUNDARYX")
+        .send(ureq::SendBody::from_reader(&mut body))
+        .unwrap();
+    let uploaded_in = started.elapsed();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status(), 201, "{text}");
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let expected = hex::encode(sha2::Digest::finalize(body.hash));
+    assert_eq!(created["size_bytes"], SIZE);
+    assert_eq!(created["sha256"], expected.as_str());
+    let peak = watch.peak();
+
+    let started = Instant::now();
+    let mut download = agent
+        .get(format!(
+            "{}/api/v1/archives/{archive}/files/{}",
+            client.base,
+            created["id"].as_str().unwrap()
+        ))
+        .header("Authorization", format!("Bearer {admin}"))
+        .call()
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let mut reader = download.body_mut().with_config().limit(u64::MAX).reader();
+    let (mut hash, mut buf, mut total) = (
+        <sha2::Sha256 as sha2::Digest>::new(),
+        vec![0u8; 1 << 16],
+        0usize,
+    );
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        sha2::Digest::update(&mut hash, &buf[..n]);
+        total += n;
+    }
+    let downloaded_in = started.elapsed();
+    assert_eq!(total, SIZE);
+    assert_eq!(hex::encode(sha2::Digest::finalize(hash)), expected);
+    let mb = SIZE as f64 / 1e6;
+    eprintln!(
+        "200 MB: upload {:.1} MB/s, download (checked, then streamed) {:.1} MB/s; server RSS \
+         {:.1} MB before the upload ({:.1} MB anonymous), at most {:.1} MB during it ({:.1} MB \
+         anonymous)",
+        mb / uploaded_in.as_secs_f64(),
+        mb / downloaded_in.as_secs_f64(),
+        before.0 as f64 / 1e6,
+        before.1 as f64 / 1e6,
+        peak.0 as f64 / 1e6,
+        peak.1 as f64 / 1e6
+    );
+    assert!(
+        peak.1 < 100 * 1000 * 1000,
+        "{} bytes of heap resident during a 200 MB upload",
+        peak.1
+    );
+    assert!(
+        peak.1 < before.1 + 40 * 1000 * 1000,
+        "the upload grew the heap by {} bytes",
+        peak.1 - before.1
+    );
+}
+
+#[test]
+fn a_200_mb_upload_streams_in_under_100_mb_on_sqlite() {
+    a_large_upload_streams(TestStore::sqlite());
+}
+
+#[test]
+fn a_200_mb_upload_streams_in_under_100_mb_on_postgres() {
+    let Some(store) = TestStore::postgres() else {
+        eprintln!("skipped: DANGAN_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    a_large_upload_streams(store);
 }

@@ -47,6 +47,7 @@ pub mod checkpoint;
 pub mod classification;
 pub mod department;
 pub mod error;
+pub mod file;
 pub mod form;
 pub mod loan;
 pub mod login_throttle;

@@ -10,6 +10,7 @@ pub mod delegations;
 pub mod departments;
 mod entities;
 mod error;
+pub mod files;
 pub mod forms;
 pub mod idempotency;
 pub mod identities;

@@ -505,6 +505,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    archive_files (id) {
+        id -> DbUuid,
+        archive_id -> DbUuid,
+        name -> Text,
+        media_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        wrapped_key -> Nullable<Text>,
+        uploaded_by -> DbUuid,
+        uploaded_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        retired_by -> Nullable<DbUuid>,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -517,6 +536,7 @@ diesel::joinable!(request_steps -> loan_requests (request_id));
 diesel::joinable!(loans -> archives (archive_id));
 diesel::joinable!(user_identities -> users (user_id));
 diesel::joinable!(oidc_codes -> user_identities (identity_id));
+diesel::joinable!(archive_files -> archives (archive_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -550,4 +570,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_identities,
     oidc_logins,
     oidc_codes,
+    archive_files,
 );

@@ -15,7 +15,10 @@ pub struct Client {
 pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
+    /// The body as text (invalid UTF-8 replaced).
     pub body: String,
+    /// The body as it came.
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -62,11 +65,17 @@ impl Client {
         let mut response = response.expect("HTTP request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.body_mut().read_to_string().unwrap_or_default();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .unwrap_or_default();
         Reply {
             status,
             headers,
-            body,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 

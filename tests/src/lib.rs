@@ -6,6 +6,7 @@
 pub mod http;
 pub mod oidc;
 pub mod receiver;
+pub mod s3;
 pub mod smtp;
 pub mod store;
 
@@ -29,6 +30,8 @@ pub const ADMIN_PASSWORD: &str = "admin-pass-2026";
 /// (request numbers carry the year, reminders the date).
 pub const TEST_START: OffsetDateTime = time::macros::datetime!(2026-11-24 09:00 UTC);
 pub const PASSWORD: &str = "borrower-pass-2026";
+/// The master key of archive files in tests.
+pub const FILES_KEY: &str = "6a1f0c3e9b2d4f5a7c8e0b1d3f5a7c9e1b3d5f7a9c0e2b4d6f8a0c2e4b6d8f0a";
 
 /// Runs a test body once per configured store: SQLite always, PostgreSQL when
 /// `DANGAN_TEST_POSTGRES_URL` is set. Each run gets its own fresh database.
@@ -91,6 +94,9 @@ pub fn config_for(store: &TestStore) -> Config {
         mail_from: "Dangan 档案 <dangan@localhost>".into(),
         password_login: true,
         oidc: OidcConfig::default(),
+        files_url: format!("file://{}", store.files_dir.display()),
+        files_key: Some(Secret::from(FILES_KEY)),
+        files_max_bytes: 1 << 30,
     }
 }
 
@@ -178,6 +184,40 @@ impl TestApp {
         );
         assert_eq!(reply.status, 201, "{}", reply.body);
         reply.json()
+    }
+}
+
+/// Another instance of the app, on the same store and clock as a `TestApp`, with its own
+/// configuration (another key, another policy) and port.
+pub struct Instance {
+    pub client: Client,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts another instance with `config` beside this one, or says why it would not start.
+    pub fn instance(&self, config: &Config) -> Result<Instance, dangan_api::StartupError> {
+        let state = prepare(config, Arc::new(self.clock.clone()))?;
+        let app = Application::build(state, "127.0.0.1:0", Some(1)).expect("bind");
+        let port = app.port();
+        let server = app.server();
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        Ok(Instance {
+            client: Client::new(format!("http://127.0.0.1:{port}")),
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

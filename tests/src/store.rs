@@ -4,7 +4,15 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 
 pub struct TestStore {
     pub url: String,
+    /// A directory of its own for archive files (`DANGAN_FILES_URL=file://…`).
+    pub files_dir: std::path::PathBuf,
     cleanup: Cleanup,
+}
+
+fn files_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dangan-files-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 enum Cleanup {
@@ -19,6 +27,7 @@ impl TestStore {
         std::fs::create_dir_all(&dir).unwrap();
         TestStore {
             url: format!("sqlite://{}", dir.join("dangan.db").display()),
+            files_dir: files_dir(),
             cleanup: Cleanup::Sqlite(dir),
         }
     }
@@ -39,6 +48,7 @@ impl TestStore {
             .map_or(admin_url.as_str(), |(base, _)| base);
         Some(TestStore {
             url: format!("{base}/{name}"),
+            files_dir: files_dir(),
             cleanup: Cleanup::Postgres { admin_url, name },
         })
     }
@@ -62,6 +72,7 @@ impl TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.files_dir);
         match &self.cleanup {
             Cleanup::Sqlite(dir) => {
                 let _ = std::fs::remove_dir_all(dir);

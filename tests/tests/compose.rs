@@ -36,6 +36,7 @@ fn docker_compose_file_is_valid() {
             "DANGAN_DB_APP_PASSWORD",
             "another-password-for-validation-only",
         )
+        .env("DANGAN_FILES_KEY", "00".repeat(32))
         .output()
         .map_err(|e| e.to_string());
     let output = match output {

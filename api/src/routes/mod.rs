@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod delegations;
 pub mod departments;
+pub mod files;
 pub mod forms;
 pub mod imports;
 pub mod loans;
@@ -126,6 +127,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(archives::get)
                 .service(archives::update)
                 .service(archives::retire)
+                .service(files::upload)
+                .service(files::list)
+                .service(files::read)
+                .service(files::retire)
                 .service(loans::archive_history)
                 .service(policies::list)
                 .service(policies::resolve)

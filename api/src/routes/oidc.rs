@@ -53,6 +53,7 @@ pub struct LoginQuery {
     pub state: Option<String>,
     /// Passed to the provider: `login` makes the person sign in again even with a session
     /// there (to sign a receipt with the code that comes back: `sso_code`).
+    #[param(inline)]
     pub prompt: Option<Prompt>,
 }
 

@@ -11,6 +11,7 @@ mod contract;
 mod delegations;
 mod departments;
 mod errors;
+mod files;
 mod idempotency;
 mod imports;
 mod lending;

@@ -195,10 +195,28 @@ fn every_create_links_to_what_can_be_done_with_what_it_created() {
                 ids.contains(&target),
                 "POST {path}: link {name} to {target}"
             );
-            assert_eq!(link["parameters"]["id"], "$response.body#/id");
+            let from_body: Vec<&String> = link["parameters"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, v)| *v == "$response.body#/id")
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(
+                from_body.len(),
+                1,
+                "POST {path}: link {name} takes the new id"
+            );
+            for (parameter, source) in link["parameters"].as_object().unwrap() {
+                assert!(
+                    source == "$response.body#/id"
+                        || source.as_str() == Some(&format!("$request.path.{parameter}")),
+                    "POST {path}: link {name}: {parameter} from {source}"
+                );
+            }
         }
     }
-    assert_eq!(creates, 10, "every create answers 201");
+    assert_eq!(creates, 11, "every create answers 201");
 }
 
 /// The handlers `routes::configure` serves and the handlers the document lists are one set: an

@@ -357,6 +357,10 @@ both_stores! {
             ("PATCH", format!("/api/v1/archives/{archive}")),
             ("POST", format!("/api/v1/archives/{archive}/retire")),
             ("GET", format!("/api/v1/archives/{hidden}")),
+            ("GET", format!("/api/v1/archives/{hidden}/files")),
+            ("POST", format!("/api/v1/archives/{hidden}/files")),
+            ("GET", format!("/api/v1/archives/{hidden}/files/{}", uuid::Uuid::now_v7())),
+            ("DELETE", format!("/api/v1/archives/{hidden}/files/{}", uuid::Uuid::now_v7())),
             ("GET", "/api/v1/archives/by-barcode/BC-BO-2".to_owned()),
             ("GET", format!("/api/v1/vouchers/{code}")),
         ];

@@ -1,0 +1,146 @@
+//! Electronic files of an archive: which kinds are kept, what a file's name may be.
+
+use crate::error::FieldError;
+
+/// The kinds of file an archive keeps, known by their first bytes rather than by what the
+/// uploader's name or content type claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Pdf,
+    Png,
+    Jpeg,
+    Tiff,
+    Webp,
+    /// Office Open XML and OpenDocument files (ZIP containers: docx, xlsx, pptx, odt, ods).
+    OfficeZip,
+    /// Older Office files (OLE compound documents: doc, xls, ppt).
+    OfficeOle,
+}
+
+impl FileKind {
+    /// How many leading bytes `sniff` needs.
+    pub const SNIFF_BYTES: usize = 12;
+
+    /// The kind whose signature `head` starts with; `None` for anything else.
+    pub fn sniff(head: &[u8]) -> Option<FileKind> {
+        let starts = |magic: &[u8]| head.starts_with(magic);
+        if starts(b"%PDF-") {
+            Some(FileKind::Pdf)
+        } else if starts(b"\x89PNG\r\n\x1a\n") {
+            Some(FileKind::Png)
+        } else if starts(b"\xFF\xD8\xFF") {
+            Some(FileKind::Jpeg)
+        } else if starts(b"II*\0") || starts(b"MM\0*") {
+            Some(FileKind::Tiff)
+        } else if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
+            Some(FileKind::Webp)
+        } else if starts(b"PK\x03\x04") {
+            Some(FileKind::OfficeZip)
+        } else if starts(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") {
+            Some(FileKind::OfficeOle)
+        } else {
+            None
+        }
+    }
+
+    /// The media type the file is served as: what it is, not what it was called. The office
+    /// containers keep the uploader's type when it names one of their kinds.
+    pub fn media_type(self, declared: Option<&str>) -> String {
+        let own = match self {
+            FileKind::Pdf => "application/pdf",
+            FileKind::Png => "image/png",
+            FileKind::Jpeg => "image/jpeg",
+            FileKind::Tiff => "image/tiff",
+            FileKind::Webp => "image/webp",
+            FileKind::OfficeZip | FileKind::OfficeOle => {
+                let office = declared.filter(|d| {
+                    d.starts_with("application/vnd.openxmlformats-officedocument.")
+                        || d.starts_with("application/vnd.oasis.opendocument.")
+                        || d.starts_with("application/vnd.ms-")
+                        || *d == "application/msword"
+                });
+                return office.unwrap_or("application/octet-stream").to_owned();
+            }
+        };
+        own.to_owned()
+    }
+
+    /// Whether the kind is an image (a photo taken at the desk, a scan).
+    pub fn is_image(self) -> bool {
+        matches!(
+            self,
+            FileKind::Png | FileKind::Jpeg | FileKind::Tiff | FileKind::Webp
+        )
+    }
+}
+
+/// The rules of a file's name as shown and offered for download: its last path segment, not
+/// blank, at most 255 characters, no control characters.
+pub fn check_file_name(name: &str) -> Result<String, FieldError> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
+    if last.is_empty() || last == "." || last == ".." {
+        return Err(FieldError::new("file", "needs a file name"));
+    }
+    if last.chars().count() > 255 {
+        return Err(FieldError::new(
+            "file",
+            "the file name must be at most 255 characters",
+        ));
+    }
+    if last.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "file",
+            "the file name must not contain control characters",
+        ));
+    }
+    Ok(last.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_known_by_their_first_bytes() {
+        assert_eq!(FileKind::sniff(b"%PDF-1.7\n"), Some(FileKind::Pdf));
+        assert_eq!(
+            FileKind::sniff(b"\x89PNG\r\n\x1a\n\0\0"),
+            Some(FileKind::Png)
+        );
+        assert_eq!(FileKind::sniff(b"\xFF\xD8\xFF\xE0"), Some(FileKind::Jpeg));
+        assert_eq!(
+            FileKind::sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some(FileKind::Webp)
+        );
+        assert_eq!(
+            FileKind::sniff(b"PK\x03\x04rest"),
+            Some(FileKind::OfficeZip)
+        );
+        assert_eq!(FileKind::sniff(b"MZ\x90\0"), None, "no programs");
+        assert_eq!(FileKind::sniff(b"<html>"), None);
+        assert_eq!(FileKind::sniff(b""), None);
+    }
+
+    #[test]
+    fn a_pdf_is_served_as_a_pdf_whatever_it_was_called() {
+        assert_eq!(
+            FileKind::Pdf.media_type(Some("text/html")),
+            "application/pdf"
+        );
+        let docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+        assert_eq!(FileKind::OfficeZip.media_type(Some(docx)), docx);
+        assert_eq!(
+            FileKind::OfficeZip.media_type(Some("text/html")),
+            "application/octet-stream"
+        );
+    }
+
+    #[test]
+    fn a_file_name_is_its_last_segment_within_the_rules() {
+        assert_eq!(check_file_name("C:\\scans\\合同.pdf").unwrap(), "合同.pdf");
+        assert_eq!(check_file_name("../../etc/passwd").unwrap(), "passwd");
+        assert!(check_file_name("dir/").is_err());
+        assert!(check_file_name("a\nb.pdf").is_err());
+        assert!(check_file_name(&"x".repeat(256)).is_err());
+    }
+}

@@ -1,0 +1,290 @@
+//! Electronic files of archives: what is known of each (its name, kind, size, digest and
+//! wrapped key; the sealed bytes are in the file store), within the reader's clearance like
+//! everything about the archive. Each change is one transaction with its audit event, which
+//! carries the archive's classification so the audit listing withholds it from those below.
+
+use dangan_domain::audit::NewAuditEvent;
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    archives::{self, Archive},
+    audit,
+    db::{read_transaction, write_transaction},
+    from_db_time,
+    schema::archive_files,
+    settings,
+    sql_types::DbId,
+    to_db_time,
+    users::User,
+    Conn, PersistenceError,
+};
+
+/// The setting that recognises the master key files' data keys are wrapped with.
+pub const KEY_FINGERPRINT: &str = "files_key_fingerprint";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveFile {
+    pub id: Uuid,
+    pub archive_id: Uuid,
+    pub name: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+    /// Hex SHA-256 of the file as uploaded.
+    pub sha256: String,
+    pub uploaded_by: Uuid,
+    pub uploaded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = archive_files)]
+struct FileRow {
+    id: DbId,
+    archive_id: DbId,
+    name: String,
+    media_type: String,
+    size_bytes: i64,
+    sha256: String,
+    uploaded_by: DbId,
+    uploaded_at: time::PrimitiveDateTime,
+}
+
+impl FileRow {
+    fn into_file(self) -> ArchiveFile {
+        ArchiveFile {
+            id: self.id.into(),
+            archive_id: self.archive_id.into(),
+            name: self.name,
+            media_type: self.media_type,
+            size_bytes: self.size_bytes,
+            sha256: self.sha256,
+            uploaded_by: self.uploaded_by.into(),
+            uploaded_at: from_db_time(self.uploaded_at),
+        }
+    }
+}
+
+/// A file sealed into the store, to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub id: Uuid,
+    pub name: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    /// Its data key wrapped by the master key, hex.
+    pub wrapped_key: String,
+}
+
+fn audit_view(file: &ArchiveFile) -> serde_json::Value {
+    json!({
+        "id": file.id, "name": file.name, "media_type": file.media_type,
+        "size_bytes": file.size_bytes, "sha256": file.sha256,
+    })
+}
+
+/// The archive `archive_id`, if `viewer` is cleared to see it.
+pub fn archive(
+    conn: &mut Conn,
+    viewer: &User,
+    archive_id: Uuid,
+) -> Result<Archive, PersistenceError> {
+    archives::get(conn, archive_id, viewer.clearance)
+}
+
+/// Records a file uploaded to `archive_id` by `actor`, with its digest in the audit event.
+pub fn add(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor: &User,
+    archive_id: Uuid,
+    new: NewFile,
+) -> Result<ArchiveFile, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let archive = archive(conn, actor, archive_id)?;
+        diesel::insert_into(archive_files::table)
+            .values((
+                archive_files::id.eq(DbId(new.id)),
+                archive_files::archive_id.eq(DbId(archive_id)),
+                archive_files::name.eq(&new.name),
+                archive_files::media_type.eq(&new.media_type),
+                archive_files::size_bytes.eq(new.size_bytes),
+                archive_files::sha256.eq(&new.sha256),
+                archive_files::wrapped_key.eq(Some(&new.wrapped_key)),
+                archive_files::uploaded_by.eq(DbId(actor.id)),
+                archive_files::uploaded_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+        let file = find(conn, archive_id, new.id)?.0;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("archive.file_added", "archive")
+                .by(Some(actor.id))
+                .on(archive_id)
+                .about(archive.fields.classification)
+                .with(json!({"file": audit_view(&file)})),
+        )?;
+        Ok(file)
+    })
+}
+
+fn find(
+    conn: &mut Conn,
+    archive_id: Uuid,
+    file_id: Uuid,
+) -> Result<(ArchiveFile, String), PersistenceError> {
+    let (row, wrapped) = archive_files::table
+        .find(DbId(file_id))
+        .filter(archive_files::archive_id.eq(DbId(archive_id)))
+        .filter(archive_files::retired_at.is_null())
+        .select((FileRow::as_select(), archive_files::wrapped_key))
+        .first::<(FileRow, Option<String>)>(conn)?;
+    let wrapped = wrapped.ok_or(PersistenceError::NotFound)?;
+    Ok((row.into_file(), wrapped))
+}
+
+/// The files of `archive_id` that are not retired, oldest first.
+pub fn list(
+    conn: &mut Conn,
+    viewer: &User,
+    archive_id: Uuid,
+) -> Result<Vec<ArchiveFile>, PersistenceError> {
+    read_transaction(conn, |conn| {
+        archive(conn, viewer, archive_id)?;
+        Ok(archive_files::table
+            .filter(archive_files::archive_id.eq(DbId(archive_id)))
+            .filter(archive_files::retired_at.is_null())
+            .order((archive_files::uploaded_at, archive_files::id))
+            .select(FileRow::as_select())
+            .load::<FileRow>(conn)?
+            .into_iter()
+            .map(FileRow::into_file)
+            .collect())
+    })
+}
+
+/// A file of `archive_id` that is not retired, with its wrapped key (hex), if `viewer` may see
+/// the archive.
+pub fn get(
+    conn: &mut Conn,
+    viewer: &User,
+    archive_id: Uuid,
+    file_id: Uuid,
+) -> Result<(ArchiveFile, String), PersistenceError> {
+    read_transaction(conn, |conn| {
+        archive(conn, viewer, archive_id)?;
+        find(conn, archive_id, file_id)
+    })
+}
+
+/// What came of someone asking for a file.
+#[derive(Debug, Clone, Copy)]
+pub enum Reading<'a> {
+    /// They were sent it: audited with who, which file, when, how many bytes.
+    Sent,
+    /// The stored file failed its integrity check: someone changed or damaged the store, which
+    /// whoever watches the trail must hear of.
+    FailedCheck { reason: &'a str },
+}
+
+/// Audits `reader` asking for `file`, and what came of it.
+pub fn record_reading(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    reader: &User,
+    file: &ArchiveFile,
+    reading: Reading<'_>,
+) -> Result<(), PersistenceError> {
+    let (action, data) = match reading {
+        Reading::Sent => (
+            "archive.file_read",
+            json!({"file": audit_view(file), "bytes": file.size_bytes}),
+        ),
+        Reading::FailedCheck { reason } => (
+            "archive.file_failed_check",
+            json!({"file": audit_view(file), "reason": reason}),
+        ),
+    };
+    write_transaction(conn, |conn| {
+        let archive = archive(conn, reader, file.archive_id)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new(action, "archive")
+                .by(Some(reader.id))
+                .on(file.archive_id)
+                .about(archive.fields.classification)
+                .with(data),
+        )
+    })
+}
+
+/// Retires a file: no longer listed or readable, its wrapped key forgotten (the caller removes
+/// the sealed bytes from the store after this commits).
+pub fn retire(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor: &User,
+    archive_id: Uuid,
+    file_id: Uuid,
+) -> Result<ArchiveFile, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let archive = archive(conn, actor, archive_id)?;
+        let (file, _) = find(conn, archive_id, file_id)?;
+        diesel::update(archive_files::table.find(DbId(file_id)))
+            .set((
+                archive_files::retired_at.eq(Some(to_db_time(now))),
+                archive_files::retired_by.eq(Some(DbId(actor.id))),
+                archive_files::wrapped_key.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("archive.file_retired", "archive")
+                .by(Some(actor.id))
+                .on(archive_id)
+                .about(archive.fields.classification)
+                .with(json!({"file": audit_view(&file)})),
+        )?;
+        Ok(file)
+    })
+}
+
+/// The master key's fingerprint the store knows, remembering `fingerprint` if it knows none.
+pub fn key_fingerprint(conn: &mut Conn, fingerprint: &str) -> Result<String, PersistenceError> {
+    settings::get_or_insert(conn, KEY_FINGERPRINT, fingerprint)
+}
+
+/// Re-wraps every file's data key with `rewrap` (from the old master key to a new one) and
+/// records the new key's fingerprint, all in one transaction: a key that does not re-wrap
+/// leaves every key as it was. Returns how many keys were re-wrapped.
+pub fn rewrap_keys(
+    conn: &mut Conn,
+    new_fingerprint: &str,
+    rewrap: impl Fn(Uuid, &str) -> Result<String, String>,
+) -> Result<usize, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let keys: Vec<(DbId, String)> = archive_files::table
+            .filter(archive_files::wrapped_key.is_not_null())
+            .select((
+                archive_files::id,
+                archive_files::wrapped_key.assume_not_null(),
+            ))
+            .load(conn)?;
+        let count = keys.len();
+        for (id, wrapped) in keys {
+            let rewrapped = rewrap(id.into(), &wrapped).map_err(|e| {
+                PersistenceError::Corrupt(format!("the key of file {}: {e}", Uuid::from(id)))
+            })?;
+            diesel::update(archive_files::table.find(id))
+                .set(archive_files::wrapped_key.eq(Some(rewrapped)))
+                .execute(conn)?;
+        }
+        settings::put(conn, KEY_FINGERPRINT, new_fingerprint)?;
+        Ok(count)
+    })
+}
