@@ -157,7 +157,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 /// hash is no argon2 hash) matches nothing, after as long as a real check takes.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     let _place = PasswordWork::begin();
-    let usable = hash.starts_with("$argon2");
+    let usable = dangan_persistence::users::has_password(hash);
     let checked = if usable { hash } else { DUMMY_PASSWORD_HASH };
     let matches =
         PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), checked)

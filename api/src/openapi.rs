@@ -51,6 +51,7 @@ use crate::{error::Problem, routes};
         routes::users::update,
         routes::users::deactivate,
         routes::users::remove_password,
+        routes::users::sign_in_methods,
         routes::archives::create,
         routes::archives::list,
         routes::archives::get,

@@ -517,3 +517,53 @@ pub fn reauthenticate(
         Ok(true)
     })
 }
+
+/// A provider's identity linked to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub created_at: OffsetDateTime,
+    pub last_sign_in_at: OffsetDateTime,
+}
+
+/// How user `id` can sign in: whether they have a Dangan password, and the providers' identities
+/// linked to them, oldest first.
+pub fn sign_in_methods(
+    conn: &mut Conn,
+    id: Uuid,
+) -> Result<(bool, Vec<LinkedIdentity>), PersistenceError> {
+    crate::db::read_transaction(conn, |conn| {
+        let (_, hash) = users::credentials_of(conn, id)?;
+        let linked = user_identities::table
+            .filter(user_identities::user_id.eq(DbId(id)))
+            .order(user_identities::created_at)
+            .select((
+                user_identities::provider,
+                user_identities::issuer,
+                user_identities::subject,
+                user_identities::created_at,
+                user_identities::last_sign_in_at,
+            ))
+            .load::<(
+                String,
+                String,
+                String,
+                time::PrimitiveDateTime,
+                time::PrimitiveDateTime,
+            )>(conn)?
+            .into_iter()
+            .map(
+                |(provider, issuer, subject, created_at, last_sign_in_at)| LinkedIdentity {
+                    provider,
+                    issuer,
+                    subject,
+                    created_at: crate::from_db_time(created_at),
+                    last_sign_in_at: crate::from_db_time(last_sign_in_at),
+                },
+            )
+            .collect();
+        Ok((users::has_password(&hash), linked))
+    })
+}

@@ -186,6 +186,11 @@ pub(crate) fn audit_view(user: &User) -> serde_json::Value {
 /// provider): no password matches it.
 pub const NO_PASSWORD: &str = "!";
 
+/// Whether a stored password hash is one a password can match (not `NO_PASSWORD`).
+pub fn has_password(hash: &str) -> bool {
+    hash.starts_with("$argon2")
+}
+
 pub(crate) fn insert(
     conn: &mut Conn,
     now: OffsetDateTime,

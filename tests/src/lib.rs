@@ -230,6 +230,17 @@ impl Drop for TestApp {
     }
 }
 
+/// A test whose peer (`variable` names its command) is not installed is skipped, unless
+/// `DANGAN_TEST_REQUIRE_PEERS` is set (as `.ci/run` sets it): then a missing peer fails the test
+/// instead of passing it unseen.
+pub fn skip_or_fail(variable: &str) {
+    assert!(
+        std::env::var_os("DANGAN_TEST_REQUIRE_PEERS").is_none(),
+        "{variable} is not set, and DANGAN_TEST_REQUIRE_PEERS says every peer must run"
+    );
+    eprintln!("skipped: {variable} is not set");
+}
+
 /// The fields of a valid archive; tests change what they are about.
 pub fn archive_body(code: &str, classification: &str) -> serde_json::Value {
     serde_json::json!({

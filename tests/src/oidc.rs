@@ -43,7 +43,7 @@ impl OidcProvider {
     /// A provider on a free port, or `None` (the test is skipped) when none is installed.
     pub fn start() -> Option<OidcProvider> {
         let Ok(command) = std::env::var("DANGAN_TEST_OIDC_PROVIDER") else {
-            eprintln!("skipped: DANGAN_TEST_OIDC_PROVIDER is not set");
+            crate::skip_or_fail("DANGAN_TEST_OIDC_PROVIDER");
             return None;
         };
         let command: Vec<String> = command.split_whitespace().map(str::to_owned).collect();

@@ -18,7 +18,7 @@ pub struct S3Server {
 impl S3Server {
     pub fn start() -> Option<S3Server> {
         let Ok(command) = std::env::var("DANGAN_TEST_S3_SERVER") else {
-            eprintln!("skipped: DANGAN_TEST_S3_SERVER is not set");
+            crate::skip_or_fail("DANGAN_TEST_S3_SERVER");
             return None;
         };
         let command: Vec<String> = command.split_whitespace().map(str::to_owned).collect();

@@ -117,6 +117,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(users::update)
                 .service(users::deactivate)
                 .service(users::remove_password)
+                .service(users::sign_in_methods)
                 .service(scim_clients::create)
                 .service(scim_clients::list)
                 .service(scim_clients::revoke)

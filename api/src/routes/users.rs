@@ -375,3 +375,67 @@ pub async fn remove_password(
     })?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// A provider's identity linked to a user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedIdentityDto {
+    /// The provider's name in Dangan's configuration.
+    pub provider: String,
+    pub issuer: String,
+    /// The provider's stable id of the person (`sub`).
+    pub subject: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_sign_in_at: OffsetDateTime,
+}
+
+/// How a user can sign in.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "password": false,
+    "identities": [{"provider": "staff", "issuer": "https://sso.example.cn/realms/staff",
+        "subject": "f3c1…", "created_at": "2026-12-01T08:00:00Z", "last_sign_in_at": "2026-12-01T09:30:00Z"}]
+}))]
+pub struct SignInMethods {
+    /// Whether the user has a Dangan password (`DELETE /users/{id}/password` removes it).
+    pub password: bool,
+    /// The organisation's providers that have signed them in, oldest first.
+    #[schema(max_items = 100)]
+    pub identities: Vec<LinkedIdentityDto>,
+}
+
+/// How a user can sign in: a Dangan password, and which providers' identities (admin).
+#[utoipa::path(get, path = "/api/v1/users/{id}/sign-in", operation_id = "getUserSignIn", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Their password and linked identities", body = SignInMethods),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+    ))]
+#[get("/users/{id}/sign-in")]
+pub async fn sign_in_methods(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<SignInMethods>, ApiError> {
+    caller.require(Capability::Administer)?;
+    let id = id.into_inner();
+    let (password, linked) = state
+        .db(move |conn| identities::sign_in_methods(conn, id))
+        .await?;
+    Ok(web::Json(SignInMethods {
+        password,
+        identities: linked
+            .into_iter()
+            .map(|l| LinkedIdentityDto {
+                provider: l.provider,
+                issuer: l.issuer,
+                subject: l.subject,
+                created_at: l.created_at,
+                last_sign_in_at: l.last_sign_in_at,
+            })
+            .collect(),
+    }))
+}

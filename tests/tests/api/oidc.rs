@@ -416,6 +416,16 @@ both_stores! {
         let admin_id = me(&app, &admin)["id"].as_str().unwrap().to_owned();
         app.client.send_json("DELETE", &format!("/api/v1/users/{admin_id}/password"), &admin, None, &json!({}))
             .assert_problem(409, "no_other_sign_in");
+        // The admin sees how each can sign in.
+        let methods = app.client.get(&format!("/api/v1/users/{carol_id}/sign-in"), Some(&admin));
+        assert_eq!(methods.status, 200, "{}", methods.body);
+        assert_eq!(methods.json()["password"], false);
+        assert_eq!(methods.json()["identities"][0]["provider"], "staff");
+        assert_eq!(methods.json()["identities"][0]["subject"], "u-4004");
+        assert_eq!(methods.json()["identities"][0]["issuer"], provider.issuer.as_str());
+        let own = app.client.get(&format!("/api/v1/users/{admin_id}/sign-in"), Some(&admin)).json();
+        assert_eq!(own, json!({"password": true, "identities": []}));
+        app.client.get(&format!("/api/v1/users/{carol_id}/sign-in"), Some(&carol_token)).assert_problem(403, "forbidden");
         let removed = app.client.send_json("DELETE", &format!("/api/v1/users/{carol_id}/password"), &admin, None, &json!({}));
         assert_eq!(removed.status, 204, "{}", removed.body);
         app.client.get("/api/v1/me", Some(&carol_token)).assert_problem(401, "unauthorized");

@@ -349,6 +349,7 @@ both_stores! {
             ("PATCH", format!("/api/v1/users/{borrower_id}")),
             ("POST", format!("/api/v1/users/{borrower_id}/deactivate")),
             ("DELETE", format!("/api/v1/users/{borrower_id}/password")),
+            ("GET", format!("/api/v1/users/{borrower_id}/sign-in")),
             ("DELETE", format!("/api/v1/delegations/{delegation_id}")),
             ("DELETE", format!("/api/v1/webhooks/{webhook_id}")),
             ("GET", format!("/api/v1/webhooks/{webhook_id}/deliveries")),
