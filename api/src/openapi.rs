@@ -88,6 +88,7 @@ use crate::{error::Problem, routes};
         routes::loans::approve_renewal,
         routes::loans::reject_renewal,
         routes::loans::take_back,
+        routes::photos::read,
         routes::loans::confirm_return,
         routes::loans::report_lost,
         routes::delegations::create,

@@ -19,6 +19,7 @@ pub mod loans;
 pub mod logins;
 pub mod notifications;
 pub mod page;
+pub mod photos;
 pub mod policies;
 pub mod provisioning;
 pub mod reminders;

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::{
     archives, audit,
     db::write_transaction,
+    files::NewFile,
     loans::{claim, get, load, loan_audit, out_of, StoredLoan},
+    photos,
     requests::{self, StoredRequest},
     reservations::{pass_on, settle, settle_request},
     rollups::{self, Hold, Scope},
@@ -91,6 +93,7 @@ pub fn take_back(
     now: OffsetDateTime,
     inspector: &User,
     inspection: Inspection,
+    photos: &[NewFile],
 ) -> Result<StoredLoan, PersistenceError> {
     write_transaction(conn, |conn| {
         let no_open_loan = || PersistenceError::Conflict("no_open_loan");
@@ -132,6 +135,7 @@ pub fn take_back(
         } else {
             None
         };
+        photos::insert(conn, now, inspector.id, before.id, incident, photos)?;
         let reserved_for = if after.status == LoanStatus::Returned {
             after_loan_ends(conn, now, &before, &request, inspection.condition)?
         } else {
@@ -149,6 +153,7 @@ pub fn take_back(
                     "condition": inspection.condition,
                     "notes": inspection.notes,
                     "incident_id": incident,
+                    "photos": photos.iter().map(photos::audit_view).collect::<Vec<_>>(),
                     "reserved_for": reserved_for,
                     "loan": loan_audit(&stored),
                 })),

@@ -524,6 +524,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    loan_photos (id) {
+        id -> DbUuid,
+        loan_id -> DbUuid,
+        incident_id -> Nullable<DbUuid>,
+        name -> Text,
+        media_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        wrapped_key -> Text,
+        taken_by -> DbUuid,
+        taken_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -537,6 +555,7 @@ diesel::joinable!(loans -> archives (archive_id));
 diesel::joinable!(user_identities -> users (user_id));
 diesel::joinable!(oidc_codes -> user_identities (identity_id));
 diesel::joinable!(archive_files -> archives (archive_id));
+diesel::joinable!(loan_photos -> loans (loan_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -571,4 +590,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_logins,
     oidc_codes,
     archive_files,
+    loan_photos,
 );

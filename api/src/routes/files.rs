@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
-    files::FilesError,
+    files::{Files, FilesError},
     routes::created,
     state::AppState,
 };
@@ -74,7 +74,7 @@ pub struct FileUpload {
     pub file: Vec<u8>,
 }
 
-fn upload_error(error: FilesError, max_bytes: u64) -> ApiError {
+pub(crate) fn upload_error(error: FilesError, max_bytes: u64) -> ApiError {
     match error {
         FilesError::TooLarge(_) => ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -97,7 +97,7 @@ fn upload_error(error: FilesError, max_bytes: u64) -> ApiError {
     }
 }
 
-fn multipart_error(error: MultipartError) -> ApiError {
+pub(crate) fn multipart_error(error: MultipartError) -> ApiError {
     match error {
         MultipartError::ContentTypeMissing
         | MultipartError::ContentTypeParse
@@ -248,22 +248,8 @@ pub async fn read(
         .db(move |conn| files::get(conn, &viewer, archive_id, file_id))
         .await?;
     let wrapped = hex::decode(&wrapped).map_err(ApiError::internal)?;
-    let checked = store.verify(file.id, &wrapped, &file.sha256).await;
-    if let Err(failure) = checked {
-        let reason = match &failure {
-            FilesError::Crypto(e) => e.to_string(),
-            FilesError::Store(object_store::Error::NotFound { .. }) => {
-                "the file is missing from the store".to_owned()
-            }
-            FilesError::Store(e) => {
-                log::error!("file store: {e}");
-                return Err(ApiError::new(
-                    ErrorCode::Unavailable,
-                    "the file store did not answer",
-                ));
-            }
-            other => other.to_string(),
-        };
+    if let Err(failure) = check(store, file.id, &wrapped, &file.sha256).await {
+        let reason = failure.reason()?;
         let (now, reader, failed) = (state.clock.now(), caller.user.clone(), file.clone());
         let noted = reason.clone();
         state
@@ -272,17 +258,87 @@ pub async fn read(
                 files::record_reading(conn, now, &reader, &failed, reading)
             })
             .await?;
-        return Err(ApiError::new(
-            ErrorCode::FileFailedCheck,
-            format!("{reason}: it was changed or damaged in the store"),
-        ));
+        return Err(failed_check(&reason));
     }
     let (now, reader, read) = (state.clock.now(), caller.user.clone(), file.clone());
     state
         .db(move |conn| files::record_reading(conn, now, &reader, &read, Reading::Sent))
         .await?;
+    send(
+        store,
+        Sealed {
+            id: file.id,
+            wrapped: &wrapped,
+            sha256: &file.sha256,
+            name: &file.name,
+            media_type: &file.media_type,
+            size_bytes: file.size_bytes,
+        },
+    )
+    .await
+}
+
+/// Why a stored file failed its check, or that the store did not answer.
+pub(crate) enum CheckFailure {
+    Failed(String),
+    Unavailable,
+}
+
+impl CheckFailure {
+    /// The reason to audit and tell, or 503 when the store did not answer.
+    pub(crate) fn reason(self) -> Result<String, ApiError> {
+        match self {
+            CheckFailure::Failed(reason) => Ok(reason),
+            CheckFailure::Unavailable => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the file store did not answer",
+            )),
+        }
+    }
+}
+
+pub(crate) fn failed_check(reason: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::FileFailedCheck,
+        format!("{reason}: it was changed or damaged in the store"),
+    )
+}
+
+/// Reads a sealed file through and checks every chunk and its digest.
+pub(crate) async fn check(
+    store: &Files,
+    id: Uuid,
+    wrapped: &[u8],
+    sha256: &str,
+) -> Result<(), CheckFailure> {
+    match store.verify(id, wrapped, sha256).await {
+        Ok(()) => Ok(()),
+        Err(FilesError::Store(object_store::Error::NotFound { .. })) => Err(CheckFailure::Failed(
+            "the file is missing from the store".to_owned(),
+        )),
+        Err(FilesError::Store(e)) => {
+            log::error!("file store: {e}");
+            Err(CheckFailure::Unavailable)
+        }
+        Err(other) => Err(CheckFailure::Failed(other.to_string())),
+    }
+}
+
+/// A sealed file to send, and what to say of it.
+pub(crate) struct Sealed<'a> {
+    pub id: Uuid,
+    pub wrapped: &'a [u8],
+    pub sha256: &'a str,
+    pub name: &'a str,
+    pub media_type: &'a str,
+    pub size_bytes: i64,
+}
+
+/// Streams a checked sealed file, opened, with its digest and name.
+pub(crate) async fn send(store: &Files, file: Sealed<'_>) -> Result<HttpResponse, ApiError> {
+    let file_id = file.id;
     let plain = store
-        .read(file.id, &wrapped)
+        .read(file.id, file.wrapped)
         .await
         .map_err(|e| upload_error(e, 0))?
         .map_err(move |e| {
@@ -290,10 +346,10 @@ pub async fn read(
             log::error!("reading file {file_id}: {e}");
             actix_web::Error::from(ApiError::internal(e))
         });
-    let digest = hex::decode(&file.sha256).map_err(ApiError::internal)?;
+    let digest = hex::decode(file.sha256).map_err(ApiError::internal)?;
     let size = u64::try_from(file.size_bytes).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
-        .content_type(file.media_type.as_str())
+        .content_type(file.media_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
             header::ContentDisposition {
@@ -302,7 +358,7 @@ pub async fn read(
                     header::ExtendedValue {
                         charset: header::Charset::Ext("UTF-8".into()),
                         language_tag: None,
-                        value: file.name.clone().into_bytes(),
+                        value: file.name.as_bytes().to_vec(),
                     },
                 )],
             },

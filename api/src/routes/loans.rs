@@ -1,7 +1,9 @@
 //! Circulation: check-out by barcode, the signed receipt and its voucher, renewals, returns
 //! with inspection, the second sign-off, losses.
 
-use actix_web::{get, http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
+use actix_web::{
+    get, http::header, http::StatusCode, post, web, FromRequest, HttpRequest, HttpResponse,
+};
 use dangan_domain::{
     access::Capability,
     loan::{days_overdue, Condition, LoanStatus},
@@ -11,6 +13,7 @@ use dangan_persistence::{
     checkouts, identities,
     loans::{self, LoanFilter, Signature, StoredLoan},
     logins,
+    photos::{self, Photo},
     renewals::{self, PendingRenewal, Renewed},
     returns::{self, Inspection},
     users, Page,
@@ -465,9 +468,14 @@ pub async fn sign(
 pub struct VoucherDto {
     #[serde(flatten)]
     pub voucher: Voucher,
+    /// Photos taken at the desk when the archive came back, with their SHA-256: not part of
+    /// what the borrower signed, and absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10)]
+    pub return_photos: Vec<super::photos::PhotoDto>,
     /// The signature, once the borrower signed; `digest` is the SHA-256 of the voucher's
-    /// canonical JSON (sorted keys, no white space) without `signature`, `verification_code`
-    /// and `status`.
+    /// canonical JSON (sorted keys, no white space) without `signature`, `verification_code`,
+    /// `status` and `return_photos`.
     pub signature: Option<SignatureDto>,
     /// The code printed on the voucher and in its QR code: 64 bits of an HMAC of the loan with a
     /// key only the server holds. `GET /vouchers/{verification_code}` finds the loan by it.
@@ -496,10 +504,14 @@ pub async fn voucher(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (loan, voucher) = state
-        .db(move |conn| checkouts::voucher(conn, &caller.user, id))
+    let (loan, voucher, photos) = state
+        .db(move |conn| {
+            let (loan, voucher) = checkouts::voucher(conn, &caller.user, id)?;
+            let photos = photos::of_loans(conn, &[loan.id])?.remove(&loan.id);
+            Ok((loan, voucher, photos.unwrap_or_default()))
+        })
         .await?;
-    let dto = voucher_dto(&state, loan, voucher);
+    let dto = voucher_dto(&state, loan, voucher, photos);
     if accepts(&request, "text/html") {
         let page = crate::voucher_page::render(&dto)?;
         return Ok(HttpResponse::Ok()
@@ -509,8 +521,14 @@ pub async fn voucher(
     Ok(HttpResponse::Ok().json(dto))
 }
 
-fn voucher_dto(state: &AppState, loan: StoredLoan, as_signed: Voucher) -> VoucherDto {
+fn voucher_dto(
+    state: &AppState,
+    loan: StoredLoan,
+    as_signed: Voucher,
+    photos: Vec<Photo>,
+) -> VoucherDto {
     VoucherDto {
+        return_photos: photos.into_iter().map(Into::into).collect(),
         verification_code: state.voucher_key.code_for(loan.id),
         status: loan.loan.status,
         signature: loan.signature.map(SignatureDto::from),
@@ -537,10 +555,14 @@ pub async fn find_voucher(
 ) -> Result<web::Json<VoucherDto>, ApiError> {
     caller.require(Capability::ReadAllLending)?;
     let code = normalise_code(&code).ok_or_else(ApiError::not_found)?;
-    let (loan, as_signed) = state
-        .db(move |conn| checkouts::voucher_by_code(conn, &caller.user, &code))
+    let (loan, as_signed, photos) = state
+        .db(move |conn| {
+            let (loan, as_signed) = checkouts::voucher_by_code(conn, &caller.user, &code)?;
+            let photos = photos::of_loans(conn, &[loan.id])?.remove(&loan.id);
+            Ok((loan, as_signed, photos.unwrap_or_default()))
+        })
         .await?;
-    Ok(web::Json(voucher_dto(&state, loan, as_signed)))
+    Ok(web::Json(voucher_dto(&state, loan, as_signed, photos)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -621,32 +643,54 @@ pub struct ReturnBody {
 }
 
 /// Take an archive back by its barcode, with the inspection.
-#[utoipa::path(post, path = "/api/v1/returns", operation_id = "takeBack", tag = "circulation", request_body = ReturnBody,
+///
+/// As JSON, or as `multipart/form-data` with the same fields as parts and up to 10 `photo` parts
+/// (PNG, JPEG, TIFF, WebP): photos taken at the desk as evidence of the archive's condition,
+/// sealed into the file store, listed with their SHA-256 on the voucher and in the compliance
+/// report, and named in the return's audit event (and its incident, if it opens one).
+#[utoipa::path(post, path = "/api/v1/returns", operation_id = "takeBack", tag = "circulation",
+    request_body(content((ReturnBody = "application/json"), (super::photos::ReturnForm = "multipart/form-data"))),
     responses(
         (status = 200, description = "`returned`, or `return_pending` when the policy wants a second sign-off; a damaged or incomplete archive opens an incident", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an archivist", body = Problem),
         (status = 404, description = "`no_open_loan` for this barcode", body = Problem),
-        (status = 422, description = "Invalid fields", body = Problem),
+        (status = 413, description = "A photo larger than `DANGAN_FILES_MAX_BYTES`", body = Problem),
+        (status = 415, description = "Neither JSON nor a form, or a photo that is no image", body = Problem),
+        (status = 422, description = "Invalid fields, another part, or more than 10 photos", body = Problem),
+        (status = 503, description = "Photos sent where archive files are off (no `DANGAN_FILES_KEY`)", body = Problem),
     ))]
 #[post("/returns")]
 pub async fn take_back(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: CurrentUser,
-    body: ValidJson<ReturnBody>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Circulate)?;
-    let body = body.accept()?;
+    let (body, photos) = if super::photos::is_multipart(&req) {
+        super::photos::read_return(&state, &req, payload).await?
+    } else {
+        let mut payload = payload.into_inner();
+        let body = ValidJson::<ReturnBody>::from_request(&req, &mut payload).await?;
+        (body.accept()?, Vec::new())
+    };
     let inspection = Inspection {
         barcode: body.barcode.trim().to_owned(),
         condition: body.condition,
         notes: body.notes,
     };
     let now = state.clock.now();
-    let loan = state
-        .db(move |conn| returns::take_back(conn, now, &caller.user, inspection))
-        .await?;
-    Ok(loan_response(StatusCode::OK, loan, now))
+    let taken = photos.clone();
+    let returned = state
+        .db(move |conn| returns::take_back(conn, now, &caller.user, inspection, &taken))
+        .await;
+    if returned.is_err() {
+        if let Some(store) = state.files.as_deref() {
+            super::photos::forget(store, &photos).await;
+        }
+    }
+    Ok(loan_response(StatusCode::OK, returned?, now))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod loans;
 pub mod me;
 pub mod oidc;
+pub mod photos;
 pub mod policies;
 pub mod reports;
 pub mod requests;
@@ -157,6 +158,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(loans::approve_renewal)
                 .service(loans::reject_renewal)
                 .service(loans::take_back)
+                .service(photos::read)
                 .service(loans::confirm_return)
                 .service(loans::report_lost)
                 .service(delegations::create)

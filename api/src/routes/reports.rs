@@ -357,6 +357,9 @@ pub struct ComplianceEntryDto {
     /// `confirmed_by`, `returned_at`).
     pub loan: LoanDto,
     pub signature: Option<SignatureDto>,
+    /// Photos taken at the desk when the archive came back, with their SHA-256.
+    #[schema(max_items = 10)]
+    pub return_photos: Vec<super::photos::PhotoDto>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -384,12 +387,22 @@ pub async fn compliance(
     caller.require(Capability::ReadCompliance)?;
     let slice = paging.slice()?;
     let (period, viewer, now) = (query.period(), caller.principal(), state.clock.now());
-    let entries = state
-        .db(move |conn| reports::compliance(conn, &period, &viewer, slice))
+    let (entries, mut photos) = state
+        .db(move |conn| {
+            let entries = reports::compliance(conn, &period, &viewer, slice)?;
+            let ids: Vec<Uuid> = entries.iter().map(|e| e.loan.id).collect();
+            Ok((entries, dangan_persistence::photos::of_loans(conn, &ids)?))
+        })
         .await?;
     let items: Vec<ComplianceEntryDto> = entries
         .into_iter()
         .map(|entry| ComplianceEntryDto {
+            return_photos: photos
+                .remove(&entry.loan.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             request_id: entry.request.id,
             request_number: entry.request.number,
             classification: entry.loan.classification,

@@ -289,4 +289,79 @@ both_stores! {
         assert_eq!(retired.status, 204, "{}", retired.body);
         assert!(s3.keys("dangan-files").is_empty());
     }
+
+    fn photos_taken_at_the_desk_are_sealed_evidence_of_the_return(store) {
+        let org = crate::org::org(store);
+        let app = &org.app;
+        let archive = org.archive("PH-1", "secret");
+        let request = org.approve_all(org.request("borrower", &[&archive], "take_out", 7));
+        let loan = org.check_out("archivist", &request, &crate::org::barcode("PH-1")).json();
+        let loan_id = loan["id"].as_str().unwrap().to_owned();
+        let signed = org.loan_action("borrower", &loan, "sign", &json!({"password": PASSWORD}));
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        let archivist = org.token("archivist");
+        let png = [b"\x89PNG\r\n\x1a\n".as_slice(), MARKER, b"png-body"].concat();
+        let jpeg = [b"\xFF\xD8\xFF\xE0".as_slice(), MARKER, b"jpeg-body"].concat();
+        let form = |barcode: &str, photos: &[(&str, &[u8])]| {
+            let mut body = Vec::new();
+            for (name, value) in [("barcode", barcode), ("condition", "damaged"), ("notes", "封皮破损 / cover torn")] {
+                body.extend_from_slice(format!("--XBOUNDARYX\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+            }
+            for (file, bytes) in photos {
+                body.extend_from_slice(format!("--XBOUNDARYX\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{file}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes());
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"--XBOUNDARYX--\r\n");
+            body
+        };
+        let give_back = |body: Vec<u8>| app.client.raw("POST", "/api/v1/returns", &[
+            ("Authorization".into(), format!("Bearer {archivist}")),
+            ("Content-Type".into(), "multipart/form-data; boundary=XBOUNDARYX".into()),
+        ], &body);
+
+        // Refused returns keep no photo: a wrong barcode, a photo that is no image.
+        give_back(form("BC-NONE", &[("a.png", &png)])).assert_problem(404, "no_open_loan");
+        give_back(form(&crate::org::barcode("PH-1"), &[("a.png", &png), ("scan.pdf", b"%PDF-1.7 x")]))
+            .assert_problem(415, "unsupported_media_type");
+        assert!(stored(&app.store.files_dir).is_empty(), "{:?}", stored(&app.store.files_dir).len());
+        assert_eq!(app.client.get(&format!("/api/v1/loans/{loan_id}"), Some(&archivist)).json()["status"], "active");
+
+        let returned = give_back(form(&crate::org::barcode("PH-1"), &[("front.png", &png), ("back.jpg", &jpeg)]));
+        assert_eq!(returned.status, 200, "{}", returned.body);
+        assert_eq!(returned.json()["status"], "return_pending");
+        let objects = stored(&app.store.files_dir);
+        assert_eq!(objects.len(), 2);
+        assert!(objects.iter().all(|(_, bytes)| !contains(bytes, MARKER)), "photos sealed");
+
+        let voucher = app.client.get(&format!("/api/v1/loans/{loan_id}/voucher"), Some(&org.token("borrower"))).json();
+        let photos = voucher["return_photos"].as_array().unwrap().clone();
+        assert_eq!(photos.len(), 2, "{voucher}");
+        assert_eq!(photos[0]["name"], "front.png");
+        assert_eq!(photos[0]["media_type"], "image/png");
+        assert_eq!(photos[0]["sha256"], sha256(&png));
+        assert_eq!(photos[1]["sha256"], sha256(&jpeg));
+        assert!(photos[0]["incident_id"].is_string(), "the damage opened an incident the photos belong to");
+        // What the borrower signed still hashes to the signature's digest: the photos are beside
+        // it, not in it.
+        let mut canonical = voucher.clone();
+        for key in ["signature", "verification_code", "status", "return_photos"] {
+            canonical.as_object_mut().unwrap().remove(key);
+        }
+        assert_eq!(voucher["signature"]["digest"], sha256(canonical.to_string().as_bytes()));
+        let report = app.client.get("/api/v1/reports/compliance?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z", Some(&org.token("admin")));
+        assert_eq!(report.status, 200, "{}", report.body);
+        let entry = report.json()["items"].as_array().unwrap().iter().find(|e| e["loan"]["id"] == loan_id.as_str()).cloned().unwrap();
+        assert_eq!(entry["return_photos"][1]["sha256"], sha256(&jpeg));
+
+        let photo_path = format!("/api/v1/loans/{loan_id}/photos/{}", photos[1]["id"].as_str().unwrap());
+        let back = app.client.get(&photo_path, Some(&archivist));
+        assert_eq!(back.status, 200, "{}", back.body);
+        assert_eq!(back.bytes, jpeg);
+        assert_eq!(back.header("content-type"), Some("image/jpeg"));
+        app.client.get(&photo_path, Some(&org.token("other"))).assert_problem(404, "not_found");
+        let event = &actions(app, &org.token("admin"), "loan.returned")[0];
+        assert_eq!(event["data"]["photos"][0]["sha256"], sha256(&png));
+        assert_eq!(event["data"]["photos"].as_array().unwrap().len(), 2);
+    }
 }

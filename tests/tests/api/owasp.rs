@@ -338,6 +338,7 @@ both_stores! {
             ("POST", format!("/api/v1/loan-requests/{waiting_id}/withdraw")),
             ("GET", format!("/api/v1/loans/{loan_id}")),
             ("GET", format!("/api/v1/loans/{loan_id}/voucher")),
+            ("GET", format!("/api/v1/loans/{loan_id}/photos/{}", uuid::Uuid::now_v7())),
             ("POST", format!("/api/v1/loans/{loan_id}/renew")),
             ("POST", format!("/api/v1/loans/{loan_id}/sign")),
             ("POST", format!("/api/v1/loans/{loan_id}/confirm-return")),

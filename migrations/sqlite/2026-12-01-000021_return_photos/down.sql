@@ -1,0 +1,2 @@
+DROP INDEX loan_photos_loan_idx;
+DROP TABLE loan_photos;
