@@ -9,8 +9,7 @@ use std::{
 };
 
 use base64::Engine;
-use dangan_domain::sso::ClaimMapping;
-use dangan_persistence::identities::SignInRules;
+use dangan_domain::sso::{ClaimMapping, SignInRules};
 use openidconnect::{
     core::{
         CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenVerifier, CoreProviderMetadata,
@@ -355,12 +354,8 @@ impl Provider {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        if let Some(cached) = cached {
-            let age = now - cached.fetched_at;
-            let fresh = age < KEYS_KEPT && age >= Duration::ZERO;
-            if fresh && !(again && age >= REFETCH_AFTER) {
-                return Ok(cached);
-            }
+        if let Some(cached) = cached.filter(|c| !fetch_again(now - c.fetched_at, again)) {
+            return Ok(cached);
         }
         let metadata = CoreProviderMetadata::discover(&self.issuer, &http(agent))
             .map_err(|e| unavailable(&self.config.name, e))?;
@@ -416,6 +411,13 @@ impl Provider {
         )
         .set_time_fn(move || at)
     }
+}
+
+/// Whether keys fetched `age` ago are fetched again: once old (or from a clock that went back),
+/// or when a token names a key they lack (`again`), but not sooner than `REFETCH_AFTER`.
+fn fetch_again(age: Duration, again: bool) -> bool {
+    let stale = age >= KEYS_KEPT || age < Duration::ZERO;
+    stale || (again && age >= REFETCH_AFTER)
 }
 
 /// The claims of a JWT, unverified: only for choosing a provider, or after verification.
@@ -486,5 +488,25 @@ fn http(agent: &ureq::Agent) -> impl Fn(HttpRequest) -> Result<HttpResponse, ure
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
         Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fetched_again_when_old_or_missing_but_not_at_every_unknown_key() {
+        assert!(!fetch_again(Duration::minutes(5), false));
+        assert!(fetch_again(KEYS_KEPT, false));
+        assert!(
+            fetch_again(Duration::seconds(-1), false),
+            "a clock that went back"
+        );
+        assert!(
+            !fetch_again(Duration::seconds(3), true),
+            "a burst of made-up key ids"
+        );
+        assert!(fetch_again(REFETCH_AFTER, true));
     }
 }

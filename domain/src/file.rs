@@ -74,6 +74,9 @@ impl FileKind {
     }
 }
 
+/// The most photos a return carries as evidence.
+pub const MAX_RETURN_PHOTOS: usize = 10;
+
 /// The rules of a file's name as shown and offered for download: its last path segment, not
 /// blank, at most 255 characters, no control characters.
 pub fn check_file_name(name: &str) -> Result<String, FieldError> {

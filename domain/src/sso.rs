@@ -40,6 +40,47 @@ impl Default for ClaimMapping {
     }
 }
 
+/// What the administrator allows a provider's sign-ins to do with someone Dangan does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInRules {
+    /// Create a user at the first sign-in of a subject nobody in Dangan is.
+    pub create_users: bool,
+    /// Take a subject nobody in Dangan is for the user of the same username (only for a
+    /// provider whose usernames are the organisation's own).
+    pub link_by_username: bool,
+}
+
+/// What the first sign-in of a subject nobody in Dangan is becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstSignIn {
+    /// A new user, from the claims.
+    Create,
+    /// The local user of the same username.
+    Link,
+    /// Refused: the provider may not add anyone, or may not create and nobody has the name.
+    NotProvisioned,
+    /// Refused: a local user has the username, and the provider may not take it over.
+    UsernameTaken,
+}
+
+impl SignInRules {
+    /// Whether the provider may bring in anyone Dangan does not know, by creating or linking.
+    pub fn admits_newcomers(self) -> bool {
+        self.create_users || self.link_by_username
+    }
+
+    /// The first sign-in of someone unknown, when a user with their username exists
+    /// (`namesake`) or not.
+    pub fn first_sign_in(self, namesake: bool) -> FirstSignIn {
+        match (namesake, self.link_by_username, self.create_users) {
+            (true, true, _) => FirstSignIn::Link,
+            (true, false, _) => FirstSignIn::UsernameTaken,
+            (false, _, true) => FirstSignIn::Create,
+            (false, _, false) => FirstSignIn::NotProvisioned,
+        }
+    }
+}
+
 /// A user about to be created at their first sign-in, before their department's code is looked
 /// up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +222,27 @@ mod tests {
             Roles::from([Role::Leader, Role::Auditor])
         );
         assert_eq!(one_string.fields.clearance, Classification::Public);
+    }
+
+    #[test]
+    fn a_namesake_is_taken_over_only_where_the_provider_links_by_username() {
+        let rules = |create_users, link_by_username| SignInRules {
+            create_users,
+            link_by_username,
+        };
+        assert_eq!(rules(true, false).first_sign_in(false), FirstSignIn::Create);
+        assert_eq!(
+            rules(true, false).first_sign_in(true),
+            FirstSignIn::UsernameTaken
+        );
+        assert_eq!(rules(true, true).first_sign_in(true), FirstSignIn::Link);
+        assert_eq!(rules(false, true).first_sign_in(true), FirstSignIn::Link);
+        assert_eq!(
+            rules(false, true).first_sign_in(false),
+            FirstSignIn::NotProvisioned
+        );
+        assert!(!rules(false, false).admits_newcomers());
+        assert!(rules(false, true).admits_newcomers() && rules(true, false).admits_newcomers());
     }
 
     #[test]

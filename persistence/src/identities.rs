@@ -2,7 +2,11 @@
 //! who each (issuer, subject) is in Dangan, and the one-time codes a front end trades for tokens.
 //! Each use case is one transaction with its audit event, which names the provider and subject.
 
-use dangan_domain::{audit::NewAuditEvent, sso::Newcomer, FieldError, UserStatus};
+use dangan_domain::{
+    audit::NewAuditEvent,
+    sso::{FirstSignIn, Newcomer, SignInRules},
+    FieldError, UserStatus,
+};
 use diesel::prelude::*;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -112,22 +116,13 @@ impl Identity {
     }
 }
 
-/// What the administrator allows a provider's sign-ins to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignInRules {
-    /// Create a user at the first sign-in of a subject nobody in Dangan is.
-    pub create_users: bool,
-    /// Take a subject nobody in Dangan is for the user of the same username (only for a
-    /// provider whose usernames are the organisation's own).
-    pub link_by_username: bool,
-}
-
 /// How a sign-in ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SignIn<T> {
+pub enum SignIn {
+    /// Signed in; with the login opened for `Then::Session`.
     Granted {
         user: User,
-        then: T,
+        session_id: Option<Uuid>,
     },
     /// Nobody in Dangan is this subject and the provider may not create users.
     NotProvisioned,
@@ -171,7 +166,7 @@ pub fn sign_in(
     conn: &mut Conn,
     now: OffsetDateTime,
     attempt: Attempt,
-) -> Result<SignIn<Option<Uuid>>, PersistenceError> {
+) -> Result<SignIn, PersistenceError> {
     match sign_in_once(conn, now, attempt.clone()) {
         // Two first sign-ins of one person at once (a double click, two tabs) both found no
         // user and both created one; the second lost at the unique index. Now it finds the
@@ -192,7 +187,7 @@ fn sign_in_once(
         rules,
         then,
     }: Attempt,
-) -> Result<SignIn<Option<Uuid>>, PersistenceError> {
+) -> Result<SignIn, PersistenceError> {
     let identity = &identity;
     write_transaction(conn, |conn| {
         let (identity_id, user) = match user_of(conn, now, identity, newcomer, rules)? {
@@ -241,14 +236,11 @@ fn sign_in_once(
                 conn, now, &user, identity, &address, &refresh,
             )?),
         };
-        Ok(SignIn::Granted {
-            user,
-            then: session_id,
-        })
+        Ok(SignIn::Granted { user, session_id })
     })
 }
 
-impl<T> SignIn<T> {
+impl SignIn {
     fn reason(&self) -> &'static str {
         match self {
             SignIn::Granted { .. } => "granted",
@@ -285,7 +277,7 @@ fn open_session(
     Ok(session_id)
 }
 
-type Found = Result<(Uuid, User), SignIn<Option<Uuid>>>;
+type Found = Result<(Uuid, User), SignIn>;
 
 fn user_of(
     conn: &mut Conn,
@@ -314,18 +306,18 @@ fn user_of(
             .execute(conn)?;
         return Ok(Ok((identity_id.into(), row.into_user())));
     }
-    if !rules.create_users && !rules.link_by_username {
+    if !rules.admits_newcomers() {
         return Ok(Err(SignIn::NotProvisioned));
     }
     let newcomer = match newcomer {
         Ok(newcomer) => newcomer,
         Err(errors) => return Ok(Err(SignIn::Unusable(errors))),
     };
-    let (user, linked) = match namesake {
-        Some((user, _)) if rules.link_by_username => (user, true),
-        Some(_) => return Ok(Err(SignIn::UsernameTaken)),
-        None if !rules.create_users => return Ok(Err(SignIn::NotProvisioned)),
-        None => (create(conn, now, newcomer.clone())?, false),
+    let (user, linked) = match (rules.first_sign_in(namesake.is_some()), namesake) {
+        (FirstSignIn::Link, Some((user, _))) => (user, true),
+        (FirstSignIn::Create, None) => (create(conn, now, newcomer.clone())?, false),
+        (FirstSignIn::UsernameTaken, _) => return Ok(Err(SignIn::UsernameTaken)),
+        _ => return Ok(Err(SignIn::NotProvisioned)),
     };
     let identity_id = Uuid::now_v7();
     diesel::insert_into(user_identities::table)

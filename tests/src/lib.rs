@@ -230,6 +230,14 @@ impl Drop for TestApp {
     }
 }
 
+/// A port nobody listens on now, for a peer the tests start.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// A test whose peer (`variable` names its command) is not installed is skipped, unless
 /// `DANGAN_TEST_REQUIRE_PEERS` is set (as `.ci/run` sets it): then a missing peer fails the test
 /// instead of passing it unseen.

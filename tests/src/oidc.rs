@@ -4,7 +4,6 @@
 //! need it are skipped, as those needing PostgreSQL are without its URL.
 
 use std::{
-    net::TcpListener,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -20,13 +19,6 @@ pub struct OidcProvider {
     /// Its issuer: `http://127.0.0.1:<port>`, as it names itself.
     pub issuer: String,
     pub client: Client,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn spawn(command: &[String], port: u16) -> Child {
@@ -47,7 +39,7 @@ impl OidcProvider {
             return None;
         };
         let command: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
-        let port = free_port();
+        let port = crate::free_port();
         let child = spawn(&command, port);
         let issuer = format!("http://127.0.0.1:{port}");
         let provider = OidcProvider {

@@ -22,10 +22,7 @@ impl S3Server {
             return None;
         };
         let command: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = crate::free_port();
         let child = Command::new(&command[0])
             .args(&command[1..])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

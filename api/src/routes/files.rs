@@ -340,7 +340,13 @@ pub(crate) async fn send(store: &Files, file: Sealed<'_>) -> Result<HttpResponse
     let plain = store
         .read(file.id, file.wrapped)
         .await
-        .map_err(|e| upload_error(e, 0))?
+        .map_err(|e| match e {
+            FilesError::Store(e) => {
+                log::error!("file store: {e}");
+                ApiError::new(ErrorCode::Unavailable, "the file store did not answer")
+            }
+            other => ApiError::internal(other),
+        })?
         .map_err(move |e| {
             // Checked a moment ago; a failure now is the store changing under the read.
             log::error!("reading file {file_id}: {e}");

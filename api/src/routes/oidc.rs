@@ -355,7 +355,7 @@ pub async fn token(
             match sign_in(&state, &name, verified, then).await? {
                 SignIn::Granted {
                     user,
-                    then: Some(session_id),
+                    session_id: Some(session_id),
                 } => {
                     let access_token = state.jwt.issue(user.id, session_id, now)?;
                     let mut pair = token_pair(access_token, refresh_token);
@@ -379,7 +379,7 @@ async fn sign_in(
     provider_name: &str,
     verified: Verified,
     then: Then,
-) -> Result<SignIn<Option<uuid::Uuid>>, ApiError> {
+) -> Result<SignIn, ApiError> {
     let provider = state.oidc.find(Some(provider_name))?;
     let newcomer = provider.config.claims.newcomer(&verified.claims);
     let rules = provider.config.rules();
@@ -401,7 +401,7 @@ async fn sign_in(
 }
 
 /// The error a refused sign-in answers with.
-fn refusal<T>(refused: &SignIn<T>) -> ApiError {
+fn refusal(refused: &SignIn) -> ApiError {
     match refused {
         SignIn::Granted { .. } => ApiError::internal("a granted sign-in is no refusal"),
         SignIn::NotProvisioned => ApiError::new(

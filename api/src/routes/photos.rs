@@ -4,7 +4,7 @@
 
 use actix_multipart::Multipart;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use dangan_domain::file::check_file_name;
+use dangan_domain::file::{check_file_name, MAX_RETURN_PHOTOS};
 use dangan_persistence::{files::NewFile, photos::Photo};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -24,8 +24,6 @@ use crate::{
     state::AppState,
 };
 
-/// The most photos one return carries.
-pub const MAX_PHOTOS: usize = 10;
 /// The most bytes of a text part of the return form.
 const MAX_TEXT_BYTES: usize = 4096;
 
@@ -103,10 +101,10 @@ async fn read_parts(
                 fields.insert(name, serde_json::Value::String(value));
             }
             "photo" => {
-                if photos.len() == MAX_PHOTOS {
+                if photos.len() == MAX_RETURN_PHOTOS {
                     return Err(ApiError::field(
                         "photo",
-                        format!("at most {MAX_PHOTOS} photos a return"),
+                        format!("at most {MAX_RETURN_PHOTOS} photos a return"),
                     ));
                 }
                 let file_name = field

@@ -140,7 +140,9 @@ both_stores! {
         assert_eq!(back.header("content-type"), Some("application/pdf"));
         assert_eq!(back.header("content-length"), Some("300000"));
         assert!(back.header("content-disposition").unwrap().contains("attachment"));
-        assert!(back.header("repr-digest").unwrap().starts_with("sha-256=:"));
+        use base64::Engine;
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&content));
+        assert_eq!(back.header("repr-digest"), Some(format!("sha-256=:{digest}:").as_str()));
         assert_eq!(sha256(&back.bytes), sha256(&content), "whole and unchanged");
 
         // Listed to whoever sees the archive; read only by archivists; nothing to those below.
@@ -324,6 +326,8 @@ both_stores! {
         give_back(form("BC-NONE", &[("a.png", &png)])).assert_problem(404, "no_open_loan");
         give_back(form(&crate::org::barcode("PH-1"), &[("a.png", &png), ("scan.pdf", b"%PDF-1.7 x")]))
             .assert_problem(415, "unsupported_media_type");
+        let eleven: Vec<(&str, &[u8])> = (0..11).map(|_| ("p.png", png.as_slice())).collect();
+        give_back(form(&crate::org::barcode("PH-1"), &eleven)).assert_problem(422, "validation_failed");
         assert!(stored(&app.store.files_dir).is_empty(), "{:?}", stored(&app.store.files_dir).len());
         assert_eq!(app.client.get(&format!("/api/v1/loans/{loan_id}"), Some(&archivist)).json()["status"], "active");
 
