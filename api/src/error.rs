@@ -47,6 +47,7 @@ error_codes! {
     NotFound => NOT_FOUND, "not_found", "Not found";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
     NoOpenLoan => NOT_FOUND, "no_open_loan", "No open loan of this archive";
+    LoanEnded => GONE, "loan_ended", "The loan has ended";
     DuplicateCode => CONFLICT, "duplicate_code", "Code already in use";
     DuplicateUsername => CONFLICT, "duplicate_username", "Username already in use";
     DuplicateKey => CONFLICT, "duplicate_key", "Key already in use";
@@ -56,6 +57,8 @@ error_codes! {
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this key is still running";
     LastAdmin => CONFLICT, "last_admin", "The last active admin must stay";
     FileFailedCheck => CONFLICT, "file_failed_check", "The stored file fails its integrity check";
+    FileNotMarkable => CONFLICT, "file_not_markable", "The file cannot be marked for lending";
+    LoanNotOpen => CONFLICT, "loan_not_open", "The loan has not opened yet";
     NoOtherSignIn => CONFLICT, "no_other_sign_in", "The user has no other way to sign in";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     NoPolicy => CONFLICT, "no_policy", "No loan policy covers this";
@@ -269,6 +272,16 @@ impl From<DomainError> for ApiError {
             DomainError::BorrowerBlocked => {
                 ApiError::new(ErrorCode::BorrowerBlocked, error.to_string())
             }
+            DomainError::LoanEnded => ApiError::new(ErrorCode::LoanEnded, error.to_string()),
+            DomainError::LoanNotOpen { opens_at } => ApiError::new(
+                ErrorCode::LoanNotOpen,
+                format!(
+                    "the online loan opens at {}",
+                    opens_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_else(|_| opens_at.to_string())
+                ),
+            ),
             DomainError::RenewalLimitReached => {
                 ApiError::new(ErrorCode::RenewalLimitReached, error.to_string())
             }

@@ -54,6 +54,35 @@ pub fn render(dto: &VoucherDto) -> Result<String, ApiError> {
             )
         })
         .collect();
+    let evidence: String = dto
+        .return_photos
+        .iter()
+        .map(|p| {
+            format!(
+                "<tr><td>归还照片 / return photo</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                escape(&p.name),
+                time(p.taken_at),
+                escape(&p.sha256)
+            )
+        })
+        .chain(dto.copies.iter().map(|c| {
+            format!(
+                "<tr><td>副本 / copy{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                if c.marked { " (已标记 / marked)" } else { "" },
+                c.file_id,
+                time(c.handed_out_at),
+                escape(&c.sha256)
+            )
+        }))
+        .collect();
+    let evidence = if evidence.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>凭据 / Evidence</h2>\n<table><tr><th>类别 / Kind</th><th>文件 / File</th>\
+             <th>时间 / At</th><th>SHA-256</th></tr>{evidence}</table>"
+        )
+    };
     let signature = match &dto.signature {
         Some(s) => format!(
             "{} · {} · {}<br><code>{}</code>",
@@ -86,6 +115,7 @@ td{{padding-right:1em}}.qr{{float:right}}@media print{{button{{display:none}}}}<
 </table>
 <h2>审批 / Approvals</h2>
 <table><tr><th>步骤 / Step</th><th>审批人 / Approver</th><th>时间 / At</th></tr>{approvals}</table>
+{evidence}
 <button onclick="window.print()">打印 / Print</button>
 </body></html>
 "#,

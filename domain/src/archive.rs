@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use uuid::Uuid;
 
-use crate::{Classification, DomainError, FieldError};
+use crate::{policy::LoanType, Classification, DomainError, FieldError};
 
 named_enum! {
     /// What an archive is made of.
@@ -213,12 +213,30 @@ pub fn check_retire(status: ArchiveStatus) -> Result<(), DomainError> {
 
 /// A lost, retired or damaged archive cannot be requested; one that is out or reserved can (the
 /// request waits in line for it).
-pub fn check_requestable(status: ArchiveStatus) -> Result<(), DomainError> {
-    match status {
-        ArchiveStatus::Lost | ArchiveStatus::Retired | ArchiveStatus::Damaged => {
+pub fn check_requestable(status: ArchiveStatus, loan_type: LoanType) -> Result<(), DomainError> {
+    match (status, loan_type) {
+        // The files of a lost or damaged paper archive are still there to read.
+        (ArchiveStatus::Lost | ArchiveStatus::Damaged, LoanType::Online) => Ok(()),
+        (ArchiveStatus::Lost | ArchiveStatus::Retired | ArchiveStatus::Damaged, _) => {
             Err(DomainError::ArchiveUnavailable)
         }
         _ => Ok(()),
+    }
+}
+
+/// What an online loan lends: an archive's electronic files. The archive must be electronic or
+/// mixed and hold at least one file; the message says which and why not.
+pub fn check_online(archive_code: &str, medium: Medium, files: i64) -> Result<(), String> {
+    if medium == Medium::Paper {
+        Err(format!(
+            "{archive_code} is paper only: online loans lend electronic files"
+        ))
+    } else if files == 0 {
+        Err(format!(
+            "{archive_code} has no electronic file to lend online yet"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -273,6 +291,21 @@ mod tests {
         errors.into_iter().map(|e| e.field.to_string()).collect()
     }
 
+    #[test]
+    fn online_loans_lend_the_files_of_electronic_archives_even_when_the_paper_is_gone() {
+        use super::ArchiveStatus as A;
+        assert!(check_requestable(A::Damaged, LoanType::TakeOut).is_err());
+        assert!(check_requestable(A::Damaged, LoanType::Online).is_ok());
+        assert!(check_requestable(A::Lost, LoanType::Online).is_ok());
+        assert!(check_requestable(A::Retired, LoanType::Online).is_err());
+        assert!(check_online("A-1", Medium::Paper, 3)
+            .unwrap_err()
+            .contains("paper only"));
+        assert!(check_online("A-1", Medium::Mixed, 0)
+            .unwrap_err()
+            .contains("no electronic file"));
+        assert!(check_online("A-1", Medium::Electronic, 1).is_ok());
+    }
     #[test]
     fn a_complete_row_parses() {
         let fields = parse(&good(), Classification::Internal).unwrap();

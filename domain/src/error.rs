@@ -41,6 +41,10 @@ pub enum DomainError {
     },
     #[error("the borrower has an overdue loan")]
     BorrowerBlocked,
+    #[error("the online loan has ended: its files are no longer readable")]
+    LoanEnded,
+    #[error("the online loan opens at {opens_at}")]
+    LoanNotOpen { opens_at: time::OffsetDateTime },
     #[error("no renewals are left under the policy")]
     RenewalLimitReached,
     #[error("someone is waiting for this archive")]

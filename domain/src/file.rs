@@ -99,9 +99,60 @@ pub fn check_file_name(name: &str) -> Result<String, FieldError> {
     Ok(last.to_owned())
 }
 
+/// What a copy lent online says of itself on every page (of a PDF): whose it is, from which
+/// loan, which copy and when, so that a copy found outside leads back to its borrower even
+/// without its digest. `lines` carry it all, at the foot of the page; `banner` is what reads at
+/// a glance across it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyMark {
+    pub lines: [String; 2],
+    pub banner: String,
+}
+
+impl CopyMark {
+    pub fn new(
+        loan_number: &str,
+        username: &str,
+        user_id: uuid::Uuid,
+        copy_id: uuid::Uuid,
+        at: time::OffsetDateTime,
+    ) -> CopyMark {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        CopyMark {
+            lines: [
+                format!("Dangan online loan {loan_number} - lent to {username} (user {user_id})"),
+                format!(
+                    "copy {copy_id} - {:04}-{:02}-{:02} {:02}:{:02} UTC - not for redistribution",
+                    at.year(),
+                    u8::from(at.month()),
+                    at.day(),
+                    at.hour(),
+                    at.minute(),
+                ),
+            ],
+            banner: format!("{username} \u{b7} {loan_number}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_names_its_borrower_loan_and_copy() {
+        let (user, copy) = (uuid::Uuid::from_u128(7), uuid::Uuid::from_u128(9));
+        let at = time::macros::datetime!(2026-12-01 12:30 +08:00);
+        let mark = CopyMark::new("JY-2026-000123-01", "lisi", user, copy, at);
+        assert_eq!(
+            mark.lines,
+            [
+                format!("Dangan online loan JY-2026-000123-01 - lent to lisi (user {user})"),
+                format!("copy {copy} - 2026-12-01 04:30 UTC - not for redistribution"),
+            ]
+        );
+        assert_eq!(mark.banner, "lisi \u{b7} JY-2026-000123-01");
+    }
 
     #[test]
     fn kinds_are_known_by_their_first_bytes() {

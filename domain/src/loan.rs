@@ -46,6 +46,32 @@ impl LoanStatus {
 }
 
 named_enum! {
+    /// How a loan reaches its borrower.
+    LoanKind {
+        /// The archive itself, handed over at the desk by its barcode.
+        Paper => "paper",
+        /// The archive's electronic files, read through Dangan while the loan lasts.
+        Online => "online",
+    }
+}
+
+named_enum! {
+    /// Why an online loan ended, and with it every read of its files.
+    OnlineEnd {
+        /// The borrower gave it back before its due date.
+        Returned => "returned",
+        /// Its due date came.
+        Expired => "expired",
+        /// An archivist took it back.
+        Revoked => "revoked",
+        /// The borrower's account was deactivated.
+        Deactivated => "deactivated",
+        /// The borrower is no longer cleared for the archive.
+        ClearanceLowered => "clearance_lowered",
+    }
+}
+
+named_enum! {
     /// A renewal that waits for approval, and what became of it.
     RenewalStatus {
         Pending => "pending",
@@ -111,6 +137,7 @@ impl From<&EffectivePolicy> for LoanRules {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loan {
+    pub kind: LoanKind,
     pub borrower_id: Uuid,
     pub status: LoanStatus,
     pub due_at: OffsetDateTime,
@@ -230,6 +257,7 @@ pub struct Renewal {
     pub archive_requested: bool,
     /// The borrower has an overdue loan.
     pub borrower_blocked: bool,
+    pub now: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +272,7 @@ impl Loan {
     /// A loan handed over at `now` for `days`.
     pub fn check_out(borrower_id: Uuid, now: OffsetDateTime, days: i32) -> Loan {
         Loan {
+            kind: LoanKind::Paper,
             borrower_id,
             status: LoanStatus::CheckedOut,
             due_at: now + Duration::days(i64::from(days)),
@@ -253,6 +282,64 @@ impl Loan {
             condition: None,
             inspected_by: None,
         }
+    }
+
+    /// An online loan, opened by the request's last approval and readable from `opens_at` for
+    /// `days`. Active at once: nothing is handed over, so there is no receipt to sign.
+    pub fn open_online(borrower_id: Uuid, opens_at: OffsetDateTime, days: i32) -> Loan {
+        Loan {
+            kind: LoanKind::Online,
+            status: LoanStatus::Active,
+            ..Loan::check_out(borrower_id, opens_at, days)
+        }
+    }
+
+    /// Whether its borrower may read its files at `now` (the caller checked it is theirs, that
+    /// it is online, and their clearance). Access ends at the due date itself, whether or not
+    /// the scheduler has closed the loan yet: an online loan is never overdue and readable.
+    pub fn check_reading(
+        &self,
+        opened_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        if self.status != LoanStatus::Active || now >= self.due_at {
+            return Err(DomainError::LoanEnded);
+        }
+        if now < opened_at {
+            return Err(DomainError::LoanNotOpen {
+                opens_at: opened_at,
+            });
+        }
+        Ok(())
+    }
+
+    /// An online loan past its due date, still to be closed.
+    pub fn expired(&self, now: OffsetDateTime) -> bool {
+        self.kind == LoanKind::Online && self.status == LoanStatus::Active && now >= self.due_at
+    }
+
+    /// Ends an online loan for `reason`: returned as of `now`, or of its due date if that came
+    /// first (reading ended then), and never before it opened.
+    pub fn end_online(
+        &self,
+        reason: OnlineEnd,
+        opened_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Loan, DomainError> {
+        if self.kind != LoanKind::Online || self.status != LoanStatus::Active {
+            return Err(self.refuse(match reason {
+                OnlineEnd::Revoked => "be revoked",
+                _ => "end online",
+            }));
+        }
+        if reason == OnlineEnd::Expired && now < self.due_at {
+            return Err(self.refuse("expire before its due date"));
+        }
+        Ok(Loan {
+            status: LoanStatus::Returned,
+            returned_at: Some(now.min(self.due_at).max(opened_at)),
+            ..self.clone()
+        })
     }
 
     /// Out of the archive room and not yet inspected back.
@@ -265,8 +352,9 @@ impl Loan {
         self.status.holds_archive()
     }
 
+    /// Past due and still out. An online loan never is: its reading ends at the due date.
     pub fn overdue(&self, now: OffsetDateTime) -> bool {
-        self.is_open() && now > self.due_at
+        self.kind == LoanKind::Paper && self.is_open() && now > self.due_at
     }
 
     fn refuse(&self, command: &'static str) -> DomainError {
@@ -303,13 +391,17 @@ impl Loan {
         if !self.is_open() {
             return Err(self.refuse("renew"));
         }
+        if self.expired(renewal.now) {
+            return Err(DomainError::LoanEnded);
+        }
         if renewal.borrower_blocked {
             return Err(DomainError::BorrowerBlocked);
         }
         if self.renewals >= rules.max_renewals {
             return Err(DomainError::RenewalLimitReached);
         }
-        if renewal.archive_requested {
+        // Someone waiting for the paper archive waits for nothing an online loan holds.
+        if renewal.archive_requested && self.kind == LoanKind::Paper {
             return Err(DomainError::ArchiveRequested);
         }
         if !(1..=rules.max_days).contains(&renewal.days) {
@@ -372,8 +464,10 @@ impl Loan {
         })
     }
 
+    /// An archive lost while out; an online loan holds no archive to lose.
     pub fn report_lost(&self) -> Result<Loan, DomainError> {
         match self.status {
+            _ if self.kind == LoanKind::Online => Err(self.refuse("be reported lost")),
             LoanStatus::Returned | LoanStatus::Lost => Err(self.refuse("be reported lost")),
             _ => Ok(Loan {
                 status: LoanStatus::Lost,
@@ -579,6 +673,7 @@ mod tests {
             days,
             archive_requested: false,
             borrower_blocked: false,
+            now: NOW,
         }
     }
 
@@ -660,6 +755,77 @@ mod tests {
             loan.renew(other, &rules(1, false, false)),
             Err(DomainError::NotBorrower)
         );
+    }
+
+    #[test]
+    fn an_online_loan_is_read_from_its_opening_to_its_due_date_and_never_overdue() {
+        let opens = NOW + Duration::hours(2);
+        let loan = Loan::open_online(BORROWER, opens, 7);
+        assert_eq!(
+            (loan.kind, loan.status),
+            (LoanKind::Online, LoanStatus::Active)
+        );
+        assert_eq!(loan.due_at, opens + Duration::days(7));
+        assert_eq!(
+            loan.check_reading(opens, NOW),
+            Err(DomainError::LoanNotOpen { opens_at: opens })
+        );
+        assert_eq!(loan.check_reading(opens, opens), Ok(()));
+        let last_second = loan.due_at - Duration::seconds(1);
+        assert_eq!(loan.check_reading(opens, last_second), Ok(()));
+        assert_eq!(
+            loan.check_reading(opens, loan.due_at),
+            Err(DomainError::LoanEnded)
+        );
+        assert!(!loan.overdue(loan.due_at + Duration::days(3)));
+        assert!(!loan.expired(last_second) && loan.expired(loan.due_at));
+        let late = Renewal {
+            now: loan.due_at,
+            ..renewal(1)
+        };
+        assert_eq!(
+            loan.renew(late, &rules(1, false, false)),
+            Err(DomainError::LoanEnded)
+        );
+        let waited_for = Renewal {
+            archive_requested: true,
+            ..renewal(1)
+        };
+        assert!(loan.renew(waited_for, &rules(1, false, false)).is_ok());
+        assert!(loan.report_lost().is_err());
+        assert!(loan.sign(BORROWER, NOW).is_err());
+    }
+
+    #[test]
+    fn an_online_loan_ends_once_and_never_after_its_due_date() {
+        let loan = Loan::open_online(BORROWER, NOW, 7);
+        let revoked = loan
+            .end_online(OnlineEnd::Revoked, NOW, NOW + Duration::days(1))
+            .unwrap();
+        assert_eq!(revoked.status, LoanStatus::Returned);
+        assert_eq!(revoked.returned_at, Some(NOW + Duration::days(1)));
+        assert_eq!(
+            revoked.check_reading(NOW, NOW + Duration::days(1)),
+            Err(DomainError::LoanEnded)
+        );
+        assert!(revoked
+            .end_online(OnlineEnd::Returned, NOW, NOW + Duration::days(2))
+            .is_err());
+        assert!(loan
+            .end_online(OnlineEnd::Expired, NOW, loan.due_at - Duration::seconds(1))
+            .is_err());
+        let closed_late = loan
+            .end_online(OnlineEnd::Expired, NOW, loan.due_at + Duration::hours(5))
+            .unwrap();
+        assert_eq!(closed_late.returned_at, Some(loan.due_at));
+        let later = Loan::open_online(BORROWER, NOW + Duration::days(1), 7);
+        let before_opening = later
+            .end_online(OnlineEnd::Deactivated, NOW + Duration::days(1), NOW)
+            .unwrap();
+        assert_eq!(before_opening.returned_at, Some(NOW + Duration::days(1)));
+        let paper = Loan::check_out(BORROWER, NOW, 7);
+        assert!(paper.end_online(OnlineEnd::Revoked, NOW, NOW).is_err());
+        assert!(paper.overdue(paper.due_at + Duration::seconds(1)));
     }
 
     #[test]

@@ -17,6 +17,8 @@ named_enum! {
         TakeOut => "take_out",
         /// Copies or excerpts.
         Copy => "copy",
+        /// The archive's electronic files, read through Dangan until the loan ends.
+        Online => "online",
     }
 }
 
@@ -226,7 +228,7 @@ pub fn default_policies() -> Vec<LoanPolicy> {
             30,
             2,
             false,
-            &[OnSite, TakeOut, Copy],
+            &[OnSite, TakeOut, Copy, Online],
             false,
         ),
         policy(
@@ -235,7 +237,7 @@ pub fn default_policies() -> Vec<LoanPolicy> {
             30,
             1,
             false,
-            &[OnSite, TakeOut, Copy],
+            &[OnSite, TakeOut, Copy, Online],
             false,
         ),
         policy(
@@ -244,7 +246,7 @@ pub fn default_policies() -> Vec<LoanPolicy> {
             14,
             1,
             true,
-            &[OnSite, TakeOut, Copy],
+            &[OnSite, TakeOut, Copy, Online],
             true,
         ),
         policy(
@@ -409,9 +411,9 @@ mod tests {
         assert_eq!(
             rows,
             [
-                (1, 30, 2, false, 3, false),
-                (2, 30, 1, false, 3, false),
-                (2, 14, 1, true, 3, true),
+                (1, 30, 2, false, 4, false),
+                (2, 30, 1, false, 4, false),
+                (2, 14, 1, true, 4, true),
                 (3, 7, 0, false, 2, true),
                 (3, 1, 0, false, 1, true),
             ]

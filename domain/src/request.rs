@@ -136,6 +136,42 @@ impl Draft<'_> {
     }
 }
 
+/// The longest an approver may put off the opening of an online loan.
+pub const MAX_OPENING_DELAY_DAYS: i64 = 365;
+
+/// When the loans an approval opens become readable: at once, or at `opens_at` — which only
+/// the approval that approves an online request may set, neither past nor more than a year off.
+pub fn opening(
+    loan_type: LoanType,
+    approves: bool,
+    opens_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, FieldError> {
+    let Some(opens_at) = opens_at else {
+        return Ok(now);
+    };
+    if loan_type != LoanType::Online {
+        Err(FieldError::new(
+            "opens_at",
+            "only online loans open at a time the approver sets",
+        ))
+    } else if !approves {
+        Err(FieldError::new(
+            "opens_at",
+            "is set by the approval that approves the request (its last step)",
+        ))
+    } else if opens_at < now {
+        Err(FieldError::new("opens_at", "must not be in the past"))
+    } else if opens_at > now + time::Duration::days(MAX_OPENING_DELAY_DAYS) {
+        Err(FieldError::new(
+            "opens_at",
+            format!("must be within {MAX_OPENING_DELAY_DAYS} days"),
+        ))
+    } else {
+        Ok(opens_at)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub name: String,
@@ -480,6 +516,22 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 09:00 UTC);
 
+    #[test]
+    fn only_the_approval_of_an_online_request_sets_when_it_opens() {
+        let later = NOW + time::Duration::days(2);
+        assert_eq!(opening(LoanType::TakeOut, true, None, NOW), Ok(NOW));
+        assert_eq!(opening(LoanType::Online, true, None, NOW), Ok(NOW));
+        assert_eq!(opening(LoanType::Online, true, Some(later), NOW), Ok(later));
+        let refused = |loan_type, approves, at| {
+            opening(loan_type, approves, Some(at), NOW)
+                .unwrap_err()
+                .message
+        };
+        assert!(refused(LoanType::OnSite, true, later).contains("only online"));
+        assert!(refused(LoanType::Online, false, later).contains("last step"));
+        assert!(refused(LoanType::Online, true, NOW - time::Duration::seconds(1)).contains("past"));
+        assert!(refused(LoanType::Online, true, NOW + time::Duration::days(366)).contains("365"));
+    }
     #[test]
     fn a_draft_must_fit_the_policy() {
         let secret = crate::policy::default_policies()

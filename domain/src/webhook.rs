@@ -11,7 +11,7 @@ use time::Duration;
 use crate::FieldError;
 
 /// The events a subscription may ask for.
-pub const EVENTS: [&str; 20] = [
+pub const EVENTS: [&str; 25] = [
     "request.created",
     "request.step_approved",
     "request.approved",
@@ -25,6 +25,11 @@ pub const EVENTS: [&str; 20] = [
     "loan.returned",
     "loan.return_confirmed",
     "loan.lost",
+    "loan.opened",
+    "loan.returned_online",
+    "loan.revoked",
+    "loan.expired",
+    "loan.ended",
     "loan.due_soon",
     "loan.overdue",
     "loan.overdue_escalated",
@@ -347,6 +352,13 @@ mod tests {
     fn audit_events_map_to_webhook_events() {
         let none = serde_json::json!({});
         assert_eq!(events_of("loan.checked_out", &none), ["loan.checked_out"]);
+        for online in ["loan.opened", "loan.revoked", "loan.expired", "loan.ended"] {
+            assert_eq!(events_of(online, &none), [online]);
+        }
+        assert!(
+            events_of("loan.file_read", &none).is_empty(),
+            "every read of a file is for the audit trail, not for subscribers"
+        );
         assert!(
             events_of("auth.login", &none).is_empty(),
             "logins are not for subscribers"

@@ -89,31 +89,15 @@ pub fn check_out(
         let id = Uuid::now_v7();
         let loan = Loan::check_out(request.borrower_id, now, request.days);
         diesel::insert_into(loans::table)
-            .values(LoanRow {
-                id: DbId(id),
-                request_id: DbId(request.id),
-                archive_id: DbId(archive.id),
-                borrower_id: DbId(request.borrower_id),
-                status: loan.status.as_str().to_owned(),
-                checked_out_at: to_db_time(now),
-                checked_out_by: DbId(archivist.id),
-                due_at: to_db_time(loan.due_at),
-                renewals: 0,
-                signed_at: None,
-                signed_by: None,
-                signature_method: None,
-                signature_digest: None,
-                signed_voucher: None,
-                returned_at: None,
-                condition: None,
-                return_notes: None,
-                inspected_by: None,
-                inspected_at: None,
-                confirmed_by: None,
-                updated_at: to_db_time(now),
-                version: 1,
-                verification_code: Some(voucher_key.code_for(id)),
-            })
+            .values(LoanRow::opened(
+                id,
+                request.id,
+                archive.id,
+                &loan,
+                (archivist.id, now),
+                now,
+                voucher_key.code_for(id),
+            ))
             .execute(conn)
             .map_err(|e| PersistenceError::on_unique(e, "archive_unavailable"))?;
         rollups::count(conn, Scope::Loan(id))?;

@@ -14,7 +14,7 @@ use crate::{
     audit,
     db::{read_transaction, write_transaction},
     from_db_time,
-    schema::archive_files,
+    schema::{archive_files, loan_photos},
     settings,
     sql_types::DbId,
     to_db_time,
@@ -166,6 +166,15 @@ pub fn list(
     })
 }
 
+/// How many files of `archive_id` are not retired.
+pub(crate) fn count_live(conn: &mut Conn, archive_id: Uuid) -> Result<i64, PersistenceError> {
+    Ok(archive_files::table
+        .filter(archive_files::archive_id.eq(DbId(archive_id)))
+        .filter(archive_files::retired_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
 /// A file of `archive_id` that is not retired, with its wrapped key (hex), if `viewer` may see
 /// the archive.
 pub fn get(
@@ -259,7 +268,7 @@ pub fn key_fingerprint(conn: &mut Conn, fingerprint: &str) -> Result<String, Per
     settings::get_or_insert(conn, KEY_FINGERPRINT, fingerprint)
 }
 
-/// Re-wraps every file's data key with `rewrap` (from the old master key to a new one) and
+/// Re-wraps every file's and photo's data key with `rewrap` (from the old master key to a new one) and
 /// records the new key's fingerprint, all in one transaction: a key that does not re-wrap
 /// leaves every key as it was. Returns how many keys were re-wrapped.
 pub fn rewrap_keys(
@@ -282,6 +291,18 @@ pub fn rewrap_keys(
             })?;
             diesel::update(archive_files::table.find(id))
                 .set(archive_files::wrapped_key.eq(Some(rewrapped)))
+                .execute(conn)?;
+        }
+        let photo_keys: Vec<(DbId, String)> = loan_photos::table
+            .select((loan_photos::id, loan_photos::wrapped_key))
+            .load(conn)?;
+        let count = count + photo_keys.len();
+        for (id, wrapped) in photo_keys {
+            let rewrapped = rewrap(id.into(), &wrapped).map_err(|e| {
+                PersistenceError::Corrupt(format!("the key of photo {}: {e}", Uuid::from(id)))
+            })?;
+            diesel::update(loan_photos::table.find(id))
+                .set(loan_photos::wrapped_key.eq(rewrapped))
                 .execute(conn)?;
         }
         settings::put(conn, KEY_FINGERPRINT, new_fingerprint)?;

@@ -18,6 +18,7 @@ pub mod import;
 pub mod loans;
 pub mod logins;
 pub mod notifications;
+pub mod online;
 pub mod page;
 pub mod photos;
 pub mod policies;

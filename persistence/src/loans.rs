@@ -4,7 +4,7 @@
 
 use dangan_domain::{
     access::{check_borrower, Principal},
-    loan::{Condition, Loan, LoanStatus},
+    loan::{Condition, Loan, LoanKind, LoanStatus, OnlineEnd},
     Classification,
 };
 use diesel::prelude::*;
@@ -52,6 +52,8 @@ pub struct StoredLoan {
     pub return_notes: Option<String>,
     pub inspected_at: Option<OffsetDateTime>,
     pub confirmed_by: Option<Uuid>,
+    /// Why an online loan ended.
+    pub end_reason: Option<OnlineEnd>,
     pub updated_at: OffsetDateTime,
     pub version: i32,
 }
@@ -82,6 +84,50 @@ pub(crate) struct LoanRow {
     pub(crate) updated_at: time::PrimitiveDateTime,
     pub(crate) version: i32,
     pub(crate) verification_code: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) end_reason: Option<String>,
+}
+
+impl LoanRow {
+    /// The row of a loan just opened: handed over at the desk by `by` at `at`, or (online)
+    /// opened by the approval of `by` and readable from `at`.
+    pub(crate) fn opened(
+        id: Uuid,
+        request_id: Uuid,
+        archive_id: Uuid,
+        loan: &Loan,
+        (by, at): (Uuid, OffsetDateTime),
+        now: OffsetDateTime,
+        verification_code: String,
+    ) -> LoanRow {
+        LoanRow {
+            id: DbId(id),
+            request_id: DbId(request_id),
+            archive_id: DbId(archive_id),
+            borrower_id: DbId(loan.borrower_id),
+            status: loan.status.as_str().to_owned(),
+            checked_out_at: to_db_time(at),
+            checked_out_by: DbId(by),
+            due_at: to_db_time(loan.due_at),
+            renewals: loan.renewals,
+            signed_at: None,
+            signed_by: None,
+            signature_method: None,
+            signature_digest: None,
+            signed_voucher: None,
+            returned_at: None,
+            condition: None,
+            return_notes: None,
+            inspected_by: None,
+            inspected_at: None,
+            confirmed_by: None,
+            updated_at: to_db_time(now),
+            version: 1,
+            verification_code: Some(verification_code),
+            kind: loan.kind.as_str().to_owned(),
+            end_reason: None,
+        }
+    }
 }
 
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> PersistenceError {
@@ -94,6 +140,13 @@ fn into_stored(
     (row, (code, title, classification)): Joined,
 ) -> Result<StoredLoan, PersistenceError> {
     let status: LoanStatus = row.status.parse().map_err(|e| corrupt("loans.status", e))?;
+    let kind: LoanKind = row.kind.parse().map_err(|e| corrupt("loans.kind", e))?;
+    let end_reason: Option<OnlineEnd> = row
+        .end_reason
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| corrupt("loans.end_reason", e))?;
     let condition: Option<Condition> = row
         .condition
         .as_deref()
@@ -124,6 +177,7 @@ fn into_stored(
             .parse()
             .map_err(|e| corrupt("archives.classification", e))?,
         loan: Loan {
+            kind,
             borrower_id: row.borrower_id.0,
             status,
             due_at: from_db_time(row.due_at),
@@ -139,6 +193,7 @@ fn into_stored(
         return_notes: row.return_notes,
         inspected_at: row.inspected_at.map(from_db_time),
         confirmed_by: row.confirmed_by.map(Uuid::from),
+        end_reason,
         updated_at: from_db_time(row.updated_at),
         version: row.version,
     })
@@ -165,13 +220,14 @@ pub(crate) fn load(conn: &mut Conn, id: Uuid) -> Result<StoredLoan, PersistenceE
     )
 }
 
-/// The loan an archive is out on, if it is.
+/// The paper loan an archive is out on, if it is (online loans lend its files, not it).
 pub(crate) fn out_of(
     conn: &mut Conn,
     archive_id: Uuid,
 ) -> Result<Option<StoredLoan>, PersistenceError> {
     loans_with_archive!()
         .filter(loans::archive_id.eq(DbId(archive_id)))
+        .filter(loans::kind.eq(LoanKind::Paper.as_str()))
         .filter(loans::status.eq_any(out_statuses()))
         .first::<Joined>(conn)
         .optional()?
@@ -203,7 +259,7 @@ pub fn held_by(conn: &mut Conn, actor: &User, id: Uuid) -> Result<StoredLoan, Pe
     Ok(loan)
 }
 
-/// Open loans of a borrower past their due date.
+/// Open loans of a borrower past their due date (paper ones: an online loan is never overdue).
 pub fn count_overdue(
     conn: &mut Conn,
     borrower_id: Uuid,
@@ -211,6 +267,7 @@ pub fn count_overdue(
 ) -> Result<i64, PersistenceError> {
     Ok(loans::table
         .filter(loans::borrower_id.eq(DbId(borrower_id)))
+        .filter(loans::kind.eq(LoanKind::Paper.as_str()))
         .filter(loans::status.eq_any(out_statuses()))
         .filter(loans::due_at.lt(to_db_time(now)))
         .count()
@@ -316,13 +373,15 @@ pub fn list(
     match filter.overdue {
         Some(true) => {
             query = query
+                .filter(loans::kind.eq(LoanKind::Paper.as_str()))
                 .filter(loans::status.eq_any(out_statuses()))
                 .filter(loans::due_at.lt(to_db_time(now)));
         }
         Some(false) => {
             query = query.filter(
                 diesel::dsl::not(loans::status.eq_any(out_statuses()))
-                    .or(loans::due_at.ge(to_db_time(now))),
+                    .or(loans::due_at.ge(to_db_time(now)))
+                    .or(loans::kind.ne(LoanKind::Paper.as_str())),
             );
         }
         None => {}

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    files::NewFile, from_db_time, loans, schema::loan_photos, sql_types::DbId, to_db_time,
-    users::User, Conn, PersistenceError,
+    audit, db::write_transaction, files::NewFile, from_db_time, loans, schema::loan_photos,
+    sql_types::DbId, to_db_time, users::User, Conn, PersistenceError,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,5 +127,30 @@ pub fn get(
             .select((PhotoRow::as_select(), loan_photos::wrapped_key))
             .first::<(PhotoRow, String)>(conn)?;
         Ok((row.into_photo(), wrapped))
+    })
+}
+
+/// Audits `reader` being sent `photo` (`loan.photo_read`: who, which photo, when, bytes), with
+/// the loan's archive's classification like every event about it.
+pub fn record_reading(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    reader: &User,
+    photo: &Photo,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let loan = loans::get(conn, reader, photo.loan_id)?;
+        audit::append(
+            conn,
+            now,
+            dangan_domain::audit::NewAuditEvent::new("loan.photo_read", "loan")
+                .by(Some(reader.id))
+                .on(loan.id)
+                .about(loan.classification)
+                .with(json!({
+                    "photo": {"id": photo.id, "name": photo.name, "sha256": photo.sha256},
+                    "bytes": photo.size_bytes,
+                })),
+        )
     })
 }

@@ -24,7 +24,7 @@ use crate::{
     db::write_transaction,
     from_db_time, loans,
     notifications::{notify, Message},
-    reservations,
+    online, reservations,
     schema::{
         archives, loan_requests, loans as loans_table, reminders, request_items, request_steps,
         step_approvers,
@@ -41,6 +41,8 @@ pub struct SchedulerRun {
     pub notifications: usize,
     pub lapsed_reservations: usize,
     pub expired_items: usize,
+    /// Online loans closed at their due date.
+    pub expired_online_loans: usize,
 }
 
 /// One scheduler tick at `now`.
@@ -49,7 +51,11 @@ pub fn run(
     now: OffsetDateTime,
     schedule: &ReminderSchedule,
 ) -> Result<SchedulerRun, PersistenceError> {
-    let mut summary = SchedulerRun::default();
+    let mut summary = SchedulerRun {
+        // First, so that no reminder tells of a loan whose reading has already ended.
+        expired_online_loans: online::expire_due(conn, now)?,
+        ..SchedulerRun::default()
+    };
     for due in due_reminders(conn, now, schedule)? {
         if let Some(sent) = send_once(conn, now, &due)? {
             summary.reminders += 1;

@@ -83,6 +83,7 @@ pub fn renew(
             days,
             archive_requested: archive_requested(conn, before.archive_id, before.request_id)?,
             borrower_blocked: count_overdue(conn, before.loan.borrower_id, now)? > 0,
+            now,
         };
         match before.loan.renew(renewal, &request.rules)? {
             RenewalOutcome::Renewed(after) => {

@@ -509,7 +509,7 @@ fn loan_rows(grouping: &Grouping, viewer: &Principal, period: &Period) -> String
         "{days} UNION ALL {changes} \
          UNION ALL SELECT {key}, {each}, 0 {loans} WHERE {partial}{within_loans} \
          UNION ALL SELECT {key}, {nothing}, 1 {loans} \
-           WHERE {back} IS NULL AND l.status IN ({out}) AND l.due_at < :now{out_in_period}{within_loans}",
+           WHERE {back} IS NULL AND l.kind = 'paper' AND l.status IN ({out}) AND l.due_at < :now{out_in_period}{within_loans}",
         days = counted("loan_days"),
         changes = counted("loan_day_changes"),
         key = grouping.loan_key,
@@ -690,7 +690,8 @@ pub fn overdue(
          JOIN archives a ON a.id = l.archive_id \
          JOIN users u ON u.id = l.borrower_id \
          LEFT JOIN departments d ON d.id = u.department_id \
-         WHERE l.status IN ({out}) AND l.due_at < :now AND a.classification IN ({visible}) \
+         WHERE l.kind = 'paper' AND l.status IN ({out}) AND l.due_at < :now \
+           AND a.classification IN ({visible}) \
          ORDER BY l.due_at, l.id LIMIT {} OFFSET {}",
         page.limit,
         page.offset,

@@ -5,15 +5,16 @@ use std::collections::HashMap;
 
 use dangan_domain::{
     access::{ceiling, Principal},
-    archive::check_requestable,
+    archive::{check_online, check_requestable},
     audit::NewAuditEvent,
     form::check_answers,
     loan::{borrower_blocked, LoanRules},
     policy::{applicable, combine, resolve_chain, LoanPolicy, LoanType},
     request::{
-        Command, Deciders, Draft, Event, ItemStatus, LoanRequest, RequestStatus, Step, StepStatus,
-        MAX_ITEMS,
+        opening, Command, Deciders, Draft, Event, ItemStatus, LoanRequest, RequestStatus, Step,
+        StepStatus, MAX_ITEMS,
     },
+    voucher::VoucherKey,
     Classification, DomainError, FieldError,
 };
 use diesel::prelude::*;
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use crate::{
     archives, audit,
     db::write_transaction,
-    delegations, forms, from_db_time, loans, policies, reservations,
+    delegations, files, forms, from_db_time, loans, online, policies, reservations,
     rollups::{self, Hold, Scope},
     schema::{
         archives as archives_table, loan_requests, request_items, request_steps, step_approvers,
@@ -388,6 +389,7 @@ pub fn create(
     now: OffsetDateTime,
     borrower: &User,
     new: NewRequest,
+    voucher_key: &VoucherKey,
 ) -> Result<StoredRequest, PersistenceError> {
     write_transaction(conn, |conn| {
         let mut archives = Vec::with_capacity(new.archive_ids.len());
@@ -398,7 +400,7 @@ pub fn create(
             return Err(DomainError::BorrowerBlocked.into());
         }
         for archive in &archives {
-            check_requestable(archive.status)?;
+            check_requestable(archive.status, new.loan_type)?;
         }
         // Before anything refers to them: a new row referring to an archive holds it too.
         let asked: Vec<Uuid> = archives.iter().map(|a| a.id).collect();
@@ -435,6 +437,16 @@ pub fn create(
         let categories: Vec<String> = archives.iter().map(|a| a.fields.category.clone()).collect();
         let form: Vec<_> = forms::list(conn)?.into_iter().map(|f| f.field).collect();
         errors.extend(check_answers(&form, &categories, &new.fields));
+        if new.loan_type == LoanType::Online {
+            for archive in &archives {
+                let files = files::count_live(conn, archive.id)?;
+                if let Err(why) =
+                    check_online(&archive.fields.archive_code, archive.fields.medium, files)
+                {
+                    errors.push(FieldError::new("loan_type", why));
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(PersistenceError::Invalid(errors));
         }
@@ -515,6 +527,10 @@ pub fn create(
                     "approvers": stored.steps.iter().map(|s| &s.approver_ids).collect::<Vec<_>>(),
                 })),
         )?;
+        if stored.status == RequestStatus::Approved && stored.loan_type == LoanType::Online {
+            online::open(conn, now, borrower.id, &stored, now, voucher_key)?;
+            return load(conn, id);
+        }
         Ok(stored)
     })
 }
@@ -580,8 +596,14 @@ pub(crate) fn store_decision(
 /// The caller's decision on the current step of a request.
 #[derive(Debug, Clone)]
 pub enum Decision {
-    Approve { comment: Option<String> },
-    Reject { comment: String },
+    Approve {
+        comment: Option<String>,
+        /// When the online loans this approval opens become readable (else at once).
+        opens_at: Option<OffsetDateTime>,
+    },
+    Reject {
+        comment: String,
+    },
 }
 
 /// The caller's active delegations and the people a decision by them involves, as they are now.
@@ -608,12 +630,17 @@ pub fn decide(
     actor: &User,
     id: Uuid,
     decision: Decision,
+    voucher_key: &VoucherKey,
 ) -> Result<StoredRequest, PersistenceError> {
     write_transaction(conn, |conn| {
         let before = get(conn, actor, id, now)?;
         let deciders = deciders(conn, actor, now)?;
+        let opens_at = match &decision {
+            Decision::Approve { opens_at, .. } => *opens_at,
+            Decision::Reject { .. } => None,
+        };
         let command = match decision {
-            Decision::Approve { comment } => Command::Approve {
+            Decision::Approve { comment, .. } => Command::Approve {
                 actor: actor.id,
                 comment,
             },
@@ -642,6 +669,9 @@ pub fn decide(
             }, ..] => ("request.rejected", *index, *on_behalf_of),
             _ => return Err(corrupt("decision", "unexpected events")),
         };
+        let approves = action == "request.approved";
+        let opens_at = opening(before.loan_type, approves, opens_at, now)
+            .map_err(|e| PersistenceError::Invalid(vec![e]))?;
         audit::append(
             conn,
             now,
@@ -657,6 +687,10 @@ pub fn decide(
                     "comment": after.steps[index].comment,
                 })),
         )?;
+        if approves && before.loan_type == LoanType::Online {
+            let approved = load(conn, id)?;
+            online::open(conn, now, actor.id, &approved, opens_at, voucher_key)?;
+        }
         load(conn, id)
     })
 }

@@ -338,6 +338,8 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> Integer,
         verification_code -> Nullable<Text>,
+        kind -> Text,
+        end_reason -> Nullable<Text>,
     }
 }
 
@@ -542,6 +544,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    loan_copies (id) {
+        id -> DbUuid,
+        loan_id -> DbUuid,
+        file_id -> DbUuid,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        marked -> Bool,
+        handed_out_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -556,6 +573,7 @@ diesel::joinable!(user_identities -> users (user_id));
 diesel::joinable!(oidc_codes -> user_identities (identity_id));
 diesel::joinable!(archive_files -> archives (archive_id));
 diesel::joinable!(loan_photos -> loans (loan_id));
+diesel::joinable!(loan_copies -> loans (loan_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -591,4 +609,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_codes,
     archive_files,
     loan_photos,
+    loan_copies,
 );

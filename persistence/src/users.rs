@@ -18,6 +18,7 @@ use crate::{
     db::write_transaction,
     departments, from_db_time,
     import::{ImportCounts, ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError, CHUNK},
+    online,
     rollups::{self, Hold, Scope},
     schema::{departments as departments_table, sessions, users},
     sql_types::DbId,
@@ -434,6 +435,21 @@ pub(crate) fn store_change(
     let recounted = recounted(before, after);
     if recounted {
         rollups::hold(conn, Hold::Dimensions)?;
+    }
+    // Before the user row is locked: ending a loan holds its archive, and archives are held
+    // before borrowers everywhere.
+    if after.status != UserStatus::Active {
+        online::end_for_borrower(conn, after.updated_at, None, before.id, None)?;
+    } else if after.clearance < before.clearance {
+        online::end_for_borrower(
+            conn,
+            after.updated_at,
+            None,
+            before.id,
+            Some(after.clearance),
+        )?;
+    }
+    if recounted {
         rollups::hold(conn, Hold::Borrower(before.id))?;
         rollups::uncount(conn, Scope::Borrower(before.id))?;
     }

@@ -1,6 +1,7 @@
 //! Electronic files of archives: stored encrypted behind one interface.
 
 pub mod crypto;
+pub mod mark;
 pub mod store;
 
 use dangan_persistence::{db, files as stored_files, PersistenceError};

@@ -51,6 +51,9 @@ pub struct Files {
     master: MasterKey,
     /// The largest file accepted (`DANGAN_FILES_MAX_BYTES`).
     pub max_bytes: u64,
+    /// Turns at marking a copy, which holds the file and its parsed objects in memory at once
+    /// (about three times its size): at most `MARKING_AT_ONCE` at a time, the others wait.
+    marking: Arc<tokio::sync::Semaphore>,
 }
 
 /// A sealed file as it was stored.
@@ -62,6 +65,10 @@ pub struct Stored {
     pub kind: FileKind,
     pub wrapped_key: Vec<u8>,
 }
+
+/// How many copies are marked at once: with the 256 MiB limit on a marked PDF, a server's
+/// marking holds at most about 1.5 GiB.
+const MARKING_AT_ONCE: usize = 2;
 
 fn path_of(file_id: Uuid) -> Path {
     Path::from(format!("files/{file_id}"))
@@ -98,7 +105,15 @@ impl Files {
             store,
             master,
             max_bytes,
+            marking: Arc::new(tokio::sync::Semaphore::new(MARKING_AT_ONCE)),
         })
+    }
+
+    /// Waits for a turn at marking a copy; the turn lasts as long as the permit.
+    pub async fn marking_turn(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        self.marking.acquire().await
     }
 
     pub fn fingerprint(&self) -> String {
@@ -188,6 +203,31 @@ impl Files {
             return Err(CryptoError::Tampered.into());
         }
         Ok(())
+    }
+
+    /// The whole plaintext of `file_id`, every chunk and the whole file's digest checked, if it
+    /// is no larger than `limit` bytes (`TooLarge` otherwise, before anything is read).
+    pub async fn read_whole(
+        &self,
+        file_id: Uuid,
+        wrapped_key: &[u8],
+        sha256: &str,
+        size_bytes: u64,
+        limit: usize,
+    ) -> Result<Vec<u8>, FilesError> {
+        let size = usize::try_from(size_bytes)
+            .ok()
+            .filter(|size| *size <= limit)
+            .ok_or(FilesError::TooLarge(size_bytes))?;
+        let mut plain = Vec::with_capacity(size);
+        let mut pieces = std::pin::pin!(self.read(file_id, wrapped_key).await?);
+        while let Some(piece) = pieces.next().await {
+            plain.extend_from_slice(&piece?);
+        }
+        if hex::encode(Sha256::digest(&plain)) != sha256 {
+            return Err(CryptoError::Tampered.into());
+        }
+        Ok(plain)
     }
 
     /// The plaintext of `file_id` as it is read and opened from the store.

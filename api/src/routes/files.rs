@@ -249,16 +249,7 @@ pub async fn read(
         .await?;
     let wrapped = hex::decode(&wrapped).map_err(ApiError::internal)?;
     if let Err(failure) = check(store, file.id, &wrapped, &file.sha256).await {
-        let reason = failure.reason()?;
-        let (now, reader, failed) = (state.clock.now(), caller.user.clone(), file.clone());
-        let noted = reason.clone();
-        state
-            .db(move |conn| {
-                let reading = Reading::FailedCheck { reason: &noted };
-                files::record_reading(conn, now, &reader, &failed, reading)
-            })
-            .await?;
-        return Err(failed_check(&reason));
+        return Err(refuse_failed(&state, &caller, &file, failure.reason()?).await);
     }
     let (now, reader, read) = (state.clock.now(), caller.user.clone(), file.clone());
     state
@@ -294,6 +285,27 @@ impl CheckFailure {
                 "the file store did not answer",
             )),
         }
+    }
+}
+
+/// Audits that `file` failed its check when `caller` asked for it, and says so.
+pub(crate) async fn refuse_failed(
+    state: &web::Data<AppState>,
+    caller: &CurrentUser,
+    file: &ArchiveFile,
+    reason: String,
+) -> ApiError {
+    let (now, reader, failed) = (state.clock.now(), caller.user.clone(), file.clone());
+    let noted = reason.clone();
+    let audited = state
+        .db(move |conn| {
+            let reading = Reading::FailedCheck { reason: &noted };
+            files::record_reading(conn, now, &reader, &failed, reading)
+        })
+        .await;
+    match audited {
+        Ok(()) => failed_check(&reason),
+        Err(e) => e,
     }
 }
 
@@ -352,10 +364,22 @@ pub(crate) async fn send(store: &Files, file: Sealed<'_>) -> Result<HttpResponse
             log::error!("reading file {file_id}: {e}");
             actix_web::Error::from(ApiError::internal(e))
         });
-    let digest = hex::decode(file.sha256).map_err(ApiError::internal)?;
     let size = u64::try_from(file.size_bytes).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .content_type(file.media_type)
+    Ok(file_response(file.media_type, file.name, file.sha256)?
+        .body(SizedStream::new(size, Box::pin(plain))))
+}
+
+/// A 200 for a file's bytes: its type, name (as an attachment), digest (`Repr-Digest`), never
+/// sniffed, never cached.
+pub(crate) fn file_response(
+    media_type: &str,
+    name: &str,
+    sha256: &str,
+) -> Result<actix_web::HttpResponseBuilder, ApiError> {
+    let digest = hex::decode(sha256).map_err(ApiError::internal)?;
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(media_type)
         .insert_header((
             header::CONTENT_DISPOSITION,
             header::ContentDisposition {
@@ -364,7 +388,7 @@ pub(crate) async fn send(store: &Files, file: Sealed<'_>) -> Result<HttpResponse
                     header::ExtendedValue {
                         charset: header::Charset::Ext("UTF-8".into()),
                         language_tag: None,
-                        value: file.name.as_bytes().to_vec(),
+                        value: name.as_bytes().to_vec(),
                     },
                 )],
             },
@@ -377,8 +401,8 @@ pub(crate) async fn send(store: &Files, file: Sealed<'_>) -> Result<HttpResponse
             ),
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(SizedStream::new(size, Box::pin(plain))))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    Ok(response)
 }
 
 /// Retire a file (archivist or admin): no longer listed or readable; its sealed bytes are

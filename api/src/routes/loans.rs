@@ -6,13 +6,13 @@ use actix_web::{
 };
 use dangan_domain::{
     access::Capability,
-    loan::{days_overdue, Condition, LoanStatus},
+    loan::{days_overdue, Condition, LoanKind, LoanStatus, OnlineEnd},
     voucher::{normalise_code, Voucher},
 };
 use dangan_persistence::{
     checkouts, identities,
     loans::{self, LoanFilter, Signature, StoredLoan},
-    logins,
+    logins, online,
     photos::{self, Photo},
     renewals::{self, PendingRenewal, Renewed},
     returns::{self, Inspection},
@@ -58,11 +58,11 @@ impl From<Signature> for SignatureDto {
 #[schema(example = json!({
     "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2e51", "request_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01",
     "archive_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2a01", "archive_code": "WS-2019-Y-0042", "title": "2019年度合同汇编",
-    "borrower_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "status": "active",
+    "borrower_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "kind": "paper", "status": "active",
     "checked_out_at": "2026-11-24T08:00:00Z", "checked_out_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b14",
     "signed_at": "2026-11-24T08:01:00Z", "due_at": "2026-12-01T08:00:00Z", "renewals": 0,
     "returned_at": null, "condition": null, "return_notes": null, "inspected_by": null, "confirmed_by": null,
-    "overdue": false, "days_overdue": 0,
+    "end_reason": null, "overdue": false, "days_overdue": 0,
     "signature": {"signed_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "signed_at": "2026-11-24T08:01:00Z",
         "method": "password", "digest": "9f2c5e0d4b1a7c3e8f6a2d1b0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"},
     "version": 2
@@ -74,7 +74,11 @@ pub struct LoanDto {
     pub archive_code: String,
     pub title: String,
     pub borrower_id: Uuid,
+    /// `paper`: the archive handed over at the desk; `online`: its electronic files, read through
+    /// `GET /loans/{id}/files/{file_id}` until the loan ends.
+    pub kind: LoanKind,
     pub status: LoanStatus,
+    /// When it was handed over; for an online loan, when it opens (reading starts).
     #[serde(with = "time::serde::rfc3339")]
     pub checked_out_at: OffsetDateTime,
     pub checked_out_by: Uuid,
@@ -89,6 +93,8 @@ pub struct LoanDto {
     pub return_notes: Option<String>,
     pub inspected_by: Option<Uuid>,
     pub confirmed_by: Option<Uuid>,
+    /// Why an online loan ended; `null` while open and for paper loans.
+    pub end_reason: Option<OnlineEnd>,
     pub overdue: bool,
     pub days_overdue: i64,
     pub signature: Option<SignatureDto>,
@@ -105,6 +111,7 @@ impl LoanDto {
             archive_code: l.archive_code,
             title: l.title,
             borrower_id: l.loan.borrower_id,
+            kind: l.loan.kind,
             status: l.loan.status,
             checked_out_at: l.checked_out_at,
             checked_out_by: l.checked_out_by,
@@ -116,6 +123,7 @@ impl LoanDto {
             return_notes: l.return_notes,
             inspected_by: l.loan.inspected_by,
             confirmed_by: l.confirmed_by,
+            end_reason: l.end_reason,
             overdue,
             days_overdue: if overdue {
                 days_overdue(l.loan.due_at, now)
@@ -147,7 +155,11 @@ impl LoanList {
     }
 }
 
-fn loan_response(status: StatusCode, loan: StoredLoan, now: OffsetDateTime) -> HttpResponse {
+pub(crate) fn loan_response(
+    status: StatusCode,
+    loan: StoredLoan,
+    now: OffsetDateTime,
+) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, etag(loan.version)))
         .json(LoanDto::new(loan, now))
@@ -473,9 +485,17 @@ pub struct VoucherDto {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 10)]
     pub return_photos: Vec<super::photos::PhotoDto>,
+    /// The copies an online loan handed out, each with the SHA-256 of the bytes sent; absent
+    /// when there are none (always for a paper loan).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<super::online::CopyDto>,
+    /// Why an online loan ended; absent while it is open and for paper loans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<OnlineEnd>,
     /// The signature, once the borrower signed; `digest` is the SHA-256 of the voucher's
     /// canonical JSON (sorted keys, no white space) without `signature`, `verification_code`,
-    /// `status` and `return_photos`.
+    /// `status` and `return_photos` (an online loan, which has `copies` and `end_reason`, is
+    /// never signed).
     pub signature: Option<SignatureDto>,
     /// The code printed on the voucher and in its QR code: 64 bits of an HMAC of the loan with a
     /// key only the server holds. `GET /vouchers/{verification_code}` finds the loan by it.
@@ -504,14 +524,14 @@ pub async fn voucher(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (loan, voucher, photos) = state
+    let (loan, voucher, evidence) = state
         .db(move |conn| {
             let (loan, voucher) = checkouts::voucher(conn, &caller.user, id)?;
-            let photos = photos::of_loans(conn, &[loan.id])?.remove(&loan.id);
-            Ok((loan, voucher, photos.unwrap_or_default()))
+            let evidence = Evidence::of(conn, &caller.user, &loan)?;
+            Ok((loan, voucher, evidence))
         })
         .await?;
-    let dto = voucher_dto(&state, loan, voucher, photos);
+    let dto = voucher_dto(&state, loan, voucher, evidence);
     if accepts(&request, "text/html") {
         let page = crate::voucher_page::render(&dto)?;
         return Ok(HttpResponse::Ok()
@@ -521,14 +541,36 @@ pub async fn voucher(
     Ok(HttpResponse::Ok().json(dto))
 }
 
+/// What a voucher lists beside what was signed: the photos of the return, the copies handed out.
+struct Evidence {
+    photos: Vec<Photo>,
+    copies: Vec<online::Copy>,
+}
+
+impl Evidence {
+    fn of(
+        conn: &mut dangan_persistence::Conn,
+        viewer: &users::User,
+        loan: &StoredLoan,
+    ) -> Result<Evidence, dangan_persistence::PersistenceError> {
+        let photos = photos::of_loans(conn, &[loan.id])?.remove(&loan.id);
+        Ok(Evidence {
+            photos: photos.unwrap_or_default(),
+            copies: online::copies(conn, viewer, loan.id)?,
+        })
+    }
+}
+
 fn voucher_dto(
     state: &AppState,
     loan: StoredLoan,
     as_signed: Voucher,
-    photos: Vec<Photo>,
+    evidence: Evidence,
 ) -> VoucherDto {
     VoucherDto {
-        return_photos: photos.into_iter().map(Into::into).collect(),
+        return_photos: evidence.photos.into_iter().map(Into::into).collect(),
+        copies: evidence.copies.into_iter().map(Into::into).collect(),
+        end_reason: loan.end_reason,
         verification_code: state.voucher_key.code_for(loan.id),
         status: loan.loan.status,
         signature: loan.signature.map(SignatureDto::from),
@@ -555,14 +597,14 @@ pub async fn find_voucher(
 ) -> Result<web::Json<VoucherDto>, ApiError> {
     caller.require(Capability::ReadAllLending)?;
     let code = normalise_code(&code).ok_or_else(ApiError::not_found)?;
-    let (loan, as_signed, photos) = state
+    let (loan, as_signed, evidence) = state
         .db(move |conn| {
             let (loan, as_signed) = checkouts::voucher_by_code(conn, &caller.user, &code)?;
-            let photos = photos::of_loans(conn, &[loan.id])?.remove(&loan.id);
-            Ok((loan, as_signed, photos.unwrap_or_default()))
+            let evidence = Evidence::of(conn, &caller.user, &loan)?;
+            Ok((loan, as_signed, evidence))
         })
         .await?;
-    Ok(web::Json(voucher_dto(&state, loan, as_signed, photos)))
+    Ok(web::Json(voucher_dto(&state, loan, as_signed, evidence)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -11,6 +11,7 @@ pub mod imports;
 pub mod loans;
 pub mod me;
 pub mod oidc;
+pub mod online;
 pub mod photos;
 pub mod policies;
 pub mod reports;
@@ -161,6 +162,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(photos::read)
                 .service(loans::confirm_return)
                 .service(loans::report_lost)
+                .service(online::read)
+                .service(online::copies)
+                .service(online::trace)
+                .service(online::give_back)
+                .service(online::revoke)
                 .service(delegations::create)
                 .service(delegations::list)
                 .service(delegations::remove)

@@ -191,7 +191,8 @@ pub fn is_multipart(req: &HttpRequest) -> bool {
         })
 }
 
-/// A photo taken at a loan's return (whoever may see the loan), checked before it is sent.
+/// A photo taken at a loan's return (whoever may see the loan), checked before it is sent; each
+/// reading is audited (`loan.photo_read`).
 #[utoipa::path(get, path = "/api/v1/loans/{id}/photos/{photo_id}", operation_id = "readReturnPhoto", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id"), ("photo_id" = Uuid, Path, description = "Photo id")),
     responses(
@@ -209,13 +210,18 @@ pub async fn read(
 ) -> Result<HttpResponse, ApiError> {
     let store = state.files()?;
     let (loan_id, photo_id) = path.into_inner();
+    let viewer = caller.user.clone();
     let (photo, wrapped) = state
-        .db(move |conn| dangan_persistence::photos::get(conn, &caller.user, loan_id, photo_id))
+        .db(move |conn| dangan_persistence::photos::get(conn, &viewer, loan_id, photo_id))
         .await?;
     let wrapped = hex::decode(&wrapped).map_err(ApiError::internal)?;
     if let Err(failure) = check(store, photo.id, &wrapped, &photo.sha256).await {
         return Err(failed_check(&failure.reason()?));
     }
+    let (now, reader, read) = (state.clock.now(), caller.user.clone(), photo.clone());
+    state
+        .db(move |conn| dangan_persistence::photos::record_reading(conn, now, &reader, &read))
+        .await?;
     send(
         store,
         Sealed {

@@ -201,6 +201,11 @@ pub struct CreateRequestBody {
 pub struct ApproveBody {
     #[schema(max_length = 2000)]
     pub comment: Option<String>,
+    /// For the approval that approves an `online` request: when its loans open (RFC 3339; not
+    /// past, within 365 days). Without it they open at once.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-07T09:00:00+08:00")]
+    pub opens_at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -251,8 +256,9 @@ pub async fn create(
         fields: body.fields,
     };
     let now = state.clock.now();
+    let voucher_key = state.voucher_key.clone();
     let request = state
-        .db(move |conn| requests::create(conn, now, &caller.user, new))
+        .db(move |conn| requests::create(conn, now, &caller.user, new, &voucher_key))
         .await?;
     let location = format!("/api/v1/loan-requests/{}", request.id);
     Ok(created(
@@ -372,8 +378,9 @@ async fn decide(
     decision: Decision,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
+    let voucher_key = state.voucher_key.clone();
     let request = state
-        .db(move |conn| requests::decide(conn, now, &caller.user, id, decision))
+        .db(move |conn| requests::decide(conn, now, &caller.user, id, decision, &voucher_key))
         .await?;
     Ok(request_response(actix_web::http::StatusCode::OK, request))
 }
@@ -382,12 +389,12 @@ async fn decide(
 #[utoipa::path(post, path = "/api/v1/loan-requests/{id}/approve", operation_id = "approveLoanRequest", tag = "approvals",
     params(("id" = Uuid, Path, description = "Request id")), request_body = ApproveBody,
     responses(
-        (status = 200, description = "Approved: the next step is pending, or the request is approved", body = RequestDto),
+        (status = 200, description = "Approved: the next step is pending, or the request is approved (an `online` request's loans open then, or at `opens_at`)", body = RequestDto),
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "`not_your_step`", body = Problem),
         (status = 404, description = "No such request visible to you", body = Problem),
         (status = 409, description = "`request_not_pending`", body = Problem),
-        (status = 422, description = "Comment too long", body = Problem),
+        (status = 422, description = "Comment too long; `opens_at` past, too far off, or not for this approval", body = Problem),
     ))]
 #[post("/loan-requests/{id}/approve")]
 pub async fn approve(
@@ -396,12 +403,15 @@ pub async fn approve(
     id: web::Path<Uuid>,
     body: OptionalJson<ApproveBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let comment = body.accept()?.comment;
+    let body = body.accept()?;
     decide(
         state,
         caller,
         id.into_inner(),
-        Decision::Approve { comment },
+        Decision::Approve {
+            comment: body.comment,
+            opens_at: body.opens_at,
+        },
     )
     .await
 }

@@ -345,6 +345,9 @@ both_stores! {
         assert_eq!(photos[0]["media_type"], "image/png");
         assert_eq!(photos[0]["sha256"], sha256(&png));
         assert_eq!(photos[1]["sha256"], sha256(&jpeg));
+        let bearer = format!("Bearer {}", org.token("borrower"));
+        let page = app.client.get_with(&format!("/api/v1/loans/{loan_id}/voucher"), &[("Authorization", &bearer), ("Accept", "text/html")]);
+        assert!(page.body.contains(&sha256(&jpeg)), "the printed voucher lists the photos");
         assert!(photos[0]["incident_id"].is_string(), "the damage opened an incident the photos belong to");
         // What the borrower signed still hashes to the signature's digest: the photos are beside
         // it, not in it.
@@ -364,8 +367,20 @@ both_stores! {
         assert_eq!(back.bytes, jpeg);
         assert_eq!(back.header("content-type"), Some("image/jpeg"));
         app.client.get(&photo_path, Some(&org.token("other"))).assert_problem(404, "not_found");
+        let read = &actions(app, &org.token("admin"), "loan.photo_read");
+        assert_eq!(read.len(), 1, "{read:?}");
+        assert_eq!((read[0]["data"]["photo"]["sha256"].as_str(), read[0]["entity_id"].as_str()), (Some(sha256(&jpeg).as_str()), Some(loan_id.as_str())));
         let event = &actions(app, &org.token("admin"), "loan.returned")[0];
         assert_eq!(event["data"]["photos"][0]["sha256"], sha256(&png));
         assert_eq!(event["data"]["photos"].as_array().unwrap().len(), 2);
+
+        // A change of master key re-wraps the photos' keys too: they stay readable.
+        let new_key = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+        assert_eq!(dangan_api::files::rotate_key(&config_for(&app.store), new_key).unwrap(), 2);
+        let mut rotated = config_for(&app.store);
+        rotated.files_key = Some(dangan_api::config::Secret::from(new_key));
+        let instance = app.instance(&rotated).expect("the new key starts");
+        let back = instance.client.get(&photo_path, Some(&archivist));
+        assert_eq!((back.status, back.bytes), (200, jpeg));
     }
 }

@@ -17,6 +17,7 @@ mod imports;
 mod lending;
 mod mail;
 mod oidc;
+mod online;
 mod openapi;
 mod org;
 mod owasp;

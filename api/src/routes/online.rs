@@ -1,0 +1,321 @@
+//! Online loans: the borrower reads the archive's files through the loan — each PDF a copy
+//! marked for them, each copy recorded with its digest — until the loan ends; they may give it
+//! back early, an archivist may revoke it, and a copy found outside is traced to its loan.
+
+use actix_web::{get, http::StatusCode, post, web, HttpResponse};
+use dangan_domain::{access::Capability, file::CopyMark};
+use dangan_persistence::online::{self, Copy, NewCopy, Reading};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    auth::CurrentUser,
+    error::{ApiError, ErrorCode, Problem},
+    extract::ValidJson,
+    files::{
+        mark::{mark_pdf, MarkError, MAX_MARKED_BYTES},
+        FilesError,
+    },
+    routes::{
+        files::{check, file_response, refuse_failed, send, Sealed},
+        loans::{loan_response, LoanDto},
+    },
+    state::AppState,
+};
+
+/// A copy of a file handed out by an online loan.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c41", "loan_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2e51",
+    "file_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b31",
+    "sha256": "5d41402abc4b2a76b9719d911017c592ae5f8c1c8b5c4b0e5d2f0e8e5a3b1c2d", "size_bytes": 483377,
+    "marked": true, "handed_out_at": "2026-12-01T09:30:00Z"
+}))]
+pub struct CopyDto {
+    pub id: Uuid,
+    pub loan_id: Uuid,
+    pub file_id: Uuid,
+    /// Hex SHA-256 of the bytes handed out (a marked PDF's differ from the stored file's).
+    pub sha256: String,
+    pub size_bytes: i64,
+    /// Whether the copy carries the visible mark (PDFs do; other kinds are sent as stored).
+    pub marked: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub handed_out_at: OffsetDateTime,
+}
+
+impl From<Copy> for CopyDto {
+    fn from(c: Copy) -> Self {
+        CopyDto {
+            id: c.id,
+            loan_id: c.loan_id,
+            file_id: c.file_id,
+            sha256: c.sha256,
+            size_bytes: c.size_bytes,
+            marked: c.marked,
+            handed_out_at: c.handed_out_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CopyList {
+    pub items: Vec<CopyDto>,
+}
+
+/// A copy found by its digest, with the loan it was handed out by.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TracedCopy {
+    pub copy: CopyDto,
+    pub loan: LoanDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TracedCopyList {
+    pub items: Vec<TracedCopy>,
+}
+
+/// Read a file of an online loan (its borrower, while the loan is open).
+///
+/// A PDF comes as a copy marked for the reader: on every page a line naming the borrower, the
+/// loan's number, the copy and the time, and the borrower's name and loan number faint across
+/// the page; the mark is appended to the file, so the original bytes (and any signature over
+/// them) are unchanged. Other kinds come as stored. Every copy is recorded with its digest
+/// (`GET /loans/{id}/copies`) and audited (`loan.file_read`: who, which file, when, bytes).
+#[utoipa::path(get, path = "/api/v1/loans/{id}/files/{file_id}", operation_id = "readOnlineLoanFile", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id"), ("file_id" = Uuid, Path, description = "File id (see `GET /archives/{id}/files`)")),
+    responses(
+        (status = 200, description = "The copy, with `Repr-Digest` (the copy's SHA-256) and `Content-Disposition`",
+            content((Vec<u8> = "application/pdf"), (Vec<u8> = "application/*"), (Vec<u8> = "image/*"))),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "Not your online loan, the archive is above your clearance now, or no such file", body = Problem),
+        (status = 409, description = "`loan_not_open` (it opens later), `file_failed_check`, `file_not_markable` (a PDF that cannot be read or is over 256 MiB is not handed out unmarked)", body = Problem,
+            example = json!({"type": "urn:dangan:problem:loan_not_open", "title": "The loan has not opened yet", "status": 409, "detail": "the online loan opens at 2026-12-07T01:00:00Z", "code": "loan_not_open"})),
+        (status = 410, description = "`loan_ended`: due, given back, revoked, or ended with your account", body = Problem,
+            example = json!({"type": "urn:dangan:problem:loan_ended", "title": "The loan has ended", "status": 410, "detail": "the online loan has ended: its files are no longer readable", "code": "loan_ended"})),
+        (status = 503, description = "The file store did not answer, or archive files are off", body = Problem),
+    ))]
+#[get("/loans/{id}/files/{file_id}")]
+pub async fn read(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.files()?;
+    let (loan_id, file_id) = path.into_inner();
+    let (now, reader) = (state.clock.now(), caller.user.clone());
+    let reading = state
+        .db(move |conn| online::reading(conn, now, &reader, loan_id, file_id))
+        .await?;
+    let wrapped = hex::decode(&reading.wrapped_key).map_err(ApiError::internal)?;
+    let file = &reading.file;
+    let copy_id = Uuid::now_v7();
+    if file.media_type != "application/pdf" {
+        if let Err(failure) = check(store, file.id, &wrapped, &file.sha256).await {
+            return Err(refuse_failed(&state, &caller, file, failure.reason()?).await);
+        }
+        let copy = NewCopy {
+            id: copy_id,
+            sha256: file.sha256.clone(),
+            size_bytes: file.size_bytes,
+            marked: false,
+        };
+        record(&state, &caller, &reading, copy).await?;
+        return send(
+            store,
+            Sealed {
+                id: file.id,
+                wrapped: &wrapped,
+                sha256: &file.sha256,
+                name: &file.name,
+                media_type: &file.media_type,
+                size_bytes: file.size_bytes,
+            },
+        )
+        .await;
+    }
+    let size = u64::try_from(file.size_bytes).map_err(ApiError::internal)?;
+    let _turn = store.marking_turn().await.map_err(ApiError::internal)?;
+    let read = store
+        .read_whole(file.id, &wrapped, &file.sha256, size, MAX_MARKED_BYTES)
+        .await;
+    let plain = match read {
+        Ok(plain) => plain,
+        Err(FilesError::TooLarge(_)) => return Err(not_markable(&MarkError::TooLarge)),
+        Err(FilesError::Store(object_store::Error::NotFound { .. })) => {
+            let reason = "the file is missing from the store".to_owned();
+            return Err(refuse_failed(&state, &caller, file, reason).await);
+        }
+        Err(FilesError::Store(e)) => {
+            log::error!("file store: {e}");
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the file store did not answer",
+            ));
+        }
+        Err(other) => return Err(refuse_failed(&state, &caller, file, other.to_string()).await),
+    };
+    let mark = CopyMark::new(
+        &reading.number,
+        &caller.user.username,
+        caller.user.id,
+        copy_id,
+        now,
+    );
+    let marked = web::block(move || mark_pdf(plain, &mark))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| not_markable(&e))?;
+    let sha256 = hex::encode(Sha256::digest(&marked));
+    let copy = NewCopy {
+        id: copy_id,
+        sha256: sha256.clone(),
+        size_bytes: i64::try_from(marked.len()).map_err(ApiError::internal)?,
+        marked: true,
+    };
+    record(&state, &caller, &reading, copy).await?;
+    Ok(file_response(&file.media_type, &file.name, &sha256)?.body(marked))
+}
+
+fn not_markable(error: &MarkError) -> ApiError {
+    ApiError::new(
+        ErrorCode::FileNotMarkable,
+        format!("{error}; PDFs are lent only as marked copies"),
+    )
+}
+
+async fn record(
+    state: &web::Data<AppState>,
+    caller: &CurrentUser,
+    reading: &Reading,
+    copy: NewCopy,
+) -> Result<Copy, ApiError> {
+    let (now, reader, reading) = (state.clock.now(), caller.user.clone(), reading.clone());
+    state
+        .db(move |conn| online::record_copy(conn, now, &reader, &reading, copy))
+        .await
+}
+
+/// The copies an online loan handed out, oldest first (archivists, admins and auditors, within
+/// clearance, and the borrower).
+#[utoipa::path(get, path = "/api/v1/loans/{id}/copies", operation_id = "listLoanCopies", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")),
+    responses(
+        (status = 200, description = "Every copy with its digest", body = CopyList),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+    ))]
+#[get("/loans/{id}/copies")]
+pub async fn copies(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<CopyList>, ApiError> {
+    let loan_id = id.into_inner();
+    let items = state
+        .db(move |conn| online::copies(conn, &caller.user, loan_id))
+        .await?;
+    Ok(web::Json(CopyList {
+        items: items.into_iter().map(CopyDto::from).collect(),
+    }))
+}
+
+/// Trace a copy found outside by its SHA-256 (archivists, admins, auditors; within clearance):
+/// the copies with that digest and the loans — borrowers — they were handed out to.
+#[utoipa::path(get, path = "/api/v1/loan-copies/{sha256}", operation_id = "traceLoanCopy", tag = "circulation",
+    params(("sha256" = String, Path, description = "Hex SHA-256 of the copy found", pattern = "^[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "The copies with this digest (none: not a copy Dangan handed out, or above your clearance)", body = TracedCopyList),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist, admin or auditor", body = Problem),
+        (status = 422, description = "Not a SHA-256 in hex", body = Problem),
+    ))]
+#[get("/loan-copies/{sha256}")]
+pub async fn trace(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    sha256: web::Path<String>,
+) -> Result<web::Json<TracedCopyList>, ApiError> {
+    caller.require(Capability::ReadAllLending)?;
+    let sha256 = sha256.into_inner();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::field("sha256", "must be 64 hex digits"));
+    }
+    let now = state.clock.now();
+    let found = state
+        .db(move |conn| online::trace(conn, &caller.user, &sha256))
+        .await?;
+    Ok(web::Json(TracedCopyList {
+        items: found
+            .into_iter()
+            .map(|(copy, loan)| TracedCopy {
+                copy: copy.into(),
+                loan: LoanDto::new(loan, now),
+            })
+            .collect(),
+    }))
+}
+
+/// Give an online loan back before its due date (its borrower): reading ends at once.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/give-back", operation_id = "giveBackOnlineLoan", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")),
+    responses(
+        (status = 200, description = "The loan, `returned` with `end_reason: returned`", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not the borrower", body = Problem),
+        (status = 404, description = "No such loan visible to you", body = Problem),
+        (status = 409, description = "`invalid_transition`: a paper loan (returned at the desk), or ended already", body = Problem),
+    ))]
+#[post("/loans/{id}/give-back")]
+pub async fn give_back(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (loan_id, now) = (id.into_inner(), state.clock.now());
+    let loan = state
+        .db(move |conn| online::give_back(conn, now, &caller.user, loan_id))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"reason": "用途已变更 / purpose withdrawn by the department"}))]
+pub struct RevokeBody {
+    /// Why, for the borrower and the audit trail.
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
+    pub reason: String,
+}
+
+/// Revoke someone's online loan (archivist or admin, within clearance): reading ends at once.
+#[utoipa::path(post, path = "/api/v1/loans/{id}/revoke", operation_id = "revokeOnlineLoan", tag = "circulation",
+    params(("id" = Uuid, Path, description = "Loan id")), request_body = RevokeBody,
+    responses(
+        (status = 200, description = "The loan, `returned` with `end_reason: revoked`", body = LoanDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist or admin", body = Problem),
+        (status = 404, description = "No such loan within your clearance", body = Problem),
+        (status = 409, description = "`invalid_transition`: a paper loan, or ended already", body = Problem),
+        (status = 422, description = "No reason given", body = Problem),
+    ))]
+#[post("/loans/{id}/revoke")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: ValidJson<RevokeBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Capability::Circulate)?;
+    let reason = body.accept()?.reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::field("reason", "must say why"));
+    }
+    let (loan_id, now) = (id.into_inner(), state.clock.now());
+    let loan = state
+        .db(move |conn| online::revoke(conn, now, &caller.user, loan_id, &reason))
+        .await?;
+    Ok(loan_response(StatusCode::OK, loan, now))
+}

@@ -1,0 +1,469 @@
+//! Online loans: an approved request for electronic archives opens one loan per archive at once
+//! (or at the time its last approver set), which its borrower reads until it ends — returned,
+//! expired at its due date, revoked, or ended with the borrower's account or clearance. Each
+//! copy handed out is recorded with its digest, so a leaked copy leads back to its loan.
+
+use dangan_domain::{
+    access::check_borrower,
+    audit::NewAuditEvent,
+    loan::{Loan, LoanStatus, OnlineEnd},
+    request::ItemStatus,
+    voucher::{voucher_number, VoucherKey},
+    Classification,
+};
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    audit,
+    db::write_transaction,
+    files::{self, ArchiveFile},
+    from_db_time,
+    loans::{claim, get, load, loan_audit, LoanRow, StoredLoan},
+    requests::StoredRequest,
+    reservations::{settle, settle_request},
+    rollups::{self, Hold, Scope},
+    schema::{loan_copies, loan_requests, loans, request_items},
+    sql_types::DbId,
+    to_db_time,
+    users::{self, User},
+    Conn, PersistenceError,
+};
+
+fn held(loan: &StoredLoan) -> Hold<'static> {
+    Hold::Loan {
+        archive: loan.archive_id,
+        borrower: loan.loan.borrower_id,
+    }
+}
+
+/// Opens the loans of an online request its last approval (by `approver`) just approved,
+/// readable from `opens_at`; in the approval's transaction. Returns the loans opened.
+pub(crate) fn open(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    approver: Uuid,
+    request: &StoredRequest,
+    opens_at: OffsetDateTime,
+    voucher_key: &VoucherKey,
+) -> Result<Vec<StoredLoan>, PersistenceError> {
+    let borrower = users::principals(conn, &[request.borrower_id])?
+        .remove(&request.borrower_id)
+        .ok_or(PersistenceError::NotFound)?;
+    let mut opened = Vec::with_capacity(request.items.len());
+    let mut after = request.clone();
+    for item in &mut after.items {
+        // As at the desk: nothing opens for a borrower since disabled or no longer cleared.
+        check_borrower(&borrower, item.classification)?;
+        rollups::hold(
+            conn,
+            Hold::Loan {
+                archive: item.archive_id,
+                borrower: request.borrower_id,
+            },
+        )?;
+        let id = Uuid::now_v7();
+        let loan = Loan::open_online(request.borrower_id, opens_at, request.days);
+        diesel::insert_into(loans::table)
+            .values(LoanRow::opened(
+                id,
+                request.id,
+                item.archive_id,
+                &loan,
+                (approver, opens_at),
+                now,
+                voucher_key.code_for(id),
+            ))
+            .execute(conn)?;
+        rollups::count(conn, Scope::Loan(id))?;
+        diesel::update(
+            request_items::table
+                .filter(request_items::request_id.eq(DbId(request.id)))
+                .filter(request_items::position.eq(item.position)),
+        )
+        .set((
+            request_items::status.eq(ItemStatus::CheckedOut.as_str()),
+            request_items::loan_id.eq(Some(DbId(id))),
+        ))
+        .execute(conn)?;
+        item.status = ItemStatus::CheckedOut;
+        item.loan_id = Some(id);
+        let stored = load(conn, id)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("loan.opened", "loan")
+                .by(Some(approver))
+                .on(id)
+                .about(stored.classification)
+                .with(json!({
+                    "request_id": request.id,
+                    "request_number": request.number,
+                    "opens_at": opens_at.unix_timestamp(),
+                    "due_at": stored.loan.due_at.unix_timestamp(),
+                    "loan": loan_audit(&stored),
+                })),
+        )?;
+        opened.push(stored);
+    }
+    settle(conn, now, &after)?;
+    Ok(opened)
+}
+
+/// What one online read needs: the loan and its number, the file and its wrapped data key.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub loan: StoredLoan,
+    /// The loan's number, as its voucher shows it (`JY-2026-000123-01`).
+    pub number: String,
+    pub file: ArchiveFile,
+    pub wrapped_key: String,
+}
+
+fn number_of(conn: &mut Conn, loan_id: Uuid) -> Result<String, PersistenceError> {
+    let (number, position) = request_items::table
+        .inner_join(loan_requests::table)
+        .filter(request_items::loan_id.eq(Some(DbId(loan_id))))
+        .select((loan_requests::number, request_items::position))
+        .first::<(String, i32)>(conn)?;
+    Ok(voucher_number(&number, position))
+}
+
+/// A file of the loan's archive, for the loan's borrower while the loan is open to them. Anyone
+/// else, a paper loan, an archive above the borrower's clearance now, or a retired file: 404;
+/// an ended loan: 410; one not open yet: 409.
+pub fn reading(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    reader: &User,
+    loan_id: Uuid,
+    file_id: Uuid,
+) -> Result<Reading, PersistenceError> {
+    let loan = load(conn, loan_id)?;
+    if loan.loan.borrower_id != reader.id
+        || loan.loan.kind != dangan_domain::loan::LoanKind::Online
+        || !reader.principal().may_see(loan.classification)
+    {
+        return Err(PersistenceError::NotFound);
+    }
+    loan.loan.check_reading(loan.checked_out_at, now)?;
+    let (file, wrapped_key) = files::get(conn, reader, loan.archive_id, file_id)?;
+    Ok(Reading {
+        number: number_of(conn, loan.id)?,
+        loan,
+        file,
+        wrapped_key,
+    })
+}
+
+/// A copy of a file handed out by an online loan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub id: Uuid,
+    pub loan_id: Uuid,
+    pub file_id: Uuid,
+    /// Hex SHA-256 of the bytes sent.
+    pub sha256: String,
+    pub size_bytes: i64,
+    /// Whether the copy carries a visible mark naming the borrower and the loan.
+    pub marked: bool,
+    pub handed_out_at: OffsetDateTime,
+}
+
+/// A copy made for a reading, about to be sent.
+#[derive(Debug, Clone)]
+pub struct NewCopy {
+    pub id: Uuid,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub marked: bool,
+}
+
+/// Records the copy about to be sent for `reading`, with its audit event (who, which file,
+/// when, how many bytes, the copy's digest). Refused, like the read, if the loan ended since.
+pub fn record_copy(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    reader: &User,
+    reading: &Reading,
+    new: NewCopy,
+) -> Result<Copy, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let loan = load(conn, reading.loan.id)?;
+        loan.loan.check_reading(loan.checked_out_at, now)?;
+        let copy = Copy {
+            id: new.id,
+            loan_id: loan.id,
+            file_id: reading.file.id,
+            sha256: new.sha256,
+            size_bytes: new.size_bytes,
+            marked: new.marked,
+            handed_out_at: now,
+        };
+        diesel::insert_into(loan_copies::table)
+            .values((
+                loan_copies::id.eq(DbId(copy.id)),
+                loan_copies::loan_id.eq(DbId(copy.loan_id)),
+                loan_copies::file_id.eq(DbId(copy.file_id)),
+                loan_copies::sha256.eq(&copy.sha256),
+                loan_copies::size_bytes.eq(copy.size_bytes),
+                loan_copies::marked.eq(copy.marked),
+                loan_copies::handed_out_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("loan.file_read", "loan")
+                .by(Some(reader.id))
+                .on(loan.id)
+                .about(loan.classification)
+                .with(json!({
+                    "file": {
+                        "id": reading.file.id,
+                        "name": reading.file.name,
+                        "sha256": reading.file.sha256,
+                    },
+                    "copy": {"id": copy.id, "sha256": copy.sha256, "marked": copy.marked},
+                    "bytes": copy.size_bytes,
+                    "archive_id": loan.archive_id,
+                })),
+        )?;
+        Ok(copy)
+    })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = loan_copies)]
+struct CopyRow {
+    id: DbId,
+    loan_id: DbId,
+    file_id: DbId,
+    sha256: String,
+    size_bytes: i64,
+    marked: bool,
+    handed_out_at: time::PrimitiveDateTime,
+}
+
+impl From<CopyRow> for Copy {
+    fn from(row: CopyRow) -> Copy {
+        Copy {
+            id: row.id.into(),
+            loan_id: row.loan_id.into(),
+            file_id: row.file_id.into(),
+            sha256: row.sha256,
+            size_bytes: row.size_bytes,
+            marked: row.marked,
+            handed_out_at: from_db_time(row.handed_out_at),
+        }
+    }
+}
+
+/// The copies handed out by a loan `viewer` may see, oldest first.
+pub fn copies(
+    conn: &mut Conn,
+    viewer: &User,
+    loan_id: Uuid,
+) -> Result<Vec<Copy>, PersistenceError> {
+    get(conn, viewer, loan_id)?;
+    Ok(loan_copies::table
+        .filter(loan_copies::loan_id.eq(DbId(loan_id)))
+        .order((loan_copies::handed_out_at, loan_copies::id))
+        .select(CopyRow::as_select())
+        .load::<CopyRow>(conn)?
+        .into_iter()
+        .map(Copy::from)
+        .collect())
+}
+
+/// The copies whose bytes have the digest `sha256` (a copy found outside), within the
+/// viewer's clearance: what leads a leaked copy back to its loan and borrower.
+pub fn trace(
+    conn: &mut Conn,
+    viewer: &User,
+    sha256: &str,
+) -> Result<Vec<(Copy, StoredLoan)>, PersistenceError> {
+    let rows = loan_copies::table
+        .filter(loan_copies::sha256.eq(sha256.to_ascii_lowercase()))
+        .order(loan_copies::handed_out_at)
+        .select(CopyRow::as_select())
+        .load::<CopyRow>(conn)?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let copy = Copy::from(row);
+        match get(conn, viewer, copy.loan_id) {
+            Ok(loan) => found.push((copy, loan)),
+            Err(PersistenceError::NotFound) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(found)
+}
+
+/// Ends an online loan for `reason`, closing its request once nothing of it is out; in one
+/// transaction with its audit event (`loan.returned_online`, `loan.revoked`, `loan.expired` or
+/// `loan.ended`).
+fn end_loan(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor: Option<Uuid>,
+    before: &StoredLoan,
+    reason: OnlineEnd,
+    note: Option<&str>,
+) -> Result<StoredLoan, PersistenceError> {
+    let after = before.loan.end_online(reason, before.checked_out_at, now)?;
+    rollups::hold(conn, held(before))?;
+    claim(conn, before, now)?;
+    rollups::uncount(conn, Scope::Loan(before.id))?;
+    diesel::update(loans::table.find(DbId(before.id)))
+        .set((
+            loans::status.eq(after.status.as_str()),
+            loans::returned_at.eq(after.returned_at.map(to_db_time)),
+            loans::end_reason.eq(Some(reason.as_str())),
+            loans::return_notes.eq(note),
+        ))
+        .execute(conn)?;
+    rollups::count(conn, Scope::Loan(before.id))?;
+    settle_request(conn, now, before.request_id)?;
+    let stored = load(conn, before.id)?;
+    let action = match reason {
+        OnlineEnd::Returned => "loan.returned_online",
+        OnlineEnd::Revoked => "loan.revoked",
+        OnlineEnd::Expired => "loan.expired",
+        OnlineEnd::Deactivated | OnlineEnd::ClearanceLowered => "loan.ended",
+    };
+    audit::append(
+        conn,
+        now,
+        NewAuditEvent::new(action, "loan")
+            .by(actor)
+            .on(before.id)
+            .about(stored.classification)
+            .with(json!({
+                "reason": reason,
+                "notes": note,
+                "loan": loan_audit(&stored),
+            })),
+    )?;
+    Ok(stored)
+}
+
+/// The borrower gives an online loan back before its due date.
+pub fn give_back(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    borrower: &User,
+    id: Uuid,
+) -> Result<StoredLoan, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = load(conn, id)?;
+        if before.loan.borrower_id != borrower.id {
+            get(conn, borrower, id)?;
+            return Err(dangan_domain::DomainError::NotBorrower.into());
+        }
+        end_loan(
+            conn,
+            now,
+            Some(borrower.id),
+            &before,
+            OnlineEnd::Returned,
+            None,
+        )
+    })
+}
+
+/// An archivist ends someone's online loan at once, saying why.
+pub fn revoke(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    archivist: &User,
+    id: Uuid,
+    reason: &str,
+) -> Result<StoredLoan, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = get(conn, archivist, id)?;
+        end_loan(
+            conn,
+            now,
+            Some(archivist.id),
+            &before,
+            OnlineEnd::Revoked,
+            Some(reason),
+        )
+    })
+}
+
+/// Open online loans of `borrower`, or of anyone past their due date, in archive order (the
+/// order their archives are held in when several are ended in one transaction).
+fn open_online(
+    conn: &mut Conn,
+    borrower: Option<Uuid>,
+    due_by: Option<OffsetDateTime>,
+) -> Result<Vec<Uuid>, PersistenceError> {
+    let mut query = loans::table
+        .filter(loans::kind.eq(dangan_domain::loan::LoanKind::Online.as_str()))
+        .filter(loans::status.eq(LoanStatus::Active.as_str()))
+        .order((loans::archive_id, loans::id))
+        .select(loans::id)
+        .into_boxed();
+    if let Some(borrower) = borrower {
+        query = query.filter(loans::borrower_id.eq(DbId(borrower)));
+    }
+    if let Some(due_by) = due_by {
+        query = query.filter(loans::due_at.le(to_db_time(due_by)));
+    }
+    Ok(query
+        .load::<DbId>(conn)?
+        .into_iter()
+        .map(Uuid::from)
+        .collect())
+}
+
+/// Closes the online loans whose due date has come (their reading ended then already); the
+/// scheduler's work. Returns how many it closed.
+pub fn expire_due(conn: &mut Conn, now: OffsetDateTime) -> Result<usize, PersistenceError> {
+    let due = open_online(conn, None, Some(now))?;
+    let mut closed = 0;
+    for id in due {
+        let ended = write_transaction(conn, |conn| {
+            let before = load(conn, id)?;
+            if !before.loan.expired(now) {
+                return Ok(false);
+            }
+            end_loan(conn, now, None, &before, OnlineEnd::Expired, None)?;
+            Ok(true)
+        });
+        match ended {
+            Ok(true) => closed += 1,
+            Ok(false) | Err(PersistenceError::VersionMismatch) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(closed)
+}
+
+/// Ends, in the caller's transaction, the online loans of `borrower_id` their account no
+/// longer allows: every one when it is deactivated (`cleared` is `None`), else those of
+/// archives above their new clearance. Returns the loans ended.
+pub(crate) fn end_for_borrower(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor: Option<Uuid>,
+    borrower_id: Uuid,
+    cleared: Option<Classification>,
+) -> Result<Vec<Uuid>, PersistenceError> {
+    let mut ended = Vec::new();
+    for id in open_online(conn, Some(borrower_id), None)? {
+        let before = load(conn, id)?;
+        let reason = match cleared {
+            None => OnlineEnd::Deactivated,
+            Some(clearance) if before.classification > clearance => OnlineEnd::ClearanceLowered,
+            Some(_) => continue,
+        };
+        end_loan(conn, now, actor, &before, reason, None)?;
+        ended.push(id);
+    }
+    Ok(ended)
+}
