@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Electronic files and online loans on a running server: uploads each PDF given, lends the
 archive online, then has the borrower fetch marked copies, timing each and sampling the server's
-resident memory. Usage: online_flow.py BASE_URL ADMIN_PASSWORD SERVER_PID COPIES PDF..."""
+resident memory. Usage: online_flow.py BASE_URL ADMIN_PASSWORD SERVER_PID COPIES PDF...
+With KEEP_COPIES=<dir>, the last copy of each PDF is kept there to look at."""
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -55,10 +57,10 @@ class Sampler:
         self.thread.join()
 
 
-def curl(args, token):
+def curl(args, token, keep="/dev/null"):
     """Runs curl, returning (seconds, bytes)."""
     out = subprocess.run(
-        ["curl", "-sf", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{size_upload}",
+        ["curl", "-sf", "-o", keep, "-w", "%{time_total} %{size_download} %{size_upload}",
          "-H", "Authorization: Bearer " + token] + args,
         check=True, capture_output=True, text=True).stdout.split()
     return float(out[0]), int(out[1]) or int(out[2])
@@ -94,7 +96,9 @@ for path, stored, upload_seconds in files:
     times = []
     with Sampler() as sampler:
         for _ in range(COPIES):
-            seconds, _ = curl([f"{API}/loans/{loan}/files/{stored['id']}"], reader)
+            keep = os.path.join(os.environ.get("KEEP_COPIES", ""), "copy-" + os.path.basename(path)) \
+                if os.environ.get("KEEP_COPIES") else "/dev/null"
+            seconds, _ = curl([f"{API}/loans/{loan}/files/{stored['id']}"], reader, keep)
             times.append(seconds)
     p50 = statistics.median(times)
     print(f"{path.rsplit('/', 1)[-1]:<28} {size / 1e6:>7.1f} {pages:>6} {size / 1e6 / upload_seconds:>12.0f} "

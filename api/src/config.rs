@@ -172,7 +172,8 @@ pub struct Config {
     )]
     pub files_url: String,
     /// The master key that wraps every file's own key: 64 hex digits (`openssl rand -hex 32`)
-    /// or the path of a file holding them. Unset, archive files are off (uploads answer 503).
+    /// or the path of a file holding them. Unset, a local store's key is generated on first start
+    /// and kept beside its directory (`./files.key`); an S3-compatible store needs it set.
     #[arg(long, env = "DANGAN_FILES_KEY", hide_env_values = true, global = true)]
     pub files_key: Option<Secret>,
     /// The largest file accepted, in bytes.

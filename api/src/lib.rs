@@ -97,10 +97,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
     }
     // What a process that died left unsealed is sealed now, before anyone reads the chain.
     audit::seal(&mut conn, Sealing::Wait)?;
-    let files = files::open(config, &mut conn)?;
-    if files.is_none() {
-        log::info!("archive files are off: set DANGAN_FILES_KEY to keep them");
-    }
+    let files = Arc::new(files::open(config, &mut conn)?);
     drop(conn);
     let audit_signing_key = audit_offline::signing_key(config)?.map(Arc::new);
     let oidc = config
@@ -132,7 +129,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_WEBHOOK_ALLOW: {e}")))?,
         ),
         oidc: Arc::new(oidc),
-        files: files.map(Arc::new),
+        files,
         password_login: config.password_login,
         trusted_proxies: Arc::new(
             config

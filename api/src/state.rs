@@ -31,8 +31,8 @@ pub struct AppState {
     pub webhook_allow: Arc<Vec<Allowed>>,
     /// The OpenID providers people may sign in with (`DANGAN_OIDC_*`).
     pub oidc: Arc<crate::oidc::Providers>,
-    /// Archive files, sealed in their store (`DANGAN_FILES_URL`); off without `DANGAN_FILES_KEY`.
-    pub files: Option<Arc<crate::files::Files>>,
+    /// Archive files and photos, sealed in their store (`DANGAN_FILES_URL`).
+    pub files: Arc<crate::files::Files>,
     /// Whether Dangan passwords may be used to log in (`DANGAN_PASSWORD_LOGIN`).
     pub password_login: bool,
     /// Proxies whose `X-Forwarded-For` is believed (`DANGAN_TRUSTED_PROXIES`).
@@ -46,16 +46,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The file store, or 503 where archive files are off.
-    pub fn files(&self) -> Result<&crate::files::Files, ApiError> {
-        self.files.as_deref().ok_or_else(|| {
-            ApiError::new(
-                crate::error::ErrorCode::Unavailable,
-                "archive files are off here: the administrator sets DANGAN_FILES_KEY",
-            )
-        })
-    }
-
     /// Runs one persistence use case on a pooled connection, off the async workers.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where

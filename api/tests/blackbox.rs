@@ -17,6 +17,19 @@ fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dangan"))
 }
 
+/// The binary on `store`'s files, with their key: a command that opens the file store never
+/// generates a key in the working directory.
+fn binary_for(store: &TestStore) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .env(
+            "DANGAN_FILES_URL",
+            format!("file://{}", store.files_dir.display()),
+        )
+        .env("DANGAN_FILES_KEY", dangan_tests::FILES_KEY);
+    command
+}
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -34,17 +47,12 @@ fn start(store: &TestStore) -> (Server, Client) {
 
 /// `start`, with the server's process id.
 fn start_with_pid(store: &TestStore) -> (Server, Client, u32) {
-    let mut child = Command::new(binary())
+    let mut child = binary_for(store)
         .arg("serve")
         .env("DANGAN_DATABASE_URL", &store.url)
         .env("DANGAN_BIND", "127.0.0.1:0")
         .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("DANGAN_WORKERS", "1")
-        .env(
-            "DANGAN_FILES_URL",
-            format!("file://{}", store.files_dir.display()),
-        )
-        .env("DANGAN_FILES_KEY", dangan_tests::FILES_KEY)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -138,7 +146,7 @@ fn the_binary_prints_the_committed_openapi_document() {
 fn the_scheduler_runs_once_from_the_command_line() {
     let store = TestStore::sqlite();
     let run = || {
-        Command::new(binary())
+        binary_for(&store)
             .args(["scheduler", "run-once"])
             .env("DANGAN_DATABASE_URL", &store.url)
             .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -163,7 +171,7 @@ fn the_scheduler_runs_once_from_the_command_line() {
 #[test]
 fn a_bad_webhook_allow_list_stops_the_start() {
     let store = TestStore::sqlite();
-    let output = Command::new(binary())
+    let output = binary_for(&store)
         .arg("migrate")
         .env("DANGAN_DATABASE_URL", &store.url)
         .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -182,7 +190,7 @@ fn the_audit_chain_is_checked_against_a_checkpoint_from_the_command_line() {
     let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
     let public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     let dangan = |args: &[&str]| {
-        Command::new(binary())
+        binary_for(&store)
             .args(args)
             .env("DANGAN_DATABASE_URL", &store.url)
             .env("DANGAN_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -191,7 +199,7 @@ fn the_audit_chain_is_checked_against_a_checkpoint_from_the_command_line() {
             .unwrap()
     };
     assert!(dangan(&["migrate"]).status.success());
-    let signed = Command::new(binary())
+    let signed = binary_for(&store)
         .args(["audit", "checkpoint"])
         .env("DANGAN_DATABASE_URL", &store.url)
         .env("DANGAN_AUDIT_SIGNING_KEY", seed)
@@ -255,7 +263,7 @@ fn a_backup_taken_while_the_server_writes_restores_to_a_chain_and_counters_that_
     let writing = std::sync::atomic::AtomicBool::new(true);
     let copy = std::env::temp_dir().join(format!("dangan-backup-{}.db", uuid::Uuid::new_v4()));
     let dangan = |url: &str, args: &[&str]| {
-        Command::new(binary())
+        binary_for(&store)
             .args(args)
             .env("DANGAN_DATABASE_URL", url)
             .env("RUST_LOG", "warn")
@@ -336,7 +344,7 @@ fn postgres_is_backed_up_with_pg_dump() {
         return;
     };
     let file = std::env::temp_dir().join(format!("dangan-backup-{}.db", uuid::Uuid::new_v4()));
-    let refused = Command::new(binary())
+    let refused = binary_for(&store)
         .args(["backup", file.to_str().unwrap()])
         .env("DANGAN_DATABASE_URL", &store.url)
         .output()

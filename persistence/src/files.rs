@@ -268,6 +268,21 @@ pub fn key_fingerprint(conn: &mut Conn, fingerprint: &str) -> Result<String, Per
     settings::get_or_insert(conn, KEY_FINGERPRINT, fingerprint)
 }
 
+/// Whether no file or photo is sealed with any key yet (a retired file's key is forgotten).
+pub fn nothing_sealed(conn: &mut Conn) -> Result<bool, PersistenceError> {
+    let files: i64 = archive_files::table
+        .filter(archive_files::wrapped_key.is_not_null())
+        .count()
+        .get_result(conn)?;
+    let photos: i64 = loan_photos::table.count().get_result(conn)?;
+    Ok(files + photos == 0)
+}
+
+/// Records `fingerprint` as the master key's, in place of one no sealed file depends on.
+pub fn forget_key_fingerprint(conn: &mut Conn, fingerprint: &str) -> Result<(), PersistenceError> {
+    settings::put(conn, KEY_FINGERPRINT, fingerprint)
+}
+
 /// Re-wraps every file's and photo's data key with `rewrap` (from the old master key to a new one) and
 /// records the new key's fingerprint, all in one transaction: a key that does not re-wrap
 /// leaves every key as it was. Returns how many keys were re-wrapped.

@@ -9,8 +9,10 @@ pub struct TestStore {
     cleanup: Cleanup,
 }
 
+/// `files` in a directory of its own, where a key generated beside the files lands too.
 fn files_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("dangan-files-{}", uuid::Uuid::new_v4().simple()));
+    let root = std::env::temp_dir().join(format!("dangan-files-{}", uuid::Uuid::new_v4().simple()));
+    let dir = root.join("files");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -72,7 +74,9 @@ impl TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.files_dir);
+        if let Some(root) = self.files_dir.parent() {
+            let _ = std::fs::remove_dir_all(root);
+        }
         match &self.cleanup {
             Cleanup::Sqlite(dir) => {
                 let _ = std::fs::remove_dir_all(dir);

@@ -127,7 +127,7 @@ pub(crate) fn multipart_error(error: MultipartError) -> ApiError {
         (status = 415, description = "Not multipart, or not a kind of file an archive keeps", body = Problem,
             example = json!({"type": "urn:dangan:problem:unsupported_media_type", "title": "Unsupported content type", "status": 415, "detail": "not a kind of file an archive keeps: PDF, PNG, JPEG, TIFF, WebP or an office document", "code": "unsupported_media_type"})),
         (status = 422, description = "No part named `file`, another part, no file name, or an empty file", body = Problem),
-        (status = 503, description = "The file store did not take the file, or archive files are off (no `DANGAN_FILES_KEY`)", body = Problem),
+        (status = 503, description = "The file store did not take the file", body = Problem),
     ))]
 #[post("/archives/{id}/files")]
 pub async fn upload(
@@ -137,7 +137,7 @@ pub async fn upload(
     mut body: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Catalogue)?;
-    let store = state.files()?;
+    let store = &*state.files;
     let archive_id = id.into_inner();
     let viewer = caller.user.clone();
     state
@@ -232,7 +232,7 @@ pub async fn list(
         (status = 404, description = "No such archive within your clearance, or no such file", body = Problem),
         (status = 409, description = "`file_failed_check`: the stored file is not what was uploaded", body = Problem,
             example = json!({"type": "urn:dangan:problem:file_failed_check", "title": "The stored file fails its integrity check", "status": 409, "detail": "the stored file fails its integrity check: it was changed or damaged in the store", "code": "file_failed_check"})),
-        (status = 503, description = "The file store did not answer, or archive files are off", body = Problem),
+        (status = 503, description = "The file store did not answer", body = Problem),
     ))]
 #[get("/archives/{id}/files/{file_id}")]
 pub async fn read(
@@ -241,7 +241,7 @@ pub async fn read(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Catalogue)?;
-    let store = state.files()?;
+    let store = &*state.files;
     let (archive_id, file_id) = path.into_inner();
     let viewer = caller.user.clone();
     let (file, wrapped) = state
@@ -414,7 +414,6 @@ pub(crate) fn file_response(
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an archivist or admin", body = Problem),
         (status = 404, description = "No such archive within your clearance, or no such file", body = Problem),
-        (status = 503, description = "Archive files are off (no `DANGAN_FILES_KEY`)", body = Problem),
     ))]
 #[delete("/archives/{id}/files/{file_id}")]
 pub async fn retire(
@@ -423,7 +422,7 @@ pub async fn retire(
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Catalogue)?;
-    let store = state.files()?;
+    let store = &*state.files;
     let (archive_id, file_id) = path.into_inner();
     let now = state.clock.now();
     state

@@ -700,7 +700,7 @@ pub struct ReturnBody {
         (status = 413, description = "A photo larger than `DANGAN_FILES_MAX_BYTES`", body = Problem),
         (status = 415, description = "Neither JSON nor a form, or a photo that is no image", body = Problem),
         (status = 422, description = "Invalid fields, another part, or more than 10 photos", body = Problem),
-        (status = 503, description = "Photos sent where archive files are off (no `DANGAN_FILES_KEY`)", body = Problem),
+        (status = 503, description = "The file store did not take the photos", body = Problem),
     ))]
 #[post("/returns")]
 pub async fn take_back(
@@ -728,9 +728,7 @@ pub async fn take_back(
         .db(move |conn| returns::take_back(conn, now, &caller.user, inspection, &taken))
         .await;
     if returned.is_err() {
-        if let Some(store) = state.files.as_deref() {
-            super::photos::forget(store, &photos).await;
-        }
+        super::photos::forget(&state.files, &photos).await;
     }
     Ok(loan_response(StatusCode::OK, returned?, now))
 }

@@ -96,7 +96,7 @@ pub struct TracedCopyList {
             example = json!({"type": "urn:dangan:problem:loan_not_open", "title": "The loan has not opened yet", "status": 409, "detail": "the online loan opens at 2026-12-07T01:00:00Z", "code": "loan_not_open"})),
         (status = 410, description = "`loan_ended`: due, given back, revoked, or ended with your account", body = Problem,
             example = json!({"type": "urn:dangan:problem:loan_ended", "title": "The loan has ended", "status": 410, "detail": "the online loan has ended: its files are no longer readable", "code": "loan_ended"})),
-        (status = 503, description = "The file store did not answer, or archive files are off", body = Problem),
+        (status = 503, description = "The file store did not answer", body = Problem),
     ))]
 #[get("/loans/{id}/files/{file_id}")]
 pub async fn read(
@@ -104,7 +104,7 @@ pub async fn read(
     caller: CurrentUser,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.files()?;
+    let store = &*state.files;
     let (loan_id, file_id) = path.into_inner();
     let (now, reader) = (state.clock.now(), caller.user.clone());
     let reading = state

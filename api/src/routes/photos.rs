@@ -155,7 +155,7 @@ pub async fn read_return(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<(ReturnBody, Vec<NewFile>), ApiError> {
-    let store = state.files()?;
+    let store = &*state.files;
     let form = Multipart::new(req.headers(), payload.into_inner());
     let mut photos = Vec::new();
     match read_parts(store, form, &mut photos).await {
@@ -200,7 +200,7 @@ pub fn is_multipart(req: &HttpRequest) -> bool {
         (status = 401, description = "No valid token", body = Problem),
         (status = 404, description = "No such loan visible to you, or no such photo of it", body = Problem),
         (status = 409, description = "`file_failed_check`: the stored photo is not what was taken", body = Problem),
-        (status = 503, description = "The file store did not answer, or files are off", body = Problem),
+        (status = 503, description = "The file store did not answer", body = Problem),
     ))]
 #[get("/loans/{id}/photos/{photo_id}")]
 pub async fn read(
@@ -208,7 +208,7 @@ pub async fn read(
     caller: CurrentUser,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.files()?;
+    let store = &*state.files;
     let (loan_id, photo_id) = path.into_inner();
     let viewer = caller.user.clone();
     let (photo, wrapped) = state

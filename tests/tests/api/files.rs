@@ -261,6 +261,45 @@ both_stores! {
         }
     }
 
+    fn without_a_key_a_local_store_keeps_a_generated_one_beside_its_files(store) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut config = config_for(&store);
+        config.files_key = None;
+        let key_path = store.files_dir.with_file_name("files.key");
+        let Desk { app, archivist, archive, .. } = desk(TestApp::start_configured(store, config.clone(), |_| {}));
+        let key = std::fs::read_to_string(&key_path).expect("a key beside the files");
+        assert!(key.trim().len() == 64 && key.trim().bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+        assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(stored(&app.store.files_dir).is_empty(), "the key is beside the files, not among them");
+
+        // Until something is sealed, another key may take its place (a `migrate` run elsewhere).
+        let mut other = config_for(&app.store);
+        other.files_key = Some(dangan_api::config::Secret::from(
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        ));
+        drop(app.instance(&other).expect("nothing is sealed yet"));
+        drop(app.instance(&config).expect("and back"));
+
+        let content = pdf(50_000);
+        let reply = upload(&app, &archivist, &archive, &multipart("a.pdf", "application/pdf", &content));
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let id = reply.json()["id"].as_str().unwrap().to_owned();
+        let refused = app.instance(&other).err().expect("now the key is the generated one");
+        assert!(refused.to_string().contains("DANGAN_FILES_KEY is not the key"), "{refused}");
+        let restarted = app.instance(&config).expect("the kept key is read again");
+        let back = restarted.client.get(&format!("/api/v1/archives/{archive}/files/{id}"), Some(&archivist));
+        assert_eq!((back.status, sha256(&back.bytes)), (200, sha256(&content)));
+        let mut explicit = config.clone();
+        explicit.files_key = Some(dangan_api::config::Secret::from(key.trim()));
+        drop(app.instance(&explicit).expect("the same key given explicitly"));
+
+        // Files on an S3-compatible store sit beside nothing: their key must be given.
+        let mut s3 = config.clone();
+        s3.files_url = "s3://dangan-files?endpoint=http://127.0.0.1:9&region=us-east-1".into();
+        let refused = app.instance(&s3).err().expect("no key for an S3 store");
+        assert!(refused.to_string().contains("DANGAN_FILES_KEY must be set"), "{refused}");
+    }
+
     fn files_live_sealed_in_an_s3_compatible_store(store) {
         let Some(s3) = dangan_tests::s3::S3Server::start() else { return };
         let mut config = config_for(&store);
