@@ -99,6 +99,12 @@ pub fn check_file_name(name: &str) -> Result<String, FieldError> {
     Ok(last.to_owned())
 }
 
+/// Whether a copy of a file of `media_type` lent online carries a visible mark: PDFs do; images
+/// and office documents are handed out as stored (traced by the audit trail alone).
+pub fn marked_when_lent(media_type: &str) -> bool {
+    media_type == FileKind::Pdf.media_type(None)
+}
+
 /// What a copy lent online says of itself on every page (of a PDF): whose it is, from which
 /// loan, which copy and when, so that a copy found outside leads back to its borrower even
 /// without its digest. `lines` carry it all, at the foot of the page; `banner` is what reads at
@@ -138,6 +144,14 @@ impl CopyMark {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_pdfs_are_marked_when_lent() {
+        assert!(marked_when_lent("application/pdf"));
+        for unmarked in ["image/png", "image/jpeg", "application/msword"] {
+            assert!(!marked_when_lent(unmarked), "{unmarked}");
+        }
+    }
 
     #[test]
     fn a_copy_names_its_borrower_loan_and_copy() {

@@ -279,7 +279,7 @@ pub fn nothing_sealed(conn: &mut Conn) -> Result<bool, PersistenceError> {
 }
 
 /// Records `fingerprint` as the master key's, in place of one no sealed file depends on.
-pub fn forget_key_fingerprint(conn: &mut Conn, fingerprint: &str) -> Result<(), PersistenceError> {
+pub fn replace_key_fingerprint(conn: &mut Conn, fingerprint: &str) -> Result<(), PersistenceError> {
     settings::put(conn, KEY_FINGERPRINT, fingerprint)
 }
 
@@ -299,23 +299,16 @@ pub fn rewrap_keys(
                 archive_files::wrapped_key.assume_not_null(),
             ))
             .load(conn)?;
-        let count = keys.len();
-        for (id, wrapped) in keys {
-            let rewrapped = rewrap(id.into(), &wrapped).map_err(|e| {
-                PersistenceError::Corrupt(format!("the key of file {}: {e}", Uuid::from(id)))
-            })?;
+        let photo_keys: Vec<(DbId, String)> = loan_photos::table
+            .select((loan_photos::id, loan_photos::wrapped_key))
+            .load(conn)?;
+        let count = keys.len() + photo_keys.len();
+        for (id, rewrapped) in rewrapped(keys, "file", &rewrap)? {
             diesel::update(archive_files::table.find(id))
                 .set(archive_files::wrapped_key.eq(Some(rewrapped)))
                 .execute(conn)?;
         }
-        let photo_keys: Vec<(DbId, String)> = loan_photos::table
-            .select((loan_photos::id, loan_photos::wrapped_key))
-            .load(conn)?;
-        let count = count + photo_keys.len();
-        for (id, wrapped) in photo_keys {
-            let rewrapped = rewrap(id.into(), &wrapped).map_err(|e| {
-                PersistenceError::Corrupt(format!("the key of photo {}: {e}", Uuid::from(id)))
-            })?;
+        for (id, rewrapped) in rewrapped(photo_keys, "photo", &rewrap)? {
             diesel::update(loan_photos::table.find(id))
                 .set(loan_photos::wrapped_key.eq(rewrapped))
                 .execute(conn)?;
@@ -323,4 +316,21 @@ pub fn rewrap_keys(
         settings::put(conn, KEY_FINGERPRINT, new_fingerprint)?;
         Ok(count)
     })
+}
+
+/// `keys` (of files or photos, as `what` says) re-wrapped by `rewrap`, or why one would not.
+fn rewrapped(
+    keys: Vec<(DbId, String)>,
+    what: &str,
+    rewrap: impl Fn(Uuid, &str) -> Result<String, String>,
+) -> Result<Vec<(DbId, String)>, PersistenceError> {
+    keys.into_iter()
+        .map(|(id, wrapped)| {
+            rewrap(id.into(), &wrapped)
+                .map(|rewrapped| (id, rewrapped))
+                .map_err(|e| {
+                    PersistenceError::Corrupt(format!("the key of {what} {}: {e}", Uuid::from(id)))
+                })
+        })
+        .collect()
 }

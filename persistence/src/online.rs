@@ -6,7 +6,7 @@
 use dangan_domain::{
     access::check_borrower,
     audit::NewAuditEvent,
-    loan::{Loan, LoanStatus, OnlineEnd},
+    loan::{Loan, LoanKind, LoanStatus, OnlineEnd},
     request::ItemStatus,
     voucher::{voucher_number, VoucherKey},
     Classification,
@@ -40,7 +40,7 @@ fn held(loan: &StoredLoan) -> Hold<'static> {
 }
 
 /// Opens the loans of an online request its last approval (by `approver`) just approved,
-/// readable from `opens_at`; in the approval's transaction. Returns the loans opened.
+/// readable from `opens_at`; in the approval's transaction.
 pub(crate) fn open(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -48,11 +48,10 @@ pub(crate) fn open(
     request: &StoredRequest,
     opens_at: OffsetDateTime,
     voucher_key: &VoucherKey,
-) -> Result<Vec<StoredLoan>, PersistenceError> {
+) -> Result<(), PersistenceError> {
     let borrower = users::principals(conn, &[request.borrower_id])?
         .remove(&request.borrower_id)
         .ok_or(PersistenceError::NotFound)?;
-    let mut opened = Vec::with_capacity(request.items.len());
     let mut after = request.clone();
     for item in &mut after.items {
         // As at the desk: nothing opens for a borrower since disabled or no longer cleared.
@@ -106,10 +105,9 @@ pub(crate) fn open(
                     "loan": loan_audit(&stored),
                 })),
         )?;
-        opened.push(stored);
     }
     settle(conn, now, &after)?;
-    Ok(opened)
+    Ok(())
 }
 
 /// What one online read needs: the loan and its number, the file and its wrapped data key.
@@ -143,7 +141,7 @@ pub fn reading(
 ) -> Result<Reading, PersistenceError> {
     let loan = load(conn, loan_id)?;
     if loan.loan.borrower_id != reader.id
-        || loan.loan.kind != dangan_domain::loan::LoanKind::Online
+        || loan.loan.kind != LoanKind::Online
         || !reader.principal().may_see(loan.classification)
     {
         return Err(PersistenceError::NotFound);
@@ -403,7 +401,7 @@ fn open_online(
     due_by: Option<OffsetDateTime>,
 ) -> Result<Vec<Uuid>, PersistenceError> {
     let mut query = loans::table
-        .filter(loans::kind.eq(dangan_domain::loan::LoanKind::Online.as_str()))
+        .filter(loans::kind.eq(LoanKind::Online.as_str()))
         .filter(loans::status.eq(LoanStatus::Active.as_str()))
         .order((loans::archive_id, loans::id))
         .select(loans::id)

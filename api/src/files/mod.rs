@@ -45,7 +45,7 @@ pub fn open(config: &Config, conn: &mut dangan_persistence::Conn) -> Result<File
         // Nothing is sealed with the key the store knew (say, one generated beside the files of
         // a `dangan migrate` run elsewhere): this one takes its place.
         log::warn!("no file is sealed yet: the files master key is now the one given here");
-        stored_files::forget_key_fingerprint(conn, &files.fingerprint())?;
+        stored_files::replace_key_fingerprint(conn, &files.fingerprint())?;
     } else if known != files.fingerprint() {
         return Err(StartupError::Invalid(format!(
             "DANGAN_FILES_KEY is not the key the stored files are sealed with (its fingerprint is \

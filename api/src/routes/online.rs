@@ -3,7 +3,10 @@
 //! back early, an archivist may revoke it, and a copy found outside is traced to its loan.
 
 use actix_web::{get, http::StatusCode, post, web, HttpResponse};
-use dangan_domain::{access::Capability, file::CopyMark};
+use dangan_domain::{
+    access::Capability,
+    file::{marked_when_lent, CopyMark},
+};
 use dangan_persistence::online::{self, Copy, NewCopy, Reading};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -113,7 +116,7 @@ pub async fn read(
     let wrapped = hex::decode(&reading.wrapped_key).map_err(ApiError::internal)?;
     let file = &reading.file;
     let copy_id = Uuid::now_v7();
-    if file.media_type != "application/pdf" {
+    if !marked_when_lent(&file.media_type) {
         if let Err(failure) = check(store, file.id, &wrapped, &file.sha256).await {
             return Err(refuse_failed(&state, &caller, file, failure.reason()?).await);
         }

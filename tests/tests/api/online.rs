@@ -295,6 +295,10 @@ both_stores! {
         let overdue = app.client.get("/api/v1/loans?overdue=true", Some(&org.token("archivist"))).json();
         assert_eq!(overdue["items"].as_array().unwrap().len(), 0);
         assert_eq!(org.ask("borrower", &[&archive], "online", 7).status, 201, "an online loan never blocks its borrower");
+        let summary = app.client.get("/api/v1/reports/summary", Some(&org.token("archivist"))).json();
+        assert_eq!(summary["overdue_now"], 0, "past due, still active, not overdue: {summary}");
+        let overdue_report = app.client.get("/api/v1/reports/overdue", Some(&org.token("archivist"))).json();
+        assert_eq!(overdue_report["items"].as_array().map(Vec::len), Some(0), "{overdue_report}");
         let run = scheduler::run_once(&app.state).unwrap();
         assert_eq!(run.expired_online_loans, 2);
         let about_loans = events(&org, "reminder.sent").into_iter().filter(|e| e["entity_type"] == "loan").count();
@@ -306,8 +310,6 @@ both_stores! {
         let closed = app.client.get(&format!("/api/v1/loan-requests/{}", request["id"].as_str().unwrap()), Some(&org.token("borrower"))).json();
         assert_eq!(closed["status"], "closed");
         assert_eq!(events(&org, "loan.expired").len(), 2);
-        let summary = app.client.get("/api/v1/reports/summary", Some(&org.token("archivist"))).json();
-        assert_eq!(summary["overdue_now"], 0, "{summary}");
     }
 
     fn an_online_loan_ends_at_once_on_give_back_revocation_deactivation_or_lowered_clearance(store) {
