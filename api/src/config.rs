@@ -229,10 +229,15 @@ pub struct OidcConfig {
         global = true
     )]
     pub oidc_create_users: bool,
-    /// Take a first sign-in for the local user of the same username (trust the provider's
-    /// usernames as the organisation's own).
+    /// Take a first sign-in for the user provisioning made under the same username (exactly), or
+    /// with `DANGAN_OIDC_LINK_CLAIM` the one whose SCIM `externalId` the claim holds; never a
+    /// user with roles, a Dangan password or a linked identity (an admin links those).
     #[arg(long, env = "DANGAN_OIDC_LINK_BY_USERNAME", global = true)]
     pub oidc_link_by_username: bool,
+    /// The stable claim (`oid`, `sub`, an employee id) linking matches against the `externalId`
+    /// the provider's SCIM client gave a user; unset, linking matches the username.
+    #[arg(long, env = "DANGAN_OIDC_LINK_CLAIM", global = true)]
+    pub oidc_link_claim: Option<String>,
     /// The claim new users' usernames come from.
     #[arg(
         long,
@@ -265,6 +270,7 @@ impl Default for OidcConfig {
             oidc_callback_url: None,
             oidc_create_users: true,
             oidc_link_by_username: false,
+            oidc_link_claim: None,
             oidc_username_claim: "preferred_username".into(),
             oidc_department_claim: None,
             oidc_roles_claim: None,
@@ -299,6 +305,7 @@ impl OidcConfig {
                     department_claim: self.oidc_department_claim.clone(),
                     roles_claim: self.oidc_roles_claim.clone(),
                     clearance_claim: self.oidc_clearance_claim.clone(),
+                    link_claim: self.oidc_link_claim.clone(),
                     ..ClaimMapping::default()
                 },
                 create_users: self.oidc_create_users,

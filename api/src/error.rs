@@ -38,6 +38,7 @@ error_codes! {
     InvalidPassword => FORBIDDEN, "invalid_password", "The password does not match";
     InvalidSsoCode => FORBIDDEN, "invalid_sso_code", "The sign-in code does not prove a fresh sign-in";
     NotProvisioned => FORBIDDEN, "not_provisioned", "No Dangan account for this identity";
+    LinkUnusable => FORBIDDEN, "link_unusable", "The sign-in link cannot be used";
     PasswordLoginDisabled => FORBIDDEN, "password_login_disabled", "Password sign-in is turned off";
     RedirectUriNotAllowed => BAD_REQUEST, "redirect_uri_not_allowed", "The redirect URI is not on the allow-list";
     InvalidGrant => BAD_REQUEST, "invalid_grant", "The code or token cannot be used";
@@ -60,6 +61,8 @@ error_codes! {
     FileNotMarkable => CONFLICT, "file_not_markable", "The file cannot be marked for lending";
     LoanNotOpen => CONFLICT, "loan_not_open", "The loan has not opened yet";
     NoOtherSignIn => CONFLICT, "no_other_sign_in", "The user has no other way to sign in";
+    IdentityExists => CONFLICT, "identity_exists", "The user has an identity from this provider";
+    ScimClientRevoked => CONFLICT, "scim_client_revoked", "The provisioning client is revoked";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     NoPolicy => CONFLICT, "no_policy", "No loan policy covers this";
     RequestNotPending => CONFLICT, "request_not_pending", "The request is not pending";
@@ -96,6 +99,9 @@ impl ErrorCode {
             "no_open_loan" => ErrorCode::NoOpenLoan,
             "renewal_pending" => ErrorCode::RenewalPending,
             "no_other_sign_in" => ErrorCode::NoOtherSignIn,
+            "scim_client_revoked" => ErrorCode::ScimClientRevoked,
+            "identity_exists" => ErrorCode::IdentityExists,
+            "link_unusable" => ErrorCode::LinkUnusable,
             _ => ErrorCode::Internal,
         }
     }
@@ -306,6 +312,9 @@ impl From<DomainError> for ApiError {
                 scim_type: Some(scim_type),
                 ..ApiError::bad_request(detail)
             },
+            DomainError::ProvisioningRefused(detail) => {
+                ApiError::new(ErrorCode::Forbidden, detail.clone())
+            }
             DomainError::UnknownValue(_) => {
                 ApiError::new(ErrorCode::ValidationFailed, error.to_string())
             }

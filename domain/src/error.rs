@@ -72,6 +72,9 @@ pub enum DomainError {
         scim_type: &'static str,
         detail: String,
     },
+    /// A provisioning client wrote what Dangan keeps for its admins to decide (403).
+    #[error("{0}")]
+    ProvisioningRefused(String),
     #[error("an edit cannot move an archive from {from} to {to}")]
     StatusChange {
         from: &'static str,

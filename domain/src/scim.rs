@@ -14,6 +14,9 @@ use crate::{
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// The enterprise extension Microsoft Entra ID and Okta write `department` and
+/// `employeeNumber` in.
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// A request a SCIM client cannot have meant, with the `scimType` RFC 7644 §3.12 names for it.
 fn refused(scim_type: &'static str, detail: impl Into<String>) -> DomainError {
@@ -41,10 +44,37 @@ pub fn unknown_member(id: Uuid) -> DomainError {
 pub struct ProvisionedUser {
     pub user_name: String,
     pub display_name: String,
-    pub active: bool,
+    /// `None` where the request leaves `active` out: the user's status stays as it is.
+    pub active: Option<bool>,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub external_id: Option<String>,
+    /// The enterprise extension's `department` (a department's code or name), where sent.
+    pub department: Option<String>,
+}
+
+/// What Dangan holds of a user that no provider may undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldInDangan {
+    /// Roles an admin granted.
+    pub has_roles: bool,
+    /// A Dangan password to log in with.
+    pub has_password: bool,
+    /// An admin disabled them: only an admin enables them again.
+    pub disabled_by_admin: bool,
+}
+
+impl HeldInDangan {
+    /// Someone who is more in Dangan than the provider made them: renaming them, or letting
+    /// them in again, is an admin's decision.
+    fn granted(self) -> bool {
+        self.has_roles || self.has_password
+    }
+}
+
+/// Why a provisioning client may not write what it sent (403): what Dangan holds decides.
+fn not_the_providers(detail: String) -> DomainError {
+    DomainError::ProvisioningRefused(detail)
 }
 
 /// A department as the identity provider describes it: a Group whose members are its users.
@@ -94,7 +124,14 @@ pub fn parse_filter(text: &str) -> Result<Filter, DomainError> {
             format!("{text:?}: only `attribute eq \"value\"` filters are supported"),
         )
     };
-    let text = text.trim();
+    let mut text = text.trim();
+    // `(userName eq "x")`: one balanced pair around the whole filter is no filter of its own.
+    while let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+        text = inner.trim();
+    }
+    if text.contains(['(', ')']) {
+        return Err(unsupported());
+    }
     let (attribute, rest) = text
         .split_once(char::is_whitespace)
         .ok_or_else(unsupported)?;
@@ -111,7 +148,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, DomainError> {
         _ => return Err(unsupported()),
     };
     Ok(Filter {
-        attribute: attribute_name(attribute)?,
+        attribute: attribute_name(attribute).map_err(|_| unsupported())?,
         value,
     })
 }
@@ -119,7 +156,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, DomainError> {
 /// An attribute's name, lower-cased, without its schema's URN prefix.
 fn attribute_name(text: &str) -> Result<String, DomainError> {
     let lower = text.trim().to_ascii_lowercase();
-    let bare = [USER_SCHEMA, GROUP_SCHEMA]
+    let bare = [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_SCHEMA]
         .iter()
         .find_map(|schema| lower.strip_prefix(&format!("{}:", schema.to_ascii_lowercase())))
         .unwrap_or(&lower);
@@ -279,10 +316,17 @@ fn attributes_of(resource: &Value) -> Result<Map<String, Value>, DomainError> {
     let object = resource
         .as_object()
         .ok_or_else(|| refused("invalidSyntax", "the body must be a JSON object"))?;
-    // Keys that are no attribute name of ours (an extension schema's URN) are ignored like any
-    // attribute Dangan does not keep.
+    // The enterprise extension's attributes are read as the User's own (Dangan keeps only its
+    // `department`); keys that are no attribute name of ours (another extension's URN) are
+    // ignored like any attribute Dangan does not keep.
+    let extension = object
+        .iter()
+        .filter(|(key, _)| key.eq_ignore_ascii_case(ENTERPRISE_SCHEMA))
+        .filter_map(|(_, value)| value.as_object())
+        .flatten();
     Ok(object
         .iter()
+        .chain(extension)
         .filter_map(|(key, value)| Some((attribute_name(key).ok()?, value.clone())))
         .filter(|(name, _)| !is_server_kept(name))
         .collect())
@@ -316,17 +360,48 @@ impl ProvisionedUser {
         }
     }
 
+    /// The status of a user this description creates: active unless it says otherwise.
     pub fn status(&self) -> UserStatus {
-        if self.active {
+        if self.active.unwrap_or(true) {
             UserStatus::Active
         } else {
             UserStatus::Disabled
         }
     }
 
+    /// The status this description leaves a user in who is `current` and named `current_name`
+    /// now, or why the provider may not write it. Deactivation always goes through (it only
+    /// takes access away); a rename, or letting someone in again, is refused for a user with
+    /// roles or a Dangan password, and a user an admin disabled stays disabled.
+    pub fn status_over(
+        &self,
+        current: UserStatus,
+        current_name: &str,
+        held: HeldInDangan,
+    ) -> Result<UserStatus, DomainError> {
+        if self.user_name != current_name && held.granted() {
+            return Err(not_the_providers(format!(
+                "userName: {current_name} holds roles or a Dangan password; only an admin \
+                 renames them, in Dangan"
+            )));
+        }
+        match (self.active, current) {
+            (None, current) => Ok(current),
+            (Some(false), _) => Ok(UserStatus::Disabled),
+            (Some(true), UserStatus::Active) => Ok(UserStatus::Active),
+            (Some(true), _) if held.disabled_by_admin => Ok(current),
+            (Some(true), _) if held.granted() => Err(not_the_providers(format!(
+                "active: {current_name} holds roles or a Dangan password; only an admin \
+                 enables them again, in Dangan"
+            ))),
+            (Some(true), _) => Ok(UserStatus::Active),
+        }
+    }
+
     /// Reads a User resource of a POST or PUT. Attributes Dangan does not keep are ignored, as
-    /// providers send many (name, title, addresses); `displayName` defaults to `userName` and
-    /// `active` to true.
+    /// providers send many (name, title, addresses), and so are the read-only `groups` (RFC 7644
+    /// §3.3: Okta sends `"groups": []`); `displayName` defaults to `userName`; `active` left out
+    /// changes nothing (a new user is active).
     pub fn from_resource(resource: &Value) -> Result<ProvisionedUser, DomainError> {
         let attributes = attributes_of(resource)?;
         let user_name = attributes
@@ -337,13 +412,14 @@ impl ProvisionedUser {
         let mut user = ProvisionedUser {
             display_name: user_name.clone(),
             user_name,
-            active: true,
+            active: None,
             email: None,
             phone: None,
             external_id: None,
+            department: None,
         };
         for (name, value) in &attributes {
-            if !value.is_null() {
+            if !value.is_null() && name != "groups" {
                 user.set(name, None, value)?;
             }
         }
@@ -367,7 +443,8 @@ impl ProvisionedUser {
         match attribute {
             "username" => self.user_name = text_of("userName", value)?,
             "displayname" => self.display_name = text_of("displayName", value)?,
-            "active" => self.active = flag_of("active", value)?,
+            "active" => self.active = Some(flag_of("active", value)?),
+            "department" => self.department = Some(text_of("department", value)?),
             "externalid" => self.external_id = Some(text_of("externalId", value)?),
             "emails" => self.email = one("emails")?,
             "phonenumbers" => self.phone = one("phoneNumbers")?,
@@ -624,7 +701,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(user.display_name, "lisi");
-        assert!(user.active);
+        assert_eq!(user.active, None, "left out, it changes nothing");
+        assert_eq!(user.status(), UserStatus::Active, "a newcomer is active");
         assert_eq!(user.email.as_deref(), Some("li@example.org"));
         assert_eq!(
             scim_type(ProvisionedUser::from_resource(&json!({"displayName": "x"})).unwrap_err()),
@@ -698,7 +776,7 @@ mod tests {
         }))
         .unwrap();
         let patched = user.clone().patched(&operations).unwrap();
-        assert!(!patched.active);
+        assert_eq!(patched.active, Some(false));
         assert_eq!(patched.display_name, "李四");
         assert_eq!(patched.email.as_deref(), Some("li@example.org"));
         assert_eq!(patched.external_id, None);
@@ -748,6 +826,101 @@ mod tests {
             .patched(&patch(json!([{"op": "remove", "path": "members"}])))
             .unwrap();
         assert!(cleared.members.is_empty());
+    }
+
+    #[test]
+    fn what_dangan_holds_no_provider_undoes() {
+        let described = |user_name: &str, active: Option<bool>| ProvisionedUser {
+            user_name: user_name.into(),
+            display_name: user_name.into(),
+            active,
+            email: None,
+            phone: None,
+            external_id: None,
+            department: None,
+        };
+        let held = |has_roles, has_password, disabled_by_admin| HeldInDangan {
+            has_roles,
+            has_password,
+            disabled_by_admin,
+        };
+        let plain = held(false, false, false);
+        let (active, disabled) = (UserStatus::Active, UserStatus::Disabled);
+        // A user the provider made, and nothing more: the provider's word goes.
+        let status = |d: ProvisionedUser, current, h| d.status_over(current, "lisi", h);
+        assert_eq!(
+            status(described("li.si", Some(true)), disabled, plain).unwrap(),
+            active
+        );
+        assert_eq!(
+            status(described("lisi", None), disabled, plain).unwrap(),
+            disabled
+        );
+        assert_eq!(
+            status(described("lisi", None), active, plain).unwrap(),
+            active
+        );
+        // Roles or a password: no rename, no letting in again; leaving always goes through.
+        for granted in [held(true, false, false), held(false, true, false)] {
+            for (current, active_flag) in [(active, None), (active, Some(true))] {
+                assert!(matches!(
+                    status(described("intern.li", active_flag), current, granted),
+                    Err(DomainError::ProvisioningRefused(detail)) if detail.starts_with("userName:")
+                ));
+            }
+            assert!(matches!(
+                status(described("lisi", Some(true)), disabled, granted),
+                Err(DomainError::ProvisioningRefused(detail)) if detail.starts_with("active:")
+            ));
+            assert_eq!(
+                status(described("lisi", Some(false)), active, granted).unwrap(),
+                disabled
+            );
+            assert_eq!(
+                status(described("lisi", Some(true)), active, granted).unwrap(),
+                active
+            );
+        }
+        // Disabled by an admin: whatever the provider sends, they stay disabled.
+        for h in [held(false, false, true), held(true, true, true)] {
+            assert_eq!(
+                status(described("lisi", Some(true)), disabled, h).unwrap(),
+                disabled
+            );
+        }
+    }
+
+    #[test]
+    fn providers_requests_as_they_send_them() {
+        // Okta's create body carries the read-only `groups` (RFC 7644 §3.3: ignored).
+        let okta = ProvisionedUser::from_resource(&json!({
+            "schemas": [USER_SCHEMA], "userName": "isaac.brock@example.com",
+            "name": {"givenName": "Isaac", "familyName": "Brock"},
+            "emails": [{"primary": true, "value": "isaac.brock@example.com", "type": "work"}],
+            "displayName": "Isaac Brock", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+            "groups": [], "password": "1mz050nq", "active": true
+        }))
+        .unwrap();
+        assert_eq!(okta.external_id.as_deref(), Some("00ujl29u0le5T6Aj10h7"));
+        // Entra ID's enterprise extension, in a body and as PATCH paths.
+        let entra = ProvisionedUser::from_resource(&json!({
+            "userName": "lisi", ENTERPRISE_SCHEMA: {"department": "HR", "employeeNumber": "42"}
+        }))
+        .unwrap();
+        assert_eq!(entra.department.as_deref(), Some("HR"));
+        let operations = parse_patch(&json!({"schemas": [PATCH_SCHEMA], "Operations": [
+            {"op": "Add", "path": format!("{ENTERPRISE_SCHEMA}:department"), "value": "财务处"},
+            {"op": "Add", "path": format!("{ENTERPRISE_SCHEMA}:employeeNumber"), "value": "42"},
+        ]}))
+        .unwrap();
+        let patched = entra.patched(&operations).unwrap();
+        assert_eq!(patched.department.as_deref(), Some("财务处"));
+        // An unbalanced parenthesis is a filter's error, not a path's; a balanced pair is read.
+        assert_eq!(
+            scim_type(parse_filter(r#"(userName eq "x""#).unwrap_err()),
+            "invalidFilter"
+        );
+        assert_eq!(parse_filter(r#"(userName eq "x")"#).unwrap().value, "x");
     }
 
     #[test]

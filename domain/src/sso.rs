@@ -25,6 +25,10 @@ pub struct ClaimMapping {
     /// A claim holding a clearance. Unset (the default), every newcomer is `public` and an
     /// admin raises it: a claim raises clearance only where the administrator says so.
     pub clearance_claim: Option<String>,
+    /// Where the provider links by username: a stable claim (`oid`, `sub`, an employee id)
+    /// matched exactly against the `externalId` its SCIM client gave the user, instead of the
+    /// username.
+    pub link_claim: Option<String>,
 }
 
 impl Default for ClaimMapping {
@@ -36,6 +40,7 @@ impl Default for ClaimMapping {
             department_claim: None,
             roles_claim: None,
             clearance_claim: None,
+            link_claim: None,
         }
     }
 }
@@ -45,9 +50,39 @@ impl Default for ClaimMapping {
 pub struct SignInRules {
     /// Create a user at the first sign-in of a subject nobody in Dangan is.
     pub create_users: bool,
-    /// Take a subject nobody in Dangan is for the user of the same username (only for a
-    /// provider whose usernames are the organisation's own).
+    /// Take a subject nobody in Dangan is for the provisioned user it names (by the exact
+    /// username, or the link claim against the `externalId`), where that user is still only
+    /// what provisioning made: see `LinkCandidate::linkable`.
     pub link_by_username: bool,
+}
+
+/// How a first sign-in names the local user it may be linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkKey {
+    /// The `externalId` a SCIM client gave the user, from the link claim.
+    ExternalId(String),
+    /// The username, exactly (case and all).
+    Username(String),
+}
+
+/// What the linking rule needs to know of the local user a first sign-in names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkCandidate {
+    /// A SCIM client provisioned them (or an admin handed them to one).
+    pub provisioned: bool,
+    pub has_roles: bool,
+    pub has_password: bool,
+    /// Some provider's identity is linked to them already.
+    pub has_identity: bool,
+}
+
+impl LinkCandidate {
+    /// Whether a sign-in may take this user over by itself: only someone provisioning made and
+    /// nobody has added to since — no roles, no Dangan password, no identity. Anyone else holds
+    /// what a namesake at the provider must not inherit, and is linked by an admin's link.
+    pub fn linkable(self) -> bool {
+        self.provisioned && !self.has_roles && !self.has_password && !self.has_identity
+    }
 }
 
 /// What the first sign-in of a subject nobody in Dangan is becomes.
@@ -59,7 +94,7 @@ pub enum FirstSignIn {
     Link,
     /// Refused: the provider may not add anyone, or may not create and nobody has the name.
     NotProvisioned,
-    /// Refused: a local user has the username, and the provider may not take it over.
+    /// Refused: a local user has the username, and the sign-in may not take it over.
     UsernameTaken,
 }
 
@@ -69,14 +104,33 @@ impl SignInRules {
         self.create_users || self.link_by_username
     }
 
-    /// The first sign-in of someone unknown, when a user with their username exists
-    /// (`namesake`) or not.
-    pub fn first_sign_in(self, namesake: bool) -> FirstSignIn {
-        match (namesake, self.link_by_username, self.create_users) {
-            (true, true, _) => FirstSignIn::Link,
-            (true, false, _) => FirstSignIn::UsernameTaken,
-            (false, _, true) => FirstSignIn::Create,
-            (false, _, false) => FirstSignIn::NotProvisioned,
+    /// The first sign-in of someone unknown: `candidate` is the user the link key names (looked
+    /// up only where the provider links), `namesake` whether a user has their username in any
+    /// case.
+    pub fn first_sign_in(self, candidate: Option<LinkCandidate>, namesake: bool) -> FirstSignIn {
+        match candidate {
+            Some(candidate) if self.link_by_username && candidate.linkable() => FirstSignIn::Link,
+            _ if namesake => FirstSignIn::UsernameTaken,
+            _ if self.create_users => FirstSignIn::Create,
+            _ => FirstSignIn::NotProvisioned,
+        }
+    }
+
+    /// The key naming the user this sign-in may be linked to: the link claim's value where
+    /// one is configured, else the username the claims make. `None` where the provider does not
+    /// link or the claim is missing.
+    pub fn link_key(
+        self,
+        mapping: &ClaimMapping,
+        claims: &Map<String, Value>,
+        username: Option<&str>,
+    ) -> Option<LinkKey> {
+        if !self.link_by_username {
+            return None;
+        }
+        match &mapping.link_claim {
+            Some(claim) => text(claims, claim).map(|v| LinkKey::ExternalId(v.to_owned())),
+            None => username.map(|u| LinkKey::Username(u.to_owned())),
         }
     }
 }
@@ -225,21 +279,86 @@ mod tests {
     }
 
     #[test]
-    fn a_namesake_is_taken_over_only_where_the_provider_links_by_username() {
+    fn a_sign_in_takes_over_only_a_user_provisioning_made_and_nobody_added_to() {
         let rules = |create_users, link_by_username| SignInRules {
             create_users,
             link_by_username,
         };
-        assert_eq!(rules(true, false).first_sign_in(false), FirstSignIn::Create);
+        let fresh = LinkCandidate {
+            provisioned: true,
+            has_roles: false,
+            has_password: false,
+            has_identity: false,
+        };
         assert_eq!(
-            rules(true, false).first_sign_in(true),
-            FirstSignIn::UsernameTaken
+            rules(true, false).first_sign_in(None, false),
+            FirstSignIn::Create
         );
-        assert_eq!(rules(true, true).first_sign_in(true), FirstSignIn::Link);
-        assert_eq!(rules(false, true).first_sign_in(true), FirstSignIn::Link);
         assert_eq!(
-            rules(false, true).first_sign_in(false),
+            rules(true, false).first_sign_in(Some(fresh), true),
+            FirstSignIn::UsernameTaken,
+            "a provider that does not link never takes anyone over"
+        );
+        assert_eq!(
+            rules(true, true).first_sign_in(Some(fresh), true),
+            FirstSignIn::Link
+        );
+        assert_eq!(
+            rules(false, true).first_sign_in(Some(fresh), false),
+            FirstSignIn::Link
+        );
+        // The bootstrap admin (a password, roles, made in Dangan), an officer with roles, a
+        // user already linked: none is taken over, whatever the provider's rules.
+        for held in [
+            LinkCandidate {
+                provisioned: false,
+                has_roles: true,
+                has_password: true,
+                ..fresh
+            },
+            LinkCandidate {
+                has_roles: true,
+                ..fresh
+            },
+            LinkCandidate {
+                has_password: true,
+                ..fresh
+            },
+            LinkCandidate {
+                has_identity: true,
+                ..fresh
+            },
+        ] {
+            assert!(!held.linkable());
+            assert_eq!(
+                rules(true, true).first_sign_in(Some(held), true),
+                FirstSignIn::UsernameTaken
+            );
+            assert_eq!(
+                rules(false, true).first_sign_in(Some(held), false),
+                FirstSignIn::NotProvisioned
+            );
+        }
+        assert_eq!(
+            rules(false, true).first_sign_in(None, false),
             FirstSignIn::NotProvisioned
+        );
+        let mapping = ClaimMapping {
+            link_claim: Some("oid".into()),
+            ..ClaimMapping::default()
+        };
+        let said = claims(json!({"oid": "7f3a", "preferred_username": "lisi"}));
+        assert_eq!(
+            rules(true, true).link_key(&mapping, &said, Some("lisi")),
+            Some(LinkKey::ExternalId("7f3a".into()))
+        );
+        assert_eq!(
+            rules(true, true).link_key(&ClaimMapping::default(), &said, Some("lisi")),
+            Some(LinkKey::Username("lisi".into()))
+        );
+        assert_eq!(
+            rules(true, false).link_key(&mapping, &said, Some("lisi")),
+            None
         );
         assert!(!rules(false, false).admits_newcomers());
         assert!(rules(false, true).admits_newcomers() && rules(true, false).admits_newcomers());

@@ -4,7 +4,7 @@
 
 use dangan_domain::{
     audit::NewAuditEvent,
-    sso::{FirstSignIn, Newcomer, SignInRules},
+    sso::{FirstSignIn, LinkCandidate, LinkKey, Newcomer, SignInRules},
     FieldError, UserStatus,
 };
 use diesel::prelude::*;
@@ -15,8 +15,11 @@ use uuid::Uuid;
 use crate::{
     audit,
     db::write_transaction,
+    from_db_time,
     logins::{self, NewRefreshToken},
-    schema::{departments, oidc_codes, oidc_logins, user_identities, users as users_table},
+    schema::{
+        departments, oidc_codes, oidc_logins, sign_in_links, user_identities, users as users_table,
+    },
     sql_types::DbId,
     to_db_time,
     users::{self, User, UserRow},
@@ -35,6 +38,8 @@ pub struct PendingLogin {
     pub redirect_uri: String,
     /// The front end's own `state`, handed back to it untouched.
     pub client_state: Option<String>,
+    /// The admin-issued link this sign-in completes.
+    pub link_id: Option<Uuid>,
 }
 
 /// Keeps `login` under the hash of its `state` until `expires_at`; forgets logins nobody finished.
@@ -58,6 +63,7 @@ pub fn begin_login(
                 oidc_logins::redirect_uri.eq(&login.redirect_uri),
                 oidc_logins::client_state.eq(&login.client_state),
                 oidc_logins::expires_at.eq(to_db_time(expires_at)),
+                oidc_logins::link_id.eq(login.link_id.map(DbId)),
             ))
             .execute(conn)?;
         Ok(())
@@ -82,12 +88,21 @@ pub fn take_login(
                 oidc_logins::callback_url,
                 oidc_logins::redirect_uri,
                 oidc_logins::client_state,
+                oidc_logins::link_id,
             ))
-            .first::<(String, String, String, String, String, Option<String>)>(conn)
+            .first::<(
+                String,
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<DbId>,
+            )>(conn)
             .optional()?;
         diesel::delete(oidc_logins::table.find(state_hash)).execute(conn)?;
         Ok(found.map(
-            |(provider, nonce, pkce_verifier, callback_url, redirect_uri, client_state)| {
+            |(provider, nonce, pkce_verifier, callback_url, redirect_uri, client_state, link)| {
                 PendingLogin {
                     provider,
                     nonce,
@@ -95,6 +110,7 @@ pub fn take_login(
                     callback_url,
                     redirect_uri,
                     client_state,
+                    link_id: link.map(Uuid::from),
                 }
             },
         ))
@@ -114,6 +130,13 @@ impl Identity {
     fn audit_view(&self) -> serde_json::Value {
         json!({"provider": self.provider, "issuer": self.issuer, "subject": self.subject})
     }
+
+    /// An event on `user_id` that names this identity as how it came about.
+    fn event(&self, action: &'static str, user_id: Uuid) -> NewAuditEvent {
+        NewAuditEvent::new(action, "user")
+            .on(user_id)
+            .with(json!({"via": {"oidc": self.audit_view()}}))
+    }
 }
 
 /// How a sign-in ended.
@@ -132,6 +155,9 @@ pub enum SignIn {
     UsernameTaken,
     /// The claims do not make a user (no username, or one that breaks the rules).
     Unusable(Vec<FieldError>),
+    /// The admin's link was spent, revoked or expired meanwhile, or the identity is someone
+    /// else's already, or the user has one from this issuer.
+    LinkUnusable,
 }
 
 /// What a sign-in leads to.
@@ -156,6 +182,10 @@ pub struct Attempt {
     pub identity: Identity,
     pub newcomer: Result<Newcomer, Vec<FieldError>>,
     pub rules: SignInRules,
+    /// What names the local user this sign-in may be linked to, where the provider links.
+    pub link_key: Option<LinkKey>,
+    /// The admin-issued link the sign-in completes.
+    pub link_id: Option<Uuid>,
     pub then: Then,
 }
 
@@ -185,12 +215,18 @@ fn sign_in_once(
         identity,
         newcomer,
         rules,
+        link_key,
+        link_id,
         then,
     }: Attempt,
 ) -> Result<SignIn, PersistenceError> {
     let identity = &identity;
     write_transaction(conn, |conn| {
-        let (identity_id, user) = match user_of(conn, now, identity, newcomer, rules)? {
+        let found = match link_id {
+            Some(link_id) => linked_by_admin(conn, now, identity, link_id)?,
+            None => user_of(conn, now, identity, newcomer, rules, link_key.as_ref())?,
+        };
+        let (identity_id, user) = match found {
             Ok(found) => found,
             Err(refused) => {
                 audit::append(
@@ -248,6 +284,7 @@ impl SignIn {
             SignIn::Disabled => "disabled",
             SignIn::UsernameTaken => "username_taken",
             SignIn::Unusable(_) => "unusable_claims",
+            SignIn::LinkUnusable => "link_unusable",
         }
     }
 }
@@ -279,19 +316,147 @@ fn open_session(
 
 type Found = Result<(Uuid, User), SignIn>;
 
+/// The user an admin's link makes of the identity completing it: the link is spent, and the
+/// identity linked to its user unless it is theirs already. Refused where the link is no longer
+/// waiting, the identity is someone else's, or the user has another identity from this issuer.
+fn linked_by_admin(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    identity: &Identity,
+    link_id: Uuid,
+) -> Result<Found, PersistenceError> {
+    let spent = diesel::update(
+        sign_in_links::table
+            .find(DbId(link_id))
+            .filter(sign_in_links::used_at.is_null())
+            .filter(sign_in_links::revoked_at.is_null())
+            .filter(sign_in_links::expires_at.gt(to_db_time(now))),
+    )
+    .set(sign_in_links::used_at.eq(to_db_time(now)))
+    .execute(conn)?;
+    if spent == 0 {
+        return Ok(Err(SignIn::LinkUnusable));
+    }
+    let user_id: DbId = sign_in_links::table
+        .find(DbId(link_id))
+        .select(sign_in_links::user_id)
+        .first(conn)?;
+    let known = user_identities::table
+        .filter(user_identities::issuer.eq(&identity.issuer))
+        .filter(user_identities::subject.eq(&identity.subject))
+        .select((user_identities::id, user_identities::user_id))
+        .first::<(DbId, DbId)>(conn)
+        .optional()?;
+    let identity_id = match known {
+        Some((identity_id, owner)) if owner == user_id => identity_id.into(),
+        Some(_) => return Ok(Err(SignIn::LinkUnusable)),
+        None => {
+            let from_issuer: i64 = user_identities::table
+                .filter(user_identities::user_id.eq(user_id))
+                .filter(user_identities::issuer.eq(&identity.issuer))
+                .count()
+                .get_result(conn)?;
+            if from_issuer > 0 {
+                return Ok(Err(SignIn::LinkUnusable));
+            }
+            let identity_id = insert_identity(conn, now, user_id.into(), identity)?;
+            audit::append(
+                conn,
+                now,
+                NewAuditEvent::new("user.identity_linked", "user")
+                    .on(Uuid::from(user_id))
+                    .with(json!({"via": {"oidc": identity.audit_view(), "link_id": link_id}})),
+            )?;
+            identity_id
+        }
+    };
+    diesel::update(user_identities::table.find(DbId(identity_id)))
+        .set(user_identities::last_sign_in_at.eq(to_db_time(now)))
+        .execute(conn)?;
+    Ok(Ok((identity_id, users::get(conn, user_id.into())?)))
+}
+
+fn insert_identity(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    user_id: Uuid,
+    identity: &Identity,
+) -> Result<Uuid, PersistenceError> {
+    let identity_id = Uuid::now_v7();
+    diesel::insert_into(user_identities::table)
+        .values((
+            user_identities::id.eq(DbId(identity_id)),
+            user_identities::user_id.eq(DbId(user_id)),
+            user_identities::provider.eq(&identity.provider),
+            user_identities::issuer.eq(&identity.issuer),
+            user_identities::subject.eq(&identity.subject),
+            user_identities::created_at.eq(to_db_time(now)),
+            user_identities::last_sign_in_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)
+        .map_err(|e| PersistenceError::on_unique(e, "duplicate_identity"))?;
+    Ok(identity_id)
+}
+
+/// The one user `key` names, present, and what the linking rule needs to know of them.
+fn link_candidate(
+    conn: &mut Conn,
+    key: &LinkKey,
+) -> Result<Option<(User, LinkCandidate)>, PersistenceError> {
+    let present = users_table::table
+        .filter(users_table::deprovisioned_at.is_null())
+        .into_boxed();
+    let named = match key {
+        LinkKey::ExternalId(value) => present.filter(users_table::external_id.eq(value.clone())),
+        LinkKey::Username(value) => present.filter(users_table::username.eq(value.clone())),
+    };
+    let mut rows = named
+        .select((
+            UserRow::as_select(),
+            users_table::password_hash,
+            users_table::scim_client_id.is_not_null(),
+        ))
+        .limit(2)
+        .load::<(UserRow, String, bool)>(conn)?;
+    // Two users with one external id (from two provisioning clients): neither is named.
+    if rows.len() != 1 {
+        return Ok(None);
+    }
+    let Some((row, password_hash, provisioned)) = rows.pop() else {
+        return Ok(None);
+    };
+    let user = row.into_user();
+    let identities: i64 = user_identities::table
+        .filter(user_identities::user_id.eq(DbId(user.id)))
+        .count()
+        .get_result(conn)?;
+    let candidate = LinkCandidate {
+        provisioned,
+        has_roles: !user.roles.is_empty(),
+        has_password: users::has_password(&password_hash),
+        has_identity: identities > 0,
+    };
+    Ok(Some((user, candidate)))
+}
+
 fn user_of(
     conn: &mut Conn,
     now: OffsetDateTime,
     identity: &Identity,
     newcomer: Result<Newcomer, Vec<FieldError>>,
     rules: SignInRules,
+    link_key: Option<&LinkKey>,
 ) -> Result<Found, PersistenceError> {
     // The namesake is read before the identity: a first sign-in of the same person committing
     // meanwhile (PostgreSQL reads each statement at its own snapshot) then shows its identity
     // to the second read whenever it showed its user to the first.
     let namesake = match &newcomer {
-        Ok(newcomer) => users::find_credentials(conn, &newcomer.fields.username)?,
-        Err(_) => None,
+        Ok(newcomer) => users::find_credentials(conn, &newcomer.fields.username)?.is_some(),
+        Err(_) => false,
+    };
+    let candidate = match link_key {
+        Some(key) => link_candidate(conn, key)?,
+        None => None,
     };
     let known = user_identities::table
         .inner_join(users_table::table)
@@ -309,42 +474,28 @@ fn user_of(
     if !rules.admits_newcomers() {
         return Ok(Err(SignIn::NotProvisioned));
     }
-    let newcomer = match newcomer {
-        Ok(newcomer) => newcomer,
-        Err(errors) => return Ok(Err(SignIn::Unusable(errors))),
-    };
-    let (user, linked) = match (rules.first_sign_in(namesake.is_some()), namesake) {
-        (FirstSignIn::Link, Some((user, _))) => (user, true),
-        (FirstSignIn::Create, None) => (create(conn, now, newcomer.clone())?, false),
-        (FirstSignIn::UsernameTaken, _) => return Ok(Err(SignIn::UsernameTaken)),
+    let decided = rules.first_sign_in(candidate.as_ref().map(|(_, c)| *c), namesake);
+    let (user, newcomer) = match (decided, candidate, newcomer) {
+        (FirstSignIn::Link, Some((user, _)), newcomer) => (user, newcomer.ok()),
+        (FirstSignIn::Create, _, Ok(newcomer)) => {
+            (create(conn, now, newcomer.clone())?, Some(newcomer))
+        }
+        (FirstSignIn::Create, _, Err(errors)) => return Ok(Err(SignIn::Unusable(errors))),
+        (FirstSignIn::UsernameTaken, _, _) => return Ok(Err(SignIn::UsernameTaken)),
         _ => return Ok(Err(SignIn::NotProvisioned)),
     };
-    let identity_id = Uuid::now_v7();
-    diesel::insert_into(user_identities::table)
-        .values((
-            user_identities::id.eq(DbId(identity_id)),
-            user_identities::user_id.eq(DbId(user.id)),
-            user_identities::provider.eq(&identity.provider),
-            user_identities::issuer.eq(&identity.issuer),
-            user_identities::subject.eq(&identity.subject),
-            user_identities::created_at.eq(to_db_time(now)),
-            user_identities::last_sign_in_at.eq(to_db_time(now)),
-        ))
-        .execute(conn)
-        .map_err(|e| PersistenceError::on_unique(e, "duplicate_identity"))?;
-    let event = if linked {
-        NewAuditEvent::new("user.identity_linked", "user")
-            .on(user.id)
-            .with(json!({"via": {"oidc": identity.audit_view()}}))
-    } else {
-        NewAuditEvent::new("user.provisioned", "user")
+    let linked = decided == FirstSignIn::Link;
+    let identity_id = insert_identity(conn, now, user.id, identity)?;
+    let event = match newcomer {
+        Some(newcomer) if !linked => NewAuditEvent::new("user.provisioned", "user")
             .on(user.id)
             .with(json!({
                 "user": users::audit_view(&user),
                 "department_code": newcomer.department_code,
                 "roles_refused": newcomer.roles_refused,
                 "via": {"oidc": identity.audit_view()},
-            }))
+            })),
+        _ => identity.event("user.identity_linked", user.id),
     };
     audit::append(conn, now, event)?;
     Ok(Ok((identity_id, user)))
@@ -501,10 +652,9 @@ pub fn reauthenticate(
         audit::append(
             conn,
             now,
-            NewAuditEvent::new("auth.reauthenticated", "user")
-                .by(Some(user_id))
-                .on(user_id)
-                .with(json!({"via": {"oidc": identity.audit_view()}})),
+            identity
+                .event("auth.reauthenticated", user_id)
+                .by(Some(user_id)),
         )?;
         Ok(true)
     })
@@ -513,6 +663,7 @@ pub fn reauthenticate(
 /// A provider's identity linked to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedIdentity {
+    pub id: Uuid,
     pub provider: String,
     pub issuer: String,
     pub subject: String,
@@ -520,18 +671,228 @@ pub struct LinkedIdentity {
     pub last_sign_in_at: OffsetDateTime,
 }
 
-/// How user `id` can sign in: whether they have a Dangan password, and the providers' identities
-/// linked to them, oldest first.
+/// A link an admin issued for a user to complete by signing in at a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInLink {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub created_by: Uuid,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+type LinkRow = (
+    DbId,
+    DbId,
+    String,
+    DbId,
+    time::PrimitiveDateTime,
+    time::PrimitiveDateTime,
+);
+
+fn link_of((id, user_id, provider, created_by, created_at, expires_at): LinkRow) -> SignInLink {
+    SignInLink {
+        id: id.into(),
+        user_id: user_id.into(),
+        provider,
+        created_by: created_by.into(),
+        created_at: from_db_time(created_at),
+        expires_at: from_db_time(expires_at),
+    }
+}
+
+/// Links still waiting to be completed: not spent, revoked or expired.
+fn waiting_links(
+    now: OffsetDateTime,
+) -> sign_in_links::BoxedQuery<'static, crate::db::MultiBackend> {
+    sign_in_links::table
+        .filter(sign_in_links::used_at.is_null())
+        .filter(sign_in_links::revoked_at.is_null())
+        .filter(sign_in_links::expires_at.gt(to_db_time(now)))
+        .into_boxed()
+}
+
+const LINK_COLUMNS: (
+    sign_in_links::id,
+    sign_in_links::user_id,
+    sign_in_links::provider,
+    sign_in_links::created_by,
+    sign_in_links::created_at,
+    sign_in_links::expires_at,
+) = (
+    sign_in_links::id,
+    sign_in_links::user_id,
+    sign_in_links::provider,
+    sign_in_links::created_by,
+    sign_in_links::created_at,
+    sign_in_links::expires_at,
+);
+
+/// Issues a one-time link for user `user_id` to complete by signing in at `provider` (whose
+/// issuer is `issuer`): whoever completes it becomes that user there, whatever the user holds,
+/// so only an admin issues it. Refused (`identity_exists`) where the user already has an
+/// identity from that issuer.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_link(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    user_id: Uuid,
+    provider: &str,
+    issuer: &str,
+    code_hash: &str,
+    expires_at: OffsetDateTime,
+) -> Result<SignInLink, PersistenceError> {
+    write_transaction(conn, |conn| {
+        users::get(conn, user_id)?;
+        let linked: i64 = user_identities::table
+            .filter(user_identities::user_id.eq(DbId(user_id)))
+            .filter(user_identities::issuer.eq(issuer))
+            .count()
+            .get_result(conn)?;
+        if linked > 0 {
+            return Err(PersistenceError::Conflict("identity_exists"));
+        }
+        let id = Uuid::now_v7();
+        diesel::insert_into(sign_in_links::table)
+            .values((
+                sign_in_links::id.eq(DbId(id)),
+                sign_in_links::user_id.eq(DbId(user_id)),
+                sign_in_links::provider.eq(provider),
+                sign_in_links::code_hash.eq(code_hash),
+                sign_in_links::created_by.eq(DbId(actor_id)),
+                sign_in_links::created_at.eq(to_db_time(now)),
+                sign_in_links::expires_at.eq(to_db_time(expires_at)),
+            ))
+            .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.sign_in_link_issued", "user")
+                .by(Some(actor_id))
+                .on(user_id)
+                .with(json!({"link_id": id, "provider": provider, "expires_at": expires_at.unix_timestamp()})),
+        )?;
+        Ok(SignInLink {
+            id,
+            user_id,
+            provider: provider.to_owned(),
+            created_by: actor_id,
+            created_at: now,
+            expires_at,
+        })
+    })
+}
+
+/// Revokes a link of `user_id` not yet completed; revoking it again changes nothing.
+pub fn revoke_link(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    user_id: Uuid,
+    link_id: Uuid,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let revoked = diesel::update(
+            sign_in_links::table
+                .find(DbId(link_id))
+                .filter(sign_in_links::user_id.eq(DbId(user_id)))
+                .filter(sign_in_links::used_at.is_null())
+                .filter(sign_in_links::revoked_at.is_null()),
+        )
+        .set(sign_in_links::revoked_at.eq(to_db_time(now)))
+        .execute(conn)?;
+        if revoked == 0 {
+            let exists: i64 = sign_in_links::table
+                .find(DbId(link_id))
+                .filter(sign_in_links::user_id.eq(DbId(user_id)))
+                .count()
+                .get_result(conn)?;
+            return if exists == 0 {
+                Err(PersistenceError::NotFound)
+            } else {
+                Ok(())
+            };
+        }
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.sign_in_link_revoked", "user")
+                .by(Some(actor_id))
+                .on(user_id)
+                .with(json!({"link_id": link_id})),
+        )
+    })
+}
+
+/// The waiting link of `provider` whose code hashes to `code_hash`, for a login to carry.
+pub fn waiting_link(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    code_hash: &str,
+    provider: &str,
+) -> Result<Option<Uuid>, PersistenceError> {
+    Ok(waiting_links(now)
+        .filter(sign_in_links::code_hash.eq(code_hash.to_owned()))
+        .filter(sign_in_links::provider.eq(provider.to_owned()))
+        .select(sign_in_links::id)
+        .first::<DbId>(conn)
+        .optional()?
+        .map(Uuid::from))
+}
+
+/// Unlinks a provider's identity from `user_id`: it signs nobody in until it is linked again.
+/// Its unspent one-time codes go with it.
+pub fn unlink_identity(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    user_id: Uuid,
+    identity_id: Uuid,
+) -> Result<(), PersistenceError> {
+    write_transaction(conn, |conn| {
+        let (provider, issuer, subject) = user_identities::table
+            .find(DbId(identity_id))
+            .filter(user_identities::user_id.eq(DbId(user_id)))
+            .select((
+                user_identities::provider,
+                user_identities::issuer,
+                user_identities::subject,
+            ))
+            .first::<(String, String, String)>(conn)?;
+        diesel::delete(oidc_codes::table.filter(oidc_codes::identity_id.eq(DbId(identity_id))))
+            .execute(conn)?;
+        diesel::delete(user_identities::table.find(DbId(identity_id))).execute(conn)?;
+        let identity = Identity {
+            provider,
+            issuer,
+            subject,
+        };
+        audit::append(
+            conn,
+            now,
+            identity
+                .event("user.identity_unlinked", user_id)
+                .by(Some(actor_id)),
+        )
+    })
+}
+
+/// How user `id` can sign in: whether they have a Dangan password, the providers' identities
+/// linked to them, oldest first, and the links an admin issued that wait to be completed.
 pub fn sign_in_methods(
     conn: &mut Conn,
+    now: OffsetDateTime,
     id: Uuid,
-) -> Result<(bool, Vec<LinkedIdentity>), PersistenceError> {
+) -> Result<(bool, Vec<LinkedIdentity>, Vec<SignInLink>), PersistenceError> {
     crate::db::read_transaction(conn, |conn| {
         let (_, hash) = users::credentials_of(conn, id)?;
         let linked = user_identities::table
             .filter(user_identities::user_id.eq(DbId(id)))
             .order(user_identities::created_at)
             .select((
+                user_identities::id,
                 user_identities::provider,
                 user_identities::issuer,
                 user_identities::subject,
@@ -539,6 +900,7 @@ pub fn sign_in_methods(
                 user_identities::last_sign_in_at,
             ))
             .load::<(
+                DbId,
                 String,
                 String,
                 String,
@@ -547,15 +909,26 @@ pub fn sign_in_methods(
             )>(conn)?
             .into_iter()
             .map(
-                |(provider, issuer, subject, created_at, last_sign_in_at)| LinkedIdentity {
-                    provider,
-                    issuer,
-                    subject,
-                    created_at: crate::from_db_time(created_at),
-                    last_sign_in_at: crate::from_db_time(last_sign_in_at),
+                |(identity_id, provider, issuer, subject, created_at, last_sign_in_at)| {
+                    LinkedIdentity {
+                        id: identity_id.into(),
+                        provider,
+                        issuer,
+                        subject,
+                        created_at: from_db_time(created_at),
+                        last_sign_in_at: from_db_time(last_sign_in_at),
+                    }
                 },
             )
             .collect();
-        Ok((users::has_password(&hash), linked))
+        let links = waiting_links(now)
+            .filter(sign_in_links::user_id.eq(DbId(id)))
+            .order(sign_in_links::id.asc())
+            .select(LINK_COLUMNS)
+            .load::<LinkRow>(conn)?
+            .into_iter()
+            .map(link_of)
+            .collect();
+        Ok((users::has_password(&hash), linked, links))
     })
 }

@@ -1,10 +1,13 @@
 //! Provisioning by the organisation's identity provider (SCIM 2.0): the clients allowed to do it,
-//! and users and departments as they write them. Each change is one transaction with its audit
-//! event, which names the client; roles and clearance are never touched here.
+//! and users and departments as they write them. Each client sees and writes only the users and
+//! departments it provisioned or an admin handed it; what Dangan holds of a user (roles, a local
+//! password, an admin's disabling) the domain's rule keeps from it. Each change is one
+//! transaction with its audit event, which names the client; roles and clearance are never
+//! touched here.
 
 use dangan_domain::{
     audit::NewAuditEvent,
-    scim::{self, Filter, PatchOperation, ProvisionedGroup, ProvisionedUser},
+    scim::{self, Filter, HeldInDangan, PatchOperation, ProvisionedGroup, ProvisionedUser},
     user::check_authority_change,
     UserStatus,
 };
@@ -62,6 +65,48 @@ impl ScimClient {
     fn via(&self) -> serde_json::Value {
         json!({"scim_client": {"id": self.id, "name": self.name}})
     }
+}
+
+/// Hands users to a provisioning client (an admin's decision): from now on it sees and writes
+/// them, within what the domain's rule lets a provider do. Unknown ids refuse the whole hand-over.
+pub fn hand_over(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    client_id: Uuid,
+    user_ids: &[Uuid],
+) -> Result<ScimClient, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let client = client(conn, client_id)?;
+        if client.revoked_at.is_some() {
+            return Err(PersistenceError::Conflict("scim_client_revoked"));
+        }
+        for id in user_ids {
+            users::get(conn, *id).map_err(|error| match error {
+                PersistenceError::NotFound => {
+                    PersistenceError::Invalid(vec![dangan_domain::FieldError::at(
+                        "user_ids".to_owned(),
+                        format!("no user {id}"),
+                    )])
+                }
+                other => other,
+            })?;
+        }
+        diesel::update(
+            users_table::table.filter(users_table::id.eq_any(user_ids.iter().map(|id| DbId(*id)))),
+        )
+        .set(users_table::scim_client_id.eq(Some(DbId(client_id))))
+        .execute(conn)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("scim_client.handed_over", "scim_client")
+                .by(Some(actor_id))
+                .on(client_id)
+                .with(json!({"name": client.name, "user_ids": user_ids})),
+        )?;
+        Ok(client)
+    })
 }
 
 fn audit_client(client: &ScimClient) -> serde_json::Value {
@@ -206,10 +251,10 @@ fn scim_user(conn: &mut Conn, user: User) -> Result<ScimUser, PersistenceError> 
     })
 }
 
-/// A user provisioning still sees (not deleted through SCIM).
-pub fn user(conn: &mut Conn, id: Uuid) -> Result<ScimUser, PersistenceError> {
+/// A user `client` sees (its own, not deleted through SCIM).
+pub fn user(conn: &mut Conn, client: &ScimClient, id: Uuid) -> Result<ScimUser, PersistenceError> {
     read_transaction(conn, |conn| {
-        let user = provisioned_user(conn, id)?;
+        let user = provisioned_user(conn, client, id)?;
         scim_user(conn, user)
     })
 }
@@ -217,6 +262,7 @@ pub fn user(conn: &mut Conn, id: Uuid) -> Result<ScimUser, PersistenceError> {
 /// Users matching `filter`, in creation order, from `start` (counting from 1).
 pub fn find_users(
     conn: &mut Conn,
+    client: &ScimClient,
     filter: Option<&Filter>,
     start: i64,
     count: i64,
@@ -225,6 +271,7 @@ pub fn find_users(
         let matching = || -> Result<_, PersistenceError> {
             let mut query = users_table::table
                 .filter(users_table::deprovisioned_at.is_null())
+                .filter(users_table::scim_client_id.eq(DbId(client.id)))
                 .into_boxed();
             if let Some(filter) = filter {
                 let value = filter.value.clone();
@@ -259,7 +306,7 @@ pub fn find_users(
 }
 
 /// Creates a user as the provider describes them (`ProvisionedUser::newcomer`), with no local
-/// password. A user deleted through SCIM earlier under the same name comes back as the same
+/// password, as `client`'s. A user it deleted earlier under the same name comes back as the same
 /// person (their loans and history stay theirs), a newcomer again.
 pub fn create_user(
     conn: &mut Conn,
@@ -271,6 +318,7 @@ pub fn create_user(
         let deleted = users_table::table
             .filter(crate::lower(users_table::username).eq(provisioned.user_name.to_lowercase()))
             .filter(users_table::deprovisioned_at.is_not_null())
+            .filter(users_table::scim_client_id.eq(DbId(client.id)))
             .select(UserRow::as_select())
             .first::<UserRow>(conn)
             .optional()?;
@@ -299,7 +347,10 @@ pub fn create_user(
                         password_hash: users::NO_PASSWORD.to_owned(),
                     },
                 )?;
-                if !provisioned.active {
+                diesel::update(users_table::table.find(DbId(user.id)))
+                    .set(users_table::scim_client_id.eq(Some(DbId(client.id))))
+                    .execute(conn)?;
+                if provisioned.status() != UserStatus::Active {
                     let active = user.clone();
                     user.status = UserStatus::Disabled;
                     user.version += 1;
@@ -309,6 +360,17 @@ pub fn create_user(
             }
         };
         set_external_id(conn, user.id, provisioned.external_id.as_deref())?;
+        let user = match named_department(conn, client, &provisioned)? {
+            Some(department_id) if user.department_id != Some(department_id) => {
+                let after = User {
+                    department_id: Some(department_id),
+                    version: user.version + 1,
+                    ..user.clone()
+                };
+                users::store_change(conn, &user, &after)?
+            }
+            _ => user,
+        };
         audit::append(
             conn,
             now,
@@ -335,18 +397,73 @@ fn set_external_id(
     Ok(())
 }
 
-/// The user provisioning may change: present and not deleted through SCIM.
-fn provisioned_user(conn: &mut Conn, id: Uuid) -> Result<User, PersistenceError> {
+/// A user `client` may change: its own, present and not deleted through SCIM.
+fn provisioned_user(
+    conn: &mut Conn,
+    client: &ScimClient,
+    id: Uuid,
+) -> Result<User, PersistenceError> {
     Ok(users_table::table
         .find(DbId(id))
         .filter(users_table::deprovisioned_at.is_null())
+        .filter(users_table::scim_client_id.eq(DbId(client.id)))
         .select(UserRow::as_select())
         .first::<UserRow>(conn)?
         .into_user())
 }
 
+/// What Dangan holds of a user that the provider may not undo.
+fn held_in_dangan(conn: &mut Conn, user: &User) -> Result<HeldInDangan, PersistenceError> {
+    let (password_hash, disabled_by_admin): (String, bool) = users_table::table
+        .find(DbId(user.id))
+        .select((users_table::password_hash, users_table::disabled_by_admin))
+        .first(conn)?;
+    Ok(HeldInDangan {
+        has_roles: !user.roles.is_empty(),
+        has_password: users::has_password(&password_hash),
+        disabled_by_admin,
+    })
+}
+
+/// The department the enterprise extension's `department` names (by code, else by name), for a
+/// client that provisions no Groups of its own: where it does, membership is the Groups'.
+fn named_department(
+    conn: &mut Conn,
+    client: &ScimClient,
+    provisioned: &ProvisionedUser,
+) -> Result<Option<Uuid>, PersistenceError> {
+    let Some(named) = provisioned.department.as_deref() else {
+        return Ok(None);
+    };
+    let groups: i64 = departments_table::table
+        .filter(departments_table::scim_client_id.eq(DbId(client.id)))
+        .count()
+        .get_result(conn)?;
+    if groups > 0 {
+        return Ok(None);
+    }
+    let present = || {
+        departments_table::table
+            .filter(departments_table::deprovisioned_at.is_null())
+            .select(departments_table::id)
+    };
+    let by_code = present()
+        .filter(departments_table::code.eq(named))
+        .first::<DbId>(conn)
+        .optional()?;
+    let found = match by_code {
+        Some(id) => Some(id),
+        None => present()
+            .filter(departments_table::name.eq(named))
+            .order(departments_table::id.asc())
+            .first::<DbId>(conn)
+            .optional()?,
+    };
+    Ok(found.map(Uuid::from))
+}
+
 /// Writes what the provider says of a user over them; `active: false` deactivates them there
-/// and then (every login ends), `true` lets them in again.
+/// and then (every login ends), `true` lets them in again where the domain's rule allows.
 fn store_user(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -354,13 +471,18 @@ fn store_user(
     before: User,
     provisioned: &ProvisionedUser,
 ) -> Result<ScimUser, PersistenceError> {
-    let fields = provisioned.written_over(&before.fields());
+    let held = held_in_dangan(conn, &before)?;
+    let status = provisioned.status_over(before.status, &before.username, held)?;
+    let mut fields = provisioned.written_over(&before.fields());
+    if let Some(department_id) = named_department(conn, client, provisioned)? {
+        fields.department_id = Some(department_id);
+    }
     let errors = fields.check();
     if !errors.is_empty() {
         return Err(PersistenceError::Invalid(errors));
     }
     let mut after = before.changed(fields, now);
-    after.status = provisioned.status();
+    after.status = status;
     let others = users::other_active_admins(conn, before.id)?;
     check_authority_change(false, &before.authority(), &after.authority(), others)?;
     let user = users::store_change(conn, &before, &after)?;
@@ -391,7 +513,7 @@ pub fn replace_user(
     provisioned: ProvisionedUser,
 ) -> Result<ScimUser, PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = provisioned_user(conn, id)?;
+        let before = provisioned_user(conn, client, id)?;
         store_user(conn, now, client, before, &provisioned)
     })
 }
@@ -401,10 +523,11 @@ fn as_provisioned(user: &ScimUser) -> ProvisionedUser {
     ProvisionedUser {
         user_name: user.user.username.clone(),
         display_name: user.user.display_name.clone(),
-        active: user.user.status == UserStatus::Active,
+        active: Some(user.user.status == UserStatus::Active),
         email: user.user.email.clone(),
         phone: user.user.phone.clone(),
         external_id: user.external_id.clone(),
+        department: None,
     }
 }
 
@@ -417,7 +540,7 @@ pub fn patch_user(
     operations: &[PatchOperation],
 ) -> Result<ScimUser, PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = provisioned_user(conn, id)?;
+        let before = provisioned_user(conn, client, id)?;
         let current = scim_user(conn, before.clone())?;
         let provisioned = as_provisioned(&current).patched(operations)?;
         store_user(conn, now, client, before, &provisioned)
@@ -433,7 +556,7 @@ pub fn delete_user(
     id: Uuid,
 ) -> Result<(), PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = provisioned_user(conn, id)?;
+        let before = provisioned_user(conn, client, id)?;
         let after = User {
             status: UserStatus::Disabled,
             updated_at: now,
@@ -464,11 +587,17 @@ fn left(
     audit::append(
         conn,
         now,
-        NewAuditEvent::new(action, "user").on(id).with(client.via()),
+        NewAuditEvent::new(action, "user")
+            .on(id)
+            .with(json!({"via": client.via()})),
     )
 }
 
-fn scim_group(conn: &mut Conn, department: Department) -> Result<ScimGroup, PersistenceError> {
+fn scim_group(
+    conn: &mut Conn,
+    client: &ScimClient,
+    department: Department,
+) -> Result<ScimGroup, PersistenceError> {
     let external_id: Option<String> = departments_table::table
         .find(DbId(department.id))
         .select(departments_table::external_id)
@@ -476,6 +605,7 @@ fn scim_group(conn: &mut Conn, department: Department) -> Result<ScimGroup, Pers
     let members = users_table::table
         .filter(users_table::department_id.eq(DbId(department.id)))
         .filter(users_table::deprovisioned_at.is_null())
+        .filter(users_table::scim_client_id.eq(DbId(client.id)))
         .order(users_table::id.asc())
         .select((users_table::id, users_table::username))
         .load::<(DbId, String)>(conn)?
@@ -489,11 +619,17 @@ fn scim_group(conn: &mut Conn, department: Department) -> Result<ScimGroup, Pers
     })
 }
 
-/// The department provisioning may see or change: present and not deleted through SCIM.
-fn provisioned_department(conn: &mut Conn, id: Uuid) -> Result<Department, PersistenceError> {
+/// A department `client` may see or change: one it made, present and not deleted through SCIM.
+/// Departments an admin made are not any provider's.
+fn provisioned_department(
+    conn: &mut Conn,
+    client: &ScimClient,
+    id: Uuid,
+) -> Result<Department, PersistenceError> {
     let present: i64 = departments_table::table
         .find(DbId(id))
         .filter(departments_table::deprovisioned_at.is_null())
+        .filter(departments_table::scim_client_id.eq(DbId(client.id)))
         .count()
         .get_result(conn)?;
     if present == 0 {
@@ -502,16 +638,21 @@ fn provisioned_department(conn: &mut Conn, id: Uuid) -> Result<Department, Persi
     departments::get(conn, id)
 }
 
-pub fn group(conn: &mut Conn, id: Uuid) -> Result<ScimGroup, PersistenceError> {
+pub fn group(
+    conn: &mut Conn,
+    client: &ScimClient,
+    id: Uuid,
+) -> Result<ScimGroup, PersistenceError> {
     read_transaction(conn, |conn| {
-        let department = provisioned_department(conn, id)?;
-        scim_group(conn, department)
+        let department = provisioned_department(conn, client, id)?;
+        scim_group(conn, client, department)
     })
 }
 
 /// Departments matching `filter`, in creation order, from `start` (counting from 1).
 pub fn find_groups(
     conn: &mut Conn,
+    client: &ScimClient,
     filter: Option<&Filter>,
     start: i64,
     count: i64,
@@ -520,6 +661,7 @@ pub fn find_groups(
         let matching = || -> Result<_, PersistenceError> {
             let mut query = departments_table::table
                 .filter(departments_table::deprovisioned_at.is_null())
+                .filter(departments_table::scim_client_id.eq(DbId(client.id)))
                 .into_boxed();
             if let Some(filter) = filter {
                 let value = filter.value.clone();
@@ -546,15 +688,16 @@ pub fn find_groups(
             .into_iter()
             .map(|id| {
                 let department = departments::get(conn, id.into())?;
-                scim_group(conn, department)
+                scim_group(conn, client, department)
             })
             .collect::<Result<_, _>>()?;
         Ok(Window { items, total })
     })
 }
 
-/// Moves users into or out of `department_id` until its members are `members`: a user belongs
-/// to one department, so joining this one leaves any other. Each move is audited.
+/// Moves `client`'s users into or out of `department_id` until its members are `members`: a user
+/// belongs to one department, so joining this one leaves any other. Members who are not the
+/// client's stay where they are. Each move is audited.
 fn set_members(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -565,6 +708,7 @@ fn set_members(
     let current: Vec<Uuid> = users_table::table
         .filter(users_table::department_id.eq(DbId(department_id)))
         .filter(users_table::deprovisioned_at.is_null())
+        .filter(users_table::scim_client_id.eq(DbId(client.id)))
         .select(users_table::id)
         .load::<DbId>(conn)?
         .into_iter()
@@ -577,7 +721,7 @@ fn set_members(
         .chain(joining.map(|id| (*id, Some(department_id))))
         .collect();
     for (id, department) in moves {
-        let before = provisioned_user(conn, id).map_err(|error| match error {
+        let before = provisioned_user(conn, client, id).map_err(|error| match error {
             PersistenceError::NotFound => scim::unknown_member(id).into(),
             other => other,
         })?;
@@ -639,6 +783,9 @@ pub fn create_group(
             },
         )?;
         set_group_external_id(conn, id, provisioned.external_id.as_deref())?;
+        diesel::update(departments_table::table.find(DbId(id)))
+            .set(departments_table::scim_client_id.eq(Some(DbId(client.id))))
+            .execute(conn)?;
         audit::append(
             conn,
             now,
@@ -650,7 +797,7 @@ pub fn create_group(
                 })),
         )?;
         set_members(conn, now, client, id, &provisioned.members)?;
-        scim_group(conn, department)
+        scim_group(conn, client, department)
     })
 }
 
@@ -691,7 +838,7 @@ fn store_group(
             })),
     )?;
     set_members(conn, now, client, department.id, &provisioned.members)?;
-    scim_group(conn, department)
+    scim_group(conn, client, department)
 }
 
 /// Replaces a department's name, external id and members (PUT).
@@ -703,7 +850,7 @@ pub fn replace_group(
     provisioned: ProvisionedGroup,
 ) -> Result<ScimGroup, PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = provisioned_department(conn, id)?;
+        let before = provisioned_department(conn, client, id)?;
         store_group(conn, now, client, before, &provisioned)
     })
 }
@@ -717,8 +864,8 @@ pub fn patch_group(
     operations: &[PatchOperation],
 ) -> Result<ScimGroup, PersistenceError> {
     write_transaction(conn, |conn| {
-        let before = provisioned_department(conn, id)?;
-        let current = scim_group(conn, before.clone())?;
+        let before = provisioned_department(conn, client, id)?;
+        let current = scim_group(conn, client, before.clone())?;
         let provisioned = ProvisionedGroup {
             display_name: current.department.name.clone(),
             external_id: current.external_id.clone(),
@@ -738,7 +885,7 @@ pub fn delete_group(
     id: Uuid,
 ) -> Result<(), PersistenceError> {
     write_transaction(conn, |conn| {
-        provisioned_department(conn, id)?;
+        provisioned_department(conn, client, id)?;
         set_members(conn, now, client, id, &[])?;
         diesel::update(departments_table::table.find(DbId(id)))
             .set(departments_table::deprovisioned_at.eq(to_db_time(now)))

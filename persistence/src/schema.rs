@@ -25,6 +25,7 @@ diesel::table! {
         version -> Integer,
         external_id -> Nullable<Text>,
         deprovisioned_at -> Nullable<Timestamp>,
+        scim_client_id -> Nullable<DbUuid>,
     }
 }
 
@@ -48,6 +49,8 @@ diesel::table! {
         version -> Integer,
         external_id -> Nullable<Text>,
         deprovisioned_at -> Nullable<Timestamp>,
+        scim_client_id -> Nullable<DbUuid>,
+        disabled_by_admin -> Bool,
     }
 }
 
@@ -484,6 +487,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
     oidc_logins (state_hash) {
         state_hash -> Text,
         provider -> Text,
@@ -493,6 +499,10 @@ diesel::table! {
         redirect_uri -> Text,
         client_state -> Nullable<Text>,
         expires_at -> Timestamp,
+        link_id -> Nullable<DbUuid>,
+        reauthentication -> Bool,
+        begun_at -> Nullable<Timestamp>,
+        address -> Text,
     }
 }
 
@@ -503,6 +513,31 @@ diesel::table! {
     oidc_codes (code_hash) {
         code_hash -> Text,
         identity_id -> DbUuid,
+        expires_at -> Timestamp,
+        reauthentication -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    sign_in_links (id) {
+        id -> DbUuid,
+        user_id -> DbUuid,
+        provider -> Text,
+        code_hash -> Text,
+        created_by -> DbUuid,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    spent_id_tokens (token_hash) {
+        token_hash -> Text,
         expires_at -> Timestamp,
     }
 }
@@ -604,6 +639,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_attempts,
     scim_clients,
+    sign_in_links,
+    spent_id_tokens,
     user_identities,
     oidc_logins,
     oidc_codes,

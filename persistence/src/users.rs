@@ -548,11 +548,49 @@ pub fn deactivate(
             others,
         )?;
         let user = store_change(conn, &before, &after)?;
+        // Disabled by an admin: no provider's provisioning lets them in again.
+        diesel::update(users::table.find(DbId(id)))
+            .set(users::disabled_by_admin.eq(true))
+            .execute(conn)?;
         end_sessions(conn, now, id)?;
         audit::append(
             conn,
             now,
             NewAuditEvent::new("user.deactivated", "user")
+                .by(Some(actor_id))
+                .on(id),
+        )?;
+        Ok(user)
+    })
+}
+
+/// Enables a disabled user again (an admin's decision, which provisioning cannot make for a
+/// user an admin disabled). Enabling an active user changes nothing.
+pub fn activate(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    actor_id: Uuid,
+    id: Uuid,
+) -> Result<User, PersistenceError> {
+    write_transaction(conn, |conn| {
+        let before = get(conn, id)?;
+        diesel::update(users::table.find(DbId(id)))
+            .set(users::disabled_by_admin.eq(false))
+            .execute(conn)?;
+        if before.status == UserStatus::Active {
+            return Ok(before);
+        }
+        let after = User {
+            status: UserStatus::Active,
+            updated_at: now,
+            version: before.version + 1,
+            ..before.clone()
+        };
+        let user = store_change(conn, &before, &after)?;
+        audit::append(
+            conn,
+            now,
+            NewAuditEvent::new("user.activated", "user")
                 .by(Some(actor_id))
                 .on(id),
         )?;

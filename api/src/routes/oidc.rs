@@ -55,6 +55,10 @@ pub struct LoginQuery {
     /// there (to sign a receipt with the code that comes back: `sso_code`).
     #[param(inline)]
     pub prompt: Option<Prompt>,
+    /// A sign-in link an admin issued (`POST /users/{id}/sign-in/link`): the identity that
+    /// signs in becomes that user's.
+    #[param(max_length = 256)]
+    pub link: Option<String>,
 }
 
 /// OpenID Connect's `prompt` values.
@@ -79,6 +83,7 @@ pub enum Prompt {
             headers(("Location" = String, description = "The provider's authorization URL"))),
         (status = 400, description = "`redirect_uri` is missing or not on the provider's allow-list", body = Problem,
             example = json!({"type": "urn:dangan:problem:redirect_uri_not_allowed", "title": "The redirect URI is not on the allow-list", "status": 400, "detail": "https://evil.example/ is not an allowed redirect URI of provider sso", "code": "redirect_uri_not_allowed"})),
+        (status = 403, description = "`link_unusable`: the sign-in link is unknown, spent, revoked or expired", body = Problem),
         (status = 404, description = "No provider is configured, or none by that name", body = Problem),
         (status = 422, description = "A parameter is too long", body = Problem),
         (status = 502, description = "The provider's discovery document or keys could not be fetched", body = Problem),
@@ -94,6 +99,7 @@ pub async fn login(
         redirect_uri,
         state: client_state,
         prompt,
+        link,
     } = query.into_inner();
     let chosen = state.oidc.find(provider.as_deref())?;
     if !chosen.config.redirect_uris.contains(&redirect_uri) {
@@ -124,17 +130,28 @@ pub async fn login(
         ))
     })
     .await?;
-    let pending = PendingLogin {
-        provider: chosen.config.name.clone(),
+    let provider_name = chosen.config.name.clone();
+    let link_hash = link.as_deref().map(auth::hash_token);
+    let mut pending = PendingLogin {
+        provider: provider_name.clone(),
         nonce: begun.nonce,
         pkce_verifier: begun.pkce_verifier,
         callback_url,
         redirect_uri,
         client_state,
+        link_id: None,
     };
     let state_hash = auth::hash_token(&begun.state);
     state
-        .db(move |conn| identities::begin_login(conn, now, &state_hash, &pending, now + LOGIN_TTL))
+        .db(move |conn| {
+            if let Some(link_hash) = link_hash {
+                pending.link_id = identities::waiting_link(conn, now, &link_hash, &provider_name)?;
+                if pending.link_id.is_none() {
+                    return Err(PersistenceError::Conflict("link_unusable"));
+                }
+            }
+            identities::begin_login(conn, now, &state_hash, &pending, now + LOGIN_TTL)
+        })
         .await?;
     Ok(redirect(&begun.authorize_url))
 }
@@ -241,7 +258,7 @@ pub async fn callback(
         code_hash,
         expires_at: now + CODE_TTL,
     };
-    match sign_in(&state, &pending.provider, verified, then).await? {
+    match sign_in(&state, &pending.provider, verified, pending.link_id, then).await? {
         SignIn::Granted { .. } => back(Ok(code)),
         refused => back(Err(refusal(&refused).code_and_detail())),
     }
@@ -352,7 +369,7 @@ pub async fn token(
             })
             .await?;
             let then = Then::Session { address, refresh };
-            match sign_in(&state, &name, verified, then).await? {
+            match sign_in(&state, &name, verified, None, then).await? {
                 SignIn::Granted {
                     user,
                     session_id: Some(session_id),
@@ -378,11 +395,14 @@ async fn sign_in(
     state: &AppState,
     provider_name: &str,
     verified: Verified,
+    link_id: Option<uuid::Uuid>,
     then: Then,
 ) -> Result<SignIn, ApiError> {
     let provider = state.oidc.find(Some(provider_name))?;
     let newcomer = provider.config.claims.newcomer(&verified.claims);
     let rules = provider.config.rules();
+    let username = newcomer.as_ref().ok().map(|n| n.fields.username.as_str());
+    let link_key = rules.link_key(&provider.config.claims, &verified.claims, username);
     let identity = Identity {
         provider: provider.config.name.clone(),
         issuer: verified.issuer,
@@ -392,6 +412,8 @@ async fn sign_in(
         identity,
         newcomer,
         rules,
+        link_key,
+        link_id,
         then,
     };
     let now = state.clock.now();
@@ -416,7 +438,16 @@ fn refusal(refused: &SignIn) -> ApiError {
             "a local user already has this username; an admin must link or rename them",
         ),
         SignIn::Unusable(errors) => PersistenceError::Invalid(errors.clone()).into(),
+        SignIn::LinkUnusable => link_unusable(),
     }
+}
+
+fn link_unusable() -> ApiError {
+    ApiError::new(
+        ErrorCode::LinkUnusable,
+        "the sign-in link is unknown, spent, revoked or expired, or this identity is another \
+         user's: ask an admin for a new link",
+    )
 }
 
 fn missing(field: &str) -> ApiError {

@@ -74,6 +74,14 @@ pub struct CreatedScimClient {
     pub token: String,
 }
 
+/// Users an admin hands to a provisioning client.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"user_ids": ["0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b07"]}))]
+pub struct HandOverRequest {
+    #[schema(min_items = 1, max_items = 1000)]
+    pub user_ids: Vec<Uuid>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScimClientList {
     pub items: Vec<ScimClientDto>,
@@ -153,4 +161,36 @@ pub async fn revoke(
         .db(move |conn| provisioning::revoke_client(conn, now, admin, id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Hand users to a provisioning client.
+///
+/// A client sees and writes only the users it provisioned and those an admin hands it here
+/// (users who were in Dangan before the provider, say). Even then it never renames or enables
+/// again a user with roles or a Dangan password, nor enables a user an admin disabled.
+#[utoipa::path(post, path = "/api/v1/scim-clients/{id}/hand-over", operation_id = "handOverToScimClient", tag = "users",
+    params(("id" = Uuid, Path, description = "Provisioning client id")),
+    request_body = HandOverRequest,
+    responses(
+        (status = 200, description = "Handed over", body = ScimClientDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such client", body = Problem),
+        (status = 409, description = "`scim_client_revoked`", body = Problem),
+        (status = 422, description = "A user id names nobody", body = Problem),
+    ))]
+#[post("/scim-clients/{id}/hand-over")]
+pub async fn hand_over(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: ValidJson<HandOverRequest>,
+) -> Result<web::Json<ScimClientDto>, ApiError> {
+    caller.require(Capability::Administer)?;
+    let user_ids = body.accept()?.user_ids;
+    let (now, admin, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let client = state
+        .db(move |conn| provisioning::hand_over(conn, now, admin, id, &user_ids))
+        .await?;
+    Ok(web::Json(client.into()))
 }

@@ -337,6 +337,32 @@ pub async fn deactivate(
     }))
 }
 
+/// Enable a disabled user again.
+///
+/// The only way back for a user an admin disabled: no identity provider's provisioning enables
+/// them. Enabling an active user changes nothing.
+#[utoipa::path(post, path = "/api/v1/users/{id}/activate", operation_id = "activateUser", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user, active", body = UserDto),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user", body = Problem),
+    ))]
+#[post("/users/{id}/activate")]
+pub async fn activate(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Capability::Administer)?;
+    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let user = state
+        .db(move |conn| users::activate(conn, now, actor, id))
+        .await?;
+    Ok(user_response(actix_web::http::StatusCode::OK, user))
+}
+
 /// Turn off a user's Dangan password: they sign in with the organisation's provider only.
 ///
 /// Their open logins end, as at any change of password. Refused for a user no provider has
@@ -379,6 +405,8 @@ pub async fn remove_password(
 /// A provider's identity linked to a user.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkedIdentityDto {
+    /// What `DELETE /users/{id}/sign-in/identities/{identity_id}` names.
+    pub id: Uuid,
     /// The provider's name in Dangan's configuration.
     pub provider: String,
     pub issuer: String,
@@ -395,7 +423,9 @@ pub struct LinkedIdentityDto {
 #[schema(example = json!({
     "password": false,
     "identities": [{"provider": "staff", "issuer": "https://sso.example.cn/realms/staff",
-        "subject": "f3c1…", "created_at": "2026-12-01T08:00:00Z", "last_sign_in_at": "2026-12-01T09:30:00Z"}]
+        "subject": "f3c1…", "created_at": "2026-12-01T08:00:00Z", "last_sign_in_at": "2026-12-01T09:30:00Z",
+        "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c11"}],
+    "links": []
 }))]
 pub struct SignInMethods {
     /// Whether the user has a Dangan password (`DELETE /users/{id}/password` removes it).
@@ -403,6 +433,166 @@ pub struct SignInMethods {
     /// The organisation's providers that have signed them in, oldest first.
     #[schema(max_items = 100)]
     pub identities: Vec<LinkedIdentityDto>,
+    /// Sign-in links an admin issued that wait to be completed.
+    #[schema(max_items = 100)]
+    pub links: Vec<SignInLinkDto>,
+}
+
+/// A sign-in link waiting to be completed (its code is shown once, when it is issued).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignInLinkDto {
+    pub id: Uuid,
+    /// The provider it is completed at.
+    pub provider: String,
+    pub created_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<identities::SignInLink> for SignInLinkDto {
+    fn from(l: identities::SignInLink) -> Self {
+        SignInLinkDto {
+            id: l.id,
+            provider: l.provider,
+            created_by: l.created_by,
+            created_at: l.created_at,
+            expires_at: l.expires_at,
+        }
+    }
+}
+
+/// Which provider a sign-in link is for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"provider": "staff"}))]
+pub struct IssueLinkRequest {
+    /// The configured provider's name; default the first.
+    #[schema(max_length = 64)]
+    pub provider: Option<String>,
+}
+
+/// A sign-in link, issued: the only time its code is shown.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2f01", "provider": "staff",
+    "created_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b01", "created_at": "2026-12-06T08:00:00Z",
+    "expires_at": "2026-12-09T08:00:00Z", "code": "dsl_7c1e…",
+    "login_path": "/api/v1/auth/oidc/login?provider=staff&link=dsl_7c1e…"
+}))]
+pub struct IssuedSignInLink {
+    #[serde(flatten)]
+    pub link: SignInLinkDto,
+    /// One-time: whoever signs in at the provider with it becomes this user there.
+    pub code: String,
+    /// Where the person starts (add the front end's `redirect_uri`).
+    pub login_path: String,
+}
+
+/// How long an admin's sign-in link waits to be completed.
+const LINK_TTL: time::Duration = time::Duration::days(3);
+
+/// Issue a one-time sign-in link for a user.
+///
+/// A first sign-in takes over a local user by itself only where provisioning made them and
+/// nobody added to them since (no roles, no Dangan password, no linked identity). Everyone else
+/// is linked this way: the admin hands the person the link; whoever completes it by signing in
+/// at the provider becomes this user there. Valid three days, once; audited; revocable.
+#[utoipa::path(post, path = "/api/v1/users/{id}/sign-in/link", operation_id = "issueSignInLink", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = IssueLinkRequest,
+    responses(
+        (status = 201, description = "Issued; the code is in this answer only", body = IssuedSignInLink),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such user, or no such provider", body = Problem),
+        (status = 409, description = "`identity_exists`: the user has an identity from this provider", body = Problem),
+    ))]
+#[post("/users/{id}/sign-in/link")]
+pub async fn issue_sign_in_link(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    id: web::Path<Uuid>,
+    body: ValidJson<IssueLinkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Capability::Administer)?;
+    let asked = body.accept()?.provider;
+    let provider = state.oidc.find(asked.as_deref())?;
+    let (name, issuer) = (provider.config.name.clone(), provider.config.issuer.clone());
+    let code = format!("dsl_{}", auth::random_secret());
+    let code_hash = auth::hash_token(&code);
+    let (now, actor, id) = (state.clock.now(), caller.id(), id.into_inner());
+    let link = state
+        .db(move |conn| {
+            identities::issue_link(
+                conn,
+                now,
+                actor,
+                id,
+                &name,
+                &issuer,
+                &code_hash,
+                now + LINK_TTL,
+            )
+        })
+        .await?;
+    let login_path = format!(
+        "/api/v1/auth/oidc/login?provider={}&link={code}",
+        link.provider
+    );
+    Ok(HttpResponse::Created().json(IssuedSignInLink {
+        link: link.into(),
+        code,
+        login_path,
+    }))
+}
+
+/// Revoke a sign-in link not yet completed.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/sign-in/links/{link_id}", operation_id = "revokeSignInLink", tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("link_id" = Uuid, Path, description = "Link id")),
+    responses(
+        (status = 204, description = "Revoked (or already spent or revoked)"),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such link of this user", body = Problem),
+    ))]
+#[delete("/users/{id}/sign-in/links/{link_id}")]
+pub async fn revoke_sign_in_link(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Capability::Administer)?;
+    let (id, link_id) = path.into_inner();
+    let (now, actor) = (state.clock.now(), caller.id());
+    state
+        .db(move |conn| identities::revoke_link(conn, now, actor, id, link_id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Unlink a provider's identity from a user: it signs nobody in until linked again.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/sign-in/identities/{identity_id}", operation_id = "unlinkIdentity", tag = "users",
+    params(("id" = Uuid, Path, description = "User id"), ("identity_id" = Uuid, Path, description = "Identity id")),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an admin", body = Problem),
+        (status = 404, description = "No such identity of this user", body = Problem),
+    ))]
+#[delete("/users/{id}/sign-in/identities/{identity_id}")]
+pub async fn unlink_identity(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Capability::Administer)?;
+    let (id, identity_id) = path.into_inner();
+    let (now, actor) = (state.clock.now(), caller.id());
+    state
+        .db(move |conn| identities::unlink_identity(conn, now, actor, id, identity_id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// How a user can sign in: a Dangan password, and which providers' identities (admin).
@@ -422,14 +612,16 @@ pub async fn sign_in_methods(
 ) -> Result<web::Json<SignInMethods>, ApiError> {
     caller.require(Capability::Administer)?;
     let id = id.into_inner();
-    let (password, linked) = state
-        .db(move |conn| identities::sign_in_methods(conn, id))
+    let now = state.clock.now();
+    let (password, linked, links) = state
+        .db(move |conn| identities::sign_in_methods(conn, now, id))
         .await?;
     Ok(web::Json(SignInMethods {
         password,
         identities: linked
             .into_iter()
             .map(|l| LinkedIdentityDto {
+                id: l.id,
                 provider: l.provider,
                 issuer: l.issuer,
                 subject: l.subject,
@@ -437,5 +629,6 @@ pub async fn sign_in_methods(
                 last_sign_in_at: l.last_sign_in_at,
             })
             .collect(),
+        links: links.into_iter().map(SignInLinkDto::from).collect(),
     }))
 }

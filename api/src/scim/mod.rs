@@ -360,11 +360,12 @@ trait Kind: 'static {
     fn read(body: &Value) -> Result<Self::Provisioned, DomainError>;
     fn find(
         conn: &mut Conn,
+        client: &ScimClient,
         filter: Option<&Filter>,
         start: i64,
         count: i64,
     ) -> Stored<Window<Self::Item>>;
-    fn get(conn: &mut Conn, id: Uuid) -> Stored<Self::Item>;
+    fn get(conn: &mut Conn, client: &ScimClient, id: Uuid) -> Stored<Self::Item>;
     fn create(
         conn: &mut Conn,
         now: OffsetDateTime,
@@ -404,14 +405,15 @@ impl Kind for Users {
     }
     fn find(
         conn: &mut Conn,
+        client: &ScimClient,
         filter: Option<&Filter>,
         start: i64,
         count: i64,
     ) -> Stored<Window<ScimUser>> {
-        provisioning::find_users(conn, filter, start, count)
+        provisioning::find_users(conn, client, filter, start, count)
     }
-    fn get(conn: &mut Conn, id: Uuid) -> Stored<ScimUser> {
-        provisioning::user(conn, id)
+    fn get(conn: &mut Conn, client: &ScimClient, id: Uuid) -> Stored<ScimUser> {
+        provisioning::user(conn, client, id)
     }
     fn create(
         conn: &mut Conn,
@@ -458,14 +460,15 @@ impl Kind for Groups {
     }
     fn find(
         conn: &mut Conn,
+        client: &ScimClient,
         filter: Option<&Filter>,
         start: i64,
         count: i64,
     ) -> Stored<Window<ScimGroup>> {
-        provisioning::find_groups(conn, filter, start, count)
+        provisioning::find_groups(conn, client, filter, start, count)
     }
-    fn get(conn: &mut Conn, id: Uuid) -> Stored<ScimGroup> {
-        provisioning::group(conn, id)
+    fn get(conn: &mut Conn, client: &ScimClient, id: Uuid) -> Stored<ScimGroup> {
+        provisioning::group(conn, client, id)
     }
     fn create(
         conn: &mut Conn,
@@ -501,13 +504,13 @@ impl Kind for Groups {
 async fn list<K: Kind>(
     req: HttpRequest,
     state: web::Data<AppState>,
-    _client: Provisioner,
+    client: Provisioner,
     query: web::Query<HashMap<String, String>>,
 ) -> Answer {
     let list = ListQuery::read(&query)?;
     let (filter, start, count) = (list.filter.clone(), list.start, list.count);
     let window = state
-        .db(move |conn| K::find(conn, filter.as_ref(), start, count))
+        .db(move |conn| K::find(conn, &client.0, filter.as_ref(), start, count))
         .await?;
     let base = base_url(&req);
     Ok(list_answer(
@@ -539,12 +542,12 @@ async fn create<K: Kind>(
 async fn get<K: Kind>(
     req: HttpRequest,
     state: web::Data<AppState>,
-    _client: Provisioner,
+    client: Provisioner,
     id: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> Answer {
     let id = resource_id(&id)?;
-    let item = state.db(move |conn| K::get(conn, id)).await?;
+    let item = state.db(move |conn| K::get(conn, &client.0, id)).await?;
     let resource = Projection::from_query(&query).apply(K::render(&base_url(&req), &item));
     Ok(resource_answer(StatusCode::OK, resource, false))
 }

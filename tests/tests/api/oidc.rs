@@ -11,13 +11,13 @@ use dangan_tests::{
 };
 use serde_json::{json, Value};
 
-const CLIENT_ID: &str = "dangan";
-const CLIENT_SECRET: &str = "dangan-client-secret";
-const FRONT: &str = "http://front.example/signed-in";
+pub(crate) const CLIENT_ID: &str = "dangan";
+pub(crate) const CLIENT_SECRET: &str = "dangan-client-secret";
+pub(crate) const FRONT: &str = "http://front.example/signed-in";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
-fn oidc_config(provider: &OidcProvider) -> OidcConfig {
+pub(crate) fn oidc_config(provider: &OidcProvider) -> OidcConfig {
     OidcConfig {
         oidc_issuer: Some(provider.issuer.clone()),
         oidc_name: "staff".into(),
@@ -28,13 +28,13 @@ fn oidc_config(provider: &OidcProvider) -> OidcConfig {
     }
 }
 
-fn start(store: TestStore, adjust: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) fn start(store: TestStore, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = config_for(&store);
     adjust(&mut config);
     TestApp::start_configured(store, config, |_| {})
 }
 
-fn form(app: &TestApp, body: &str) -> Reply {
+pub(crate) fn form(app: &TestApp, body: &str) -> Reply {
     app.client.raw(
         "POST",
         "/api/v1/auth/oidc/token",
@@ -46,7 +46,7 @@ fn form(app: &TestApp, body: &str) -> Reply {
     )
 }
 
-fn exchange(app: &TestApp, id_token: &str) -> Reply {
+pub(crate) fn exchange(app: &TestApp, id_token: &str) -> Reply {
     form(
         app,
         &format!("grant_type={EXCHANGE}&subject_token={id_token}&subject_token_type={ID_TOKEN}"),
@@ -54,12 +54,22 @@ fn exchange(app: &TestApp, id_token: &str) -> Reply {
 }
 
 /// Starts a sign-in and signs `sub` in at the provider: where the provider sends the browser.
-fn at_provider(app: &TestApp, provider: &OidcProvider, sub: &str, state: &str) -> String {
+pub(crate) fn at_provider(
+    app: &TestApp,
+    provider: &OidcProvider,
+    sub: &str,
+    state: &str,
+) -> String {
     at_provider_asking(app, provider, sub, &format!("state={state}"))
 }
 
 /// `at_provider` with more of the login's query.
-fn at_provider_asking(app: &TestApp, provider: &OidcProvider, sub: &str, query: &str) -> String {
+pub(crate) fn at_provider_asking(
+    app: &TestApp,
+    provider: &OidcProvider,
+    sub: &str,
+    query: &str,
+) -> String {
     let reply = app.client.get(
         &format!("/api/v1/auth/oidc/login?redirect_uri={FRONT}&{query}"),
         None,
@@ -86,7 +96,7 @@ fn at_provider_asking(app: &TestApp, provider: &OidcProvider, sub: &str, query: 
 }
 
 /// Follows the provider's redirect to Dangan's callback: where Dangan sends the browser.
-fn callback(app: &TestApp, to_dangan: &str) -> String {
+pub(crate) fn callback(app: &TestApp, to_dangan: &str) -> String {
     let path = to_dangan
         .strip_prefix(&app.client.base)
         .unwrap_or_else(|| panic!("{to_dangan} is not Dangan's callback"));
@@ -95,13 +105,13 @@ fn callback(app: &TestApp, to_dangan: &str) -> String {
     reply.header("location").unwrap().to_owned()
 }
 
-fn me(app: &TestApp, access_token: &str) -> Value {
+pub(crate) fn me(app: &TestApp, access_token: &str) -> Value {
     let reply = app.client.get("/api/v1/me", Some(access_token));
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json()
 }
 
-fn audit_of(app: &TestApp, admin: &str, action: &str) -> Vec<Value> {
+pub(crate) fn audit_of(app: &TestApp, admin: &str, action: &str) -> Vec<Value> {
     let reply = app.client.get(
         &format!("/api/v1/audit-events?action={action}"),
         Some(admin),
@@ -424,7 +434,7 @@ both_stores! {
         assert_eq!(methods.json()["identities"][0]["subject"], "u-4004");
         assert_eq!(methods.json()["identities"][0]["issuer"], provider.issuer.as_str());
         let own = app.client.get(&format!("/api/v1/users/{admin_id}/sign-in"), Some(&admin)).json();
-        assert_eq!(own, json!({"password": true, "identities": []}));
+        assert_eq!(own, json!({"password": true, "identities": [], "links": []}));
         app.client.get(&format!("/api/v1/users/{carol_id}/sign-in"), Some(&carol_token)).assert_problem(403, "forbidden");
         let removed = app.client.send_json("DELETE", &format!("/api/v1/users/{carol_id}/password"), &admin, None, &json!({}));
         assert_eq!(removed.status, 204, "{}", removed.body);

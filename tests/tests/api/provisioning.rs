@@ -5,11 +5,11 @@
 use dangan_tests::{both_stores, http::Reply, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// A provisioning client's token, created by the admin.
-fn scim_token(app: &TestApp, admin: &str, name: &str) -> (String, String) {
+pub(crate) fn scim_token(app: &TestApp, admin: &str, name: &str) -> (String, String) {
     let reply = app
         .client
         .post("/api/v1/scim-clients", Some(admin), &json!({"name": name}));
@@ -20,7 +20,7 @@ fn scim_token(app: &TestApp, admin: &str, name: &str) -> (String, String) {
     (created["id"].as_str().unwrap().to_owned(), token)
 }
 
-fn scim(app: &TestApp, method: &str, path: &str, token: &str, body: &Value) -> Reply {
+pub(crate) fn scim(app: &TestApp, method: &str, path: &str, token: &str, body: &Value) -> Reply {
     let headers = vec![
         (
             "Content-Type".to_owned(),
@@ -37,7 +37,7 @@ fn scim(app: &TestApp, method: &str, path: &str, token: &str, body: &Value) -> R
 }
 
 /// Asserts a SCIM error answer and returns its body.
-fn assert_scim_error(reply: &Reply, status: u16, scim_type: Option<&str>) -> Value {
+pub(crate) fn assert_scim_error(reply: &Reply, status: u16, scim_type: Option<&str>) -> Value {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.header("content-type"), Some("application/scim+json"));
     let body = reply.json();
@@ -47,7 +47,7 @@ fn assert_scim_error(reply: &Reply, status: u16, scim_type: Option<&str>) -> Val
     body
 }
 
-fn audit_actions(app: &TestApp, admin: &str, entity_id: &str) -> Vec<Value> {
+pub(crate) fn audit_actions(app: &TestApp, admin: &str, entity_id: &str) -> Vec<Value> {
     let reply = app.client.get(
         &format!("/api/v1/audit-events?entity_id={entity_id}"),
         Some(admin),
@@ -79,10 +79,10 @@ both_stores! {
         // And an access token, even an admin's, opens no SCIM resource.
         assert_scim_error(&scim(&app, "GET", "/scim/v2/Users", &admin, &Value::Null), 401, None);
         assert_scim_error(&scim(&app, "GET", "/scim/v2/Users", "dsc_not-a-token", &Value::Null), 401, None);
+        // The clerk is Dangan's own, not the client's: it does not see them.
         let listed = scim(&app, "GET", "/scim/v2/Users?filter=userName%20eq%20%22CLERK%22", &token, &Value::Null);
         assert_eq!(listed.status, 200, "{}", listed.body);
-        assert_eq!(listed.json()["totalResults"], 1);
-        assert_eq!(listed.json()["Resources"][0]["id"], clerk["id"]);
+        assert_eq!(listed.json()["totalResults"], 0);
 
         let clients = app.client.get("/api/v1/scim-clients", Some(&admin));
         assert_eq!(clients.status, 200);
@@ -107,7 +107,10 @@ both_stores! {
         for token in [desk.as_str(), phone["access_token"].as_str().unwrap()] {
             assert_eq!(app.client.get("/api/v1/me", Some(token)).status, 200);
         }
-        let (_, scim_token) = scim_token(&app, &admin, "HR system");
+        let (client_id, scim_token) = scim_token(&app, &admin, "HR system");
+        // In Dangan before the provider: an admin hands them to it.
+        let reply = app.client.post(&format!("/api/v1/scim-clients/{client_id}/hand-over"), Some(&admin), &json!({"user_ids": [leaver_id]}));
+        assert_eq!(reply.status, 200, "{}", reply.body);
 
         // As Microsoft Entra ID writes it: capitalised op, no path, the flag as a string.
         let reply = scim(&app, "PATCH", &format!("/scim/v2/Users/{leaver_id}"), &scim_token, &json!({
@@ -127,16 +130,19 @@ both_stores! {
 
         let events = audit_actions(&app, &admin, leaver_id);
         let deactivated = events.iter().find(|e| e["action"] == "user.deactivated").expect("audited");
-        assert_eq!(deactivated["data"]["scim_client"]["name"], "HR system");
+        assert_eq!(deactivated["data"]["via"]["scim_client"]["name"], "HR system");
         assert!(deactivated["data"].get("open_loans").is_none(), "no loan is named to auditors of any clearance");
         assert!(deactivated["actor_id"].is_null());
         let updated = events.iter().find(|e| e["action"] == "user.updated").expect("audited");
         assert_eq!(updated["data"]["after"]["status"], "disabled");
 
-        // Active again at the provider: the user may log in again (with a new login).
+        // Active again at the provider: a user with roles and a Dangan password is let in again
+        // by an admin only, and may then log in again (with a new login).
         let reply = scim(&app, "PATCH", &format!("/scim/v2/Users/{leaver_id}"), &scim_token, &json!({
             "schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": true}]
         }));
+        assert_scim_error(&reply, 403, None);
+        let reply = app.client.post(&format!("/api/v1/users/{leaver_id}/activate"), Some(&admin), &json!({}));
         assert_eq!(reply.status, 200, "{}", reply.body);
         app.client.get("/api/v1/me", Some(&desk)).assert_problem(401, "unauthorized");
         app.login("leaver", PASSWORD);
@@ -222,7 +228,7 @@ both_stores! {
     fn scim_errors_say_what_is_wrong_in_scim_terms(store) {
         let app = TestApp::start(store);
         let admin = app.admin_token();
-        let (_, token) = scim_token(&app, &admin, "Okta");
+        let (client_id, token) = scim_token(&app, &admin, "Okta");
         let create = |body: Value| scim(&app, "POST", "/scim/v2/Users", &token, &body);
         assert_eq!(create(json!({"userName": "lisi"})).status, 201);
         assert_scim_error(&create(json!({"userName": "LISI"})), 409, Some("uniqueness"));
@@ -246,7 +252,10 @@ both_stores! {
         assert_scim_error(&scim(&app, "PATCH", &path, &token, &json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": "userName"}]})), 400, Some("invalidValue"));
         assert_scim_error(&scim(&app, "PATCH", &path, &token, &json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "groups", "value": []}]})), 400, Some("mutability"));
         assert_scim_error(&scim(&app, "PATCH", &path, &token, &json!({"Operations": []})), 400, Some("invalidSyntax"));
-        // The last active admin stays, whoever asks.
+        // The last active admin stays, whoever asks (here a client an admin handed it to).
+        let own = app.client.get("/api/v1/me", Some(&admin)).json()["id"].clone();
+        let reply = app.client.post(&format!("/api/v1/scim-clients/{client_id}/hand-over"), Some(&admin), &json!({"user_ids": [own]}));
+        assert_eq!(reply.status, 200, "{}", reply.body);
         let admin_id = scim(&app, "GET", "/scim/v2/Users?filter=userName%20eq%20%22admin%22", &token, &Value::Null).json()["Resources"][0]["id"].clone();
         let last = scim(&app, "DELETE", &format!("/scim/v2/Users/{}", admin_id.as_str().unwrap()), &token, &Value::Null);
         assert_scim_error(&last, 409, None);

@@ -1,0 +1,12 @@
+DROP TABLE spent_id_tokens;
+ALTER TABLE oidc_codes DROP COLUMN reauthentication;
+DROP INDEX oidc_logins_address_idx;
+ALTER TABLE oidc_logins DROP COLUMN address;
+ALTER TABLE oidc_logins DROP COLUMN begun_at;
+ALTER TABLE oidc_logins DROP COLUMN reauthentication;
+ALTER TABLE oidc_logins DROP COLUMN link_id;
+DROP TABLE sign_in_links;
+DROP INDEX users_scim_client_idx;
+ALTER TABLE departments DROP COLUMN scim_client_id;
+ALTER TABLE users DROP COLUMN disabled_by_admin;
+ALTER TABLE users DROP COLUMN scim_client_id;
