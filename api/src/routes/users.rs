@@ -548,7 +548,7 @@ pub async fn issue_sign_in_link(
 }
 
 /// Revoke a sign-in link not yet completed.
-#[utoipa::path(delete, path = "/api/v1/users/{id}/sign-in/links/{link_id}", operation_id = "revokeSignInLink", tag = "users",
+#[utoipa::path(delete, path = "/api/v1/users/{id}/sign-in/link/{link_id}", operation_id = "revokeSignInLink", tag = "users",
     params(("id" = Uuid, Path, description = "User id"), ("link_id" = Uuid, Path, description = "Link id")),
     responses(
         (status = 204, description = "Revoked (or already spent or revoked)"),
@@ -556,7 +556,7 @@ pub async fn issue_sign_in_link(
         (status = 403, description = "Not an admin", body = Problem),
         (status = 404, description = "No such link of this user", body = Problem),
     ))]
-#[delete("/users/{id}/sign-in/links/{link_id}")]
+#[delete("/users/{id}/sign-in/link/{link_id}")]
 pub async fn revoke_sign_in_link(
     state: web::Data<AppState>,
     caller: CurrentUser,

@@ -425,28 +425,12 @@ fn set_clearance(org: &Org, who: &str, clearance: &str) {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
-/// Active again, through a provisioning client (the admin API deactivates only).
+/// Active again: an admin enables them.
 fn reactivate(org: &Org, id: &str) {
-    let app = &org.app;
-    let created = app.client.post(
-        "/api/v1/scim-clients",
+    let reply = org.app.client.post(
+        &format!("/api/v1/users/{id}/activate"),
         Some(&org.token("admin")),
-        &json!({"name": "HR"}),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    let token = created.json()["token"].as_str().unwrap().to_owned();
-    let body = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "active", "value": true}]
-    });
-    let reply = app.client.raw(
-        "PATCH",
-        &format!("/scim/v2/Users/{id}"),
-        &[
-            ("Authorization".into(), format!("Bearer {token}")),
-            ("Content-Type".into(), "application/scim+json".into()),
-        ],
-        body.to_string().as_bytes(),
+        &json!({}),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
 }

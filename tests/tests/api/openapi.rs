@@ -216,7 +216,7 @@ fn every_create_links_to_what_can_be_done_with_what_it_created() {
             }
         }
     }
-    assert_eq!(creates, 11, "every create answers 201");
+    assert_eq!(creates, 12, "every create answers 201");
 }
 
 /// The handlers `routes::configure` serves and the handlers the document lists are one set: an

@@ -169,7 +169,7 @@ both_stores! {
         assert_eq!((newcomer["username"].clone(), newcomer["roles"].clone()), (json!("zhou.officer"), json!([])));
         assert_eq!(audit_of(&app, &admin, "user.identity_unlinked")[0]["entity_id"], officer.as_str());
         let second = issue().json();
-        let revoked = app.client.send_json("DELETE", &format!("/api/v1/users/{officer}/sign-in/links/{}", second["id"].as_str().unwrap()), &admin, None, &json!({}));
+        let revoked = app.client.send_json("DELETE", &format!("/api/v1/users/{officer}/sign-in/link/{}", second["id"].as_str().unwrap()), &admin, None, &json!({}));
         assert_eq!(revoked.status, 204, "{}", revoked.body);
         app.client.get(&format!("/api/v1/auth/oidc/login?redirect_uri={}&link={}", crate::oidc::FRONT, second["code"].as_str().unwrap()), None)
             .assert_problem(403, "link_unusable");
