@@ -144,6 +144,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .collect::<Result<_, _>>()
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_TRUSTED_PROXIES: {e}")))?,
         ),
+        sso_pending: dangan_persistence::identities::PendingLimits::default(),
         voucher_key: Arc::new(voucher_key),
         audit_signing_key,
         mailer: config

@@ -239,6 +239,11 @@ impl Providers {
         if let Some(prompt) = prompt {
             request = request.add_extra_param("prompt", prompt);
         }
+        // A sign-in made to prove again who someone is: the provider must make them sign in
+        // now, not ride an earlier session (OpenID Connect Core §3.1.2.1).
+        if prompt == Some("login") {
+            request = request.set_max_age(std::time::Duration::ZERO);
+        }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         Ok(Begun {
             authorize_url: url.to_string(),

@@ -37,6 +37,8 @@ pub struct AppState {
     pub password_login: bool,
     /// Proxies whose `X-Forwarded-For` is believed (`DANGAN_TRUSTED_PROXIES`).
     pub trusted_proxies: Arc<Vec<Allowed>>,
+    /// How many sign-ins may wait for their provider, per address and in all.
+    pub sso_pending: dangan_persistence::identities::PendingLimits,
     /// Keys the verification codes printed on vouchers (kept in the store).
     pub voucher_key: Arc<VoucherKey>,
     /// Signs audit checkpoints (`DANGAN_AUDIT_SIGNING_KEY`); never stored in the database.

@@ -18,7 +18,8 @@ use crate::{
     from_db_time,
     logins::{self, NewRefreshToken},
     schema::{
-        departments, oidc_codes, oidc_logins, sign_in_links, user_identities, users as users_table,
+        departments, oidc_codes, oidc_logins, sign_in_links, spent_id_tokens, user_identities,
+        users as users_table,
     },
     sql_types::DbId,
     to_db_time,
@@ -40,19 +41,66 @@ pub struct PendingLogin {
     pub client_state: Option<String>,
     /// The admin-issued link this sign-in completes.
     pub link_id: Option<Uuid>,
+    /// Made to prove again who someone is (`prompt=login`, `max_age=0`): its code signs a
+    /// receipt only if the provider says the person signed in after `begun_at`.
+    pub reauthentication: bool,
+    pub begun_at: OffsetDateTime,
+    /// Who asked for it, for the cap on logins waiting per address.
+    pub address: String,
 }
 
-/// Keeps `login` under the hash of its `state` until `expires_at`; forgets logins nobody finished.
+/// How many unauthenticated logins may wait for their provider's answer: each keeps a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLimits {
+    pub per_address: i64,
+    pub total: i64,
+}
+
+impl Default for PendingLimits {
+    /// A person has a few tabs; a campus behind one address some hundreds of people signing in
+    /// within ten minutes. The total keeps a flood from many addresses to a bounded table.
+    fn default() -> Self {
+        PendingLimits {
+            per_address: 50,
+            total: 20_000,
+        }
+    }
+}
+
+/// Whether a login was kept to wait for its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    Kept,
+    /// This address has `per_address` logins waiting already.
+    TooManyFromAddress,
+    /// `total` logins are waiting already.
+    TooMany,
+}
+
+/// Keeps `login` under the hash of its `state` until `expires_at`, within `limits`; forgets
+/// logins nobody finished.
 pub fn begin_login(
     conn: &mut Conn,
     now: OffsetDateTime,
     state_hash: &str,
     login: &PendingLogin,
     expires_at: OffsetDateTime,
-) -> Result<(), PersistenceError> {
+    limits: PendingLimits,
+) -> Result<Waiting, PersistenceError> {
     write_transaction(conn, |conn| {
         diesel::delete(oidc_logins::table.filter(oidc_logins::expires_at.le(to_db_time(now))))
             .execute(conn)?;
+        let from_address: i64 = oidc_logins::table
+            .filter(oidc_logins::address.eq(&login.address))
+            .count()
+            .get_result(conn)?;
+        if from_address >= limits.per_address {
+            return Ok(Waiting::TooManyFromAddress);
+        }
+        let total: i64 = oidc_logins::table.count().get_result(conn)?;
+        if total >= limits.total {
+            return Ok(Waiting::TooMany);
+        }
         diesel::insert_into(oidc_logins::table)
             .values((
                 oidc_logins::state_hash.eq(state_hash),
@@ -64,9 +112,12 @@ pub fn begin_login(
                 oidc_logins::client_state.eq(&login.client_state),
                 oidc_logins::expires_at.eq(to_db_time(expires_at)),
                 oidc_logins::link_id.eq(login.link_id.map(DbId)),
+                oidc_logins::reauthentication.eq(login.reauthentication),
+                oidc_logins::begun_at.eq(Some(to_db_time(login.begun_at))),
+                oidc_logins::address.eq(&login.address),
             ))
             .execute(conn)?;
-        Ok(())
+        Ok(Waiting::Kept)
     })
 }
 
@@ -88,7 +139,12 @@ pub fn take_login(
                 oidc_logins::callback_url,
                 oidc_logins::redirect_uri,
                 oidc_logins::client_state,
-                oidc_logins::link_id,
+                (
+                    oidc_logins::link_id,
+                    oidc_logins::reauthentication,
+                    oidc_logins::begun_at,
+                    oidc_logins::address,
+                ),
             ))
             .first::<(
                 String,
@@ -97,21 +153,32 @@ pub fn take_login(
                 String,
                 String,
                 Option<String>,
-                Option<DbId>,
+                (Option<DbId>, bool, Option<time::PrimitiveDateTime>, String),
             )>(conn)
             .optional()?;
         diesel::delete(oidc_logins::table.find(state_hash)).execute(conn)?;
         Ok(found.map(
-            |(provider, nonce, pkce_verifier, callback_url, redirect_uri, client_state, link)| {
-                PendingLogin {
-                    provider,
-                    nonce,
-                    pkce_verifier,
-                    callback_url,
-                    redirect_uri,
-                    client_state,
-                    link_id: link.map(Uuid::from),
-                }
+            |(
+                provider,
+                nonce,
+                pkce_verifier,
+                callback_url,
+                redirect_uri,
+                client_state,
+                (link, reauthentication, begun_at, address),
+            )| PendingLogin {
+                provider,
+                nonce,
+                pkce_verifier,
+                callback_url,
+                redirect_uri,
+                client_state,
+                link_id: link.map(Uuid::from),
+                reauthentication,
+                // Logins begun before the column existed began at most LOGIN_TTL ago; none of
+                // them re-authenticates, so the value only has to be some time.
+                begun_at: begun_at.map_or(now, from_db_time),
+                address,
             },
         ))
     })
@@ -163,10 +230,12 @@ pub enum SignIn {
 /// What a sign-in leads to.
 #[derive(Debug, Clone)]
 pub enum Then {
-    /// A one-time code for the front end (the browser flow).
+    /// A one-time code for the front end (the browser flow); `reauthentication` where the
+    /// provider made the person sign in again for it (only such a code signs a receipt).
     Code {
         code_hash: String,
         expires_at: OffsetDateTime,
+        reauthentication: bool,
     },
     /// A login with its first refresh token (an ID token exchanged by an app).
     Session {
@@ -254,6 +323,7 @@ fn sign_in_once(
             Then::Code {
                 code_hash,
                 expires_at,
+                reauthentication,
             } => {
                 diesel::delete(
                     oidc_codes::table.filter(oidc_codes::expires_at.le(to_db_time(now))),
@@ -264,6 +334,7 @@ fn sign_in_once(
                         oidc_codes::code_hash.eq(code_hash),
                         oidc_codes::identity_id.eq(DbId(identity_id)),
                         oidc_codes::expires_at.eq(to_db_time(expires_at)),
+                        oidc_codes::reauthentication.eq(reauthentication),
                     ))
                     .execute(conn)?;
                 None
@@ -628,6 +699,7 @@ pub fn reauthenticate(
         let found = oidc_codes::table
             .find(code_hash)
             .filter(oidc_codes::expires_at.gt(to_db_time(now)))
+            .filter(oidc_codes::reauthentication.eq(true))
             .inner_join(user_identities::table)
             .select((
                 user_identities::user_id,
@@ -656,6 +728,39 @@ pub fn reauthenticate(
                 .event("auth.reauthenticated", user_id)
                 .by(Some(user_id)),
         )?;
+        Ok(true)
+    })
+}
+
+/// Spends an app's ID token (by `token_hash`, of its `jti` or of the whole token) for a token
+/// exchange: false if it was spent already. Kept until `expires_at`, when the provider's own
+/// expiry refuses it anyway. Two spending it at once: one of them meets the unique key
+/// (`Conflict("id_token_spent")`).
+pub fn spend_id_token(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    token_hash: &str,
+    expires_at: OffsetDateTime,
+) -> Result<bool, PersistenceError> {
+    write_transaction(conn, |conn| {
+        diesel::delete(
+            spent_id_tokens::table.filter(spent_id_tokens::expires_at.le(to_db_time(now))),
+        )
+        .execute(conn)?;
+        let spent: i64 = spent_id_tokens::table
+            .find(token_hash)
+            .count()
+            .get_result(conn)?;
+        if spent > 0 {
+            return Ok(false);
+        }
+        diesel::insert_into(spent_id_tokens::table)
+            .values((
+                spent_id_tokens::token_hash.eq(token_hash),
+                spent_id_tokens::expires_at.eq(to_db_time(expires_at)),
+            ))
+            .execute(conn)
+            .map_err(|e| PersistenceError::on_unique(e, "id_token_spent"))?;
         Ok(true)
     })
 }

@@ -79,10 +79,7 @@ pub fn client_address(req: &HttpRequest) -> String {
     let Some(peer) = req.peer_addr().map(|addr| addr.ip()) else {
         return "unknown".to_owned();
     };
-    let trusted = |ip: std::net::IpAddr| {
-        req.app_data::<web::Data<AppState>>()
-            .is_some_and(|state| state.trusted_proxies.iter().any(|p| p.admits_address(ip)))
-    };
+    let trusted = |ip: std::net::IpAddr| is_trusted_proxy(req, ip);
     if !trusted(peer) {
         return peer.to_string();
     }
@@ -99,6 +96,18 @@ pub fn client_address(req: &HttpRequest) -> String {
         .find(|ip| !trusted(*ip))
         .unwrap_or(peer)
         .to_string()
+}
+
+fn is_trusted_proxy(req: &HttpRequest, ip: std::net::IpAddr) -> bool {
+    req.app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.trusted_proxies.iter().any(|p| p.admits_address(ip)))
+}
+
+/// Whether the request came through a proxy of `DANGAN_TRUSTED_PROXIES`, whose forwarded
+/// headers (`X-Forwarded-Host`, `-Proto`, `-For`) may then be believed.
+pub fn through_trusted_proxy(req: &HttpRequest) -> bool {
+    req.peer_addr()
+        .is_some_and(|addr| is_trusted_proxy(req, addr.ip()))
 }
 
 /// Admits a password check for the name `username_key` from `address`, already counted as a

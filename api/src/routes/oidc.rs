@@ -4,7 +4,7 @@
 
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use dangan_persistence::{
-    identities::{self, Attempt, Identity, PendingLogin, Redeemed, SignIn, Then},
+    identities::{self, Attempt, Identity, PendingLogin, Redeemed, SignIn, Then, Waiting},
     PersistenceError,
 };
 use openidconnect::url::Url;
@@ -16,7 +16,7 @@ use crate::{
     auth::{self, REFRESH_TTL},
     error::{ApiError, ErrorCode, Problem},
     oidc::Verified,
-    routes::auth::{client_address, token_pair, tokens, TokenPair},
+    routes::auth::{client_address, through_trusted_proxy, token_pair, tokens, TokenPair},
     state::{blocking, AppState},
 };
 
@@ -86,7 +86,10 @@ pub enum Prompt {
         (status = 403, description = "`link_unusable`: the sign-in link is unknown, spent, revoked or expired", body = Problem),
         (status = 404, description = "No provider is configured, or none by that name", body = Problem),
         (status = 422, description = "A parameter is too long", body = Problem),
+        (status = 429, description = "Too many sign-ins from this address wait for the provider", body = Problem,
+            headers(("Retry-After" = i64, description = "Seconds until one of them has expired"))),
         (status = 502, description = "The provider's discovery document or keys could not be fetched", body = Problem),
+        (status = 503, description = "Too many sign-ins wait for the provider in all, or Dangan's callback URL is neither configured nor told by a trusted proxy", body = Problem),
     ))]
 #[get("/auth/oidc/login")]
 pub async fn login(
@@ -112,14 +115,30 @@ pub async fn login(
         ));
     }
     let name = chosen.config.name.clone();
-    let callback_url = chosen.config.callback_url.clone().unwrap_or_else(|| {
-        let info = req.connection_info();
-        format!(
-            "{}://{}/api/v1/auth/oidc/callback",
-            info.scheme(),
-            info.host()
-        )
-    });
+    let callback_url = match &chosen.config.callback_url {
+        Some(configured) => configured.clone(),
+        // Forwarded headers are anyone's to write: they name Dangan's address only when a
+        // proxy Dangan trusts wrote them.
+        None if through_trusted_proxy(&req) => {
+            let info = req.connection_info();
+            format!(
+                "{}://{}/api/v1/auth/oidc/callback",
+                info.scheme(),
+                info.host()
+            )
+        }
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "sign-in with {name} is not set up: set DANGAN_OIDC_CALLBACK_URL (callback_url \
+                     in the providers file) to Dangan's callback as registered with the \
+                     provider, or DANGAN_TRUSTED_PROXIES to the proxy in front of Dangan"
+                ),
+            ))
+        }
+    };
+    let address = client_address(&req);
     let now = state.clock.now();
     let providers = state.oidc.clone();
     let (begun, callback_url) = blocking(move || {
@@ -140,9 +159,13 @@ pub async fn login(
         redirect_uri,
         client_state,
         link_id: None,
+        reauthentication: matches!(prompt, Some(Prompt::Login)),
+        begun_at: now,
+        address,
     };
     let state_hash = auth::hash_token(&begun.state);
-    state
+    let limits = state.sso_pending;
+    let waiting = state
         .db(move |conn| {
             if let Some(link_hash) = link_hash {
                 pending.link_id = identities::waiting_link(conn, now, &link_hash, &provider_name)?;
@@ -150,10 +173,25 @@ pub async fn login(
                     return Err(PersistenceError::Conflict("link_unusable"));
                 }
             }
-            identities::begin_login(conn, now, &state_hash, &pending, now + LOGIN_TTL)
+            identities::begin_login(conn, now, &state_hash, &pending, now + LOGIN_TTL, limits)
         })
         .await?;
-    Ok(redirect(&begun.authorize_url))
+    match waiting {
+        Waiting::Kept => Ok(redirect(&begun.authorize_url)),
+        Waiting::TooManyFromAddress => Err(ApiError {
+            detail: "too many sign-ins from this address are waiting for the provider; \
+                     finish one or retry later"
+                .into(),
+            ..ApiError::rate_limited(LOGIN_TTL.whole_seconds())
+        }),
+        Waiting::TooMany => Err(ApiError {
+            retry_after_secs: Some(60),
+            ..ApiError::new(
+                ErrorCode::Unavailable,
+                "too many sign-ins are waiting for the provider; retry in a minute",
+            )
+        }),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -253,10 +291,16 @@ pub async fn callback(
         Ok(verified) => verified,
         Err(refused) => return back(Err(refused.code_and_detail())),
     };
+    if pending.reauthentication {
+        if let Err(stale) = signed_in_since(&verified, pending.begun_at) {
+            return back(Err(stale.code_and_detail()));
+        }
+    }
     let (code, code_hash) = one_time_code();
     let then = Then::Code {
         code_hash,
         expires_at: now + CODE_TTL,
+        reauthentication: pending.reauthentication,
     };
     match sign_in(&state, &pending.provider, verified, pending.link_id, then).await? {
         SignIn::Granted { .. } => back(Ok(code)),
@@ -361,6 +405,7 @@ pub async fn token(
                 ));
             }
             let providers = state.oidc.clone();
+            let spent_key = auth::hash_token(&subject_token);
             let (name, verified) = blocking(move || {
                 providers.find(None)?;
                 let provider = providers.issuer_of(&subject_token)?;
@@ -368,6 +413,7 @@ pub async fn token(
                 Ok((provider.config.name.clone(), verified))
             })
             .await?;
+            spend(&state, &verified, spent_key).await?;
             let then = Then::Session { address, refresh };
             match sign_in(&state, &name, verified, None, then).await? {
                 SignIn::Granted {
@@ -439,6 +485,68 @@ fn refusal(refused: &SignIn) -> ApiError {
         ),
         SignIn::Unusable(errors) => PersistenceError::Invalid(errors.clone()).into(),
         SignIn::LinkUnusable => link_unusable(),
+    }
+}
+
+/// How far the provider's clock may be behind Dangan's when it says when someone signed in.
+const CLOCK_SKEW: Duration = Duration::seconds(60);
+
+/// Whether the provider says the person signed in after `begun_at` (its `auth_time`), as a
+/// re-authentication needs: an earlier session at the provider proves nothing now.
+fn signed_in_since(verified: &Verified, begun_at: time::OffsetDateTime) -> Result<(), ApiError> {
+    let auth_time = verified
+        .claims
+        .get("auth_time")
+        .and_then(serde_json::Value::as_i64);
+    match auth_time {
+        Some(at) if at >= (begun_at - CLOCK_SKEW).unix_timestamp() => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::IdTokenRejected,
+            "the provider did not make the person sign in again: its auth_time is before this \
+             re-authentication began",
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::IdTokenRejected,
+            "the provider's ID token says nothing of when the person signed in (auth_time), \
+             so it cannot prove a re-authentication",
+        )),
+    }
+}
+
+/// Spends an app's ID token for this exchange (RFC 8693 tokens are not one-time by
+/// themselves): by its `jti`, or by the whole token where it has none.
+async fn spend(state: &AppState, verified: &Verified, whole: String) -> Result<(), ApiError> {
+    let key = match verified
+        .claims
+        .get("jti")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(jti) => auth::hash_token(&format!("{}\n{jti}", verified.issuer)),
+        None => whole,
+    };
+    let expires_at = verified
+        .claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .and_then(|exp| time::OffsetDateTime::from_unix_timestamp(exp).ok())
+        .unwrap_or_else(|| state.clock.now() + Duration::days(1));
+    let now = state.clock.now();
+    let fresh = state
+        .db(move |conn| {
+            // Two exchanges of one token at once: the second meets the first's key.
+            identities::spend_id_token(conn, now, &key, expires_at).or_else(|e| match e {
+                PersistenceError::Conflict("id_token_spent") => Ok(false),
+                other => Err(other),
+            })
+        })
+        .await?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidGrant,
+            "this ID token has been exchanged already: sign in at the provider again for a new one",
+        ))
     }
 }
 

@@ -28,8 +28,11 @@ pub(crate) fn oidc_config(provider: &OidcProvider) -> OidcConfig {
     }
 }
 
+/// An app whose sign-ins make their callback URL from the request: the tests' client is a
+/// trusted proxy (loopback), as a reverse proxy in front of Dangan would be.
 pub(crate) fn start(store: TestStore, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = config_for(&store);
+    config.trusted_proxies = vec!["127.0.0.1/32".into()];
     adjust(&mut config);
     TestApp::start_configured(store, config, |_| {})
 }
@@ -379,9 +382,9 @@ both_stores! {
             "roles": ["archivist", "admin", "janitor"], "clearance": "secret"
         }));
         // Her first sign-in, from eight tabs at once: one user, every tab signed in.
-        let id_token = provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-4004");
+        let id_tokens: Vec<String> = (0..8).map(|_| provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-4004")).collect();
         let replies: Vec<Reply> = std::thread::scope(|scope| {
-            let tabs: Vec<_> = (0..8).map(|_| scope.spawn(|| exchange(&app, &id_token))).collect();
+            let tabs: Vec<_> = id_tokens.iter().map(|id_token| scope.spawn(|| exchange(&app, id_token))).collect();
             tabs.into_iter().map(|tab| tab.join().unwrap()).collect()
         });
         for reply in &replies {

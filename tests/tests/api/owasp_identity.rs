@@ -1,17 +1,22 @@
 //! The trust boundaries of sign-in and provisioning (issue 26), attacked as the review found
 //! them open, each test under the OWASP API Security Top 10 (2023) category it belongs to:
 //! API1 (a SCIM token reading or writing accounts it did not provision), API2 (a provider
-//! account becoming a Dangan user it is not), API3 (provisioning writing properties Dangan keeps
-//! for its admins: names, status), API8 (the identity providers' documented requests, verbatim).
+//! account becoming a Dangan user it is not; a re-authentication or a token exchange replayed),
+//! API3 (provisioning writing properties Dangan keeps for its admins: names, status), API4
+//! (unauthenticated sign-ins filling a table), API8 (a callback URL taken from any peer's
+//! headers; the identity providers' documented requests, verbatim).
 
 use dangan_api::config::OidcConfig;
-use dangan_tests::{both_stores, oidc::query_value, oidc::OidcProvider, TestApp, PASSWORD};
+use dangan_persistence::identities::PendingLimits;
+use dangan_tests::{
+    archive_body, both_stores, config_for, oidc::query_value, oidc::OidcProvider, TestApp, PASSWORD,
+};
 use serde_json::{json, Value};
 
 use crate::{
     oidc::{
         at_provider_asking, audit_of, callback, exchange, form, me, oidc_config, start, CLIENT_ID,
-        CLIENT_SECRET,
+        CLIENT_SECRET, FRONT,
     },
     provisioning::{assert_scim_error, scim, scim_token, PATCH},
 };
@@ -49,7 +54,160 @@ fn replace(app: &TestApp, token: &str, id: &str, value: Value) -> dangan_tests::
     )
 }
 
+/// Starts a sign-in with `headers`: the answer.
+fn begin_sign_in(
+    client: &dangan_tests::Client,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> dangan_tests::Reply {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    client.raw(
+        "GET",
+        &format!("/api/v1/auth/oidc/login?redirect_uri={FRONT}{query}"),
+        &headers,
+        b"",
+    )
+}
+
+/// The `redirect_uri` a sign-in sends the provider: Dangan's callback as it believes it is.
+fn callback_sent(reply: &dangan_tests::Reply) -> String {
+    assert_eq!(reply.status, 302, "{}", reply.body);
+    query_value(reply.header("location").unwrap(), "redirect_uri").unwrap()
+}
+
 both_stores! {
+    // API2: a receipt is signed by a sign-in made for it: `prompt=login` with `max_age=0`, an
+    // `auth_time` after the re-authentication began, and a code only such a sign-in gives. A
+    // code of an ordinary sign-in, even unspent, proves nothing.
+    fn api2_a_reauthentication_needs_a_fresh_sign_in_made_for_it(store) {
+        let Some(provider) = OidcProvider::start() else { return };
+        let app = start(store, |c| c.oidc = oidc_config(&provider));
+        let admin = app.admin_token();
+        provider.set_user("u-7", &json!({"preferred_username": "alice"}));
+        let first = callback(&app, &at_provider_asking(&app, &provider, "u-7", "state=a"));
+        let code = query_value(&first, "code").unwrap();
+        let reply = form(&app, &format!("grant_type=authorization_code&code={code}"));
+        let alice = reply.json()["access_token"].as_str().unwrap().to_owned();
+        let hr = app.department(&admin, "ARC");
+        app.user(&admin, "keeper", &hr, &["archivist"], "secret");
+        let keeper = app.login("keeper", PASSWORD);
+        let archive = app.archive(&admin, &archive_body("RA-1", "public"));
+        let request = app.client.post("/api/v1/loan-requests", Some(&alice), &json!({
+            "archive_ids": [archive["id"]], "purpose": "查档", "loan_type": "take_out", "days": 7
+        }));
+        let request_id = request.json()["id"].as_str().unwrap().to_owned();
+        app.client.post(&format!("/api/v1/loan-requests/{request_id}/approve"), Some(&keeper), &json!({}));
+        let loan = app.client.post("/api/v1/checkouts", Some(&keeper), &json!({"request_id": request_id, "barcode": "BC-RA-1"}));
+        assert_eq!(loan.status, 201, "{}", loan.body);
+        let sign = format!("/api/v1/loans/{}/sign", loan.json()["id"].as_str().unwrap());
+
+        // An ordinary sign-in's code, never traded: not a re-authentication.
+        let ordinary = callback(&app, &at_provider_asking(&app, &provider, "u-7", "state=b"));
+        let ordinary = query_value(&ordinary, "code").unwrap();
+        app.client.post(&sign, Some(&alice), &json!({"sso_code": ordinary})).assert_problem(403, "invalid_sso_code");
+        // A re-authentication asks the provider for a sign-in now (`max_age=0`).
+        let login = begin_sign_in(&app.client, "&prompt=login&state=c", &[]);
+        let authorize = login.header("location").unwrap().to_owned();
+        assert!(authorize.contains("prompt=login") && authorize.contains("max_age=0"), "{authorize}");
+        // A provider that answers with an older sign-in (its auth_time before this began:
+        // here Dangan's clock is ten minutes past the provider's) is refused.
+        app.clock.advance(time::OffsetDateTime::now_utc() - dangan_tests::TEST_START + time::Duration::minutes(10));
+        let stale = callback(&app, &at_provider_asking(&app, &provider, "u-7", "prompt=login&state=d"));
+        assert_eq!(query_value(&stale, "error").as_deref(), Some("id_token_rejected"), "{stale}");
+        assert!(query_value(&stale, "error_description").unwrap().contains("auth_time"), "{stale}");
+        app.clock.advance(time::Duration::minutes(-10));
+        let fresh = callback(&app, &at_provider_asking(&app, &provider, "u-7", "prompt=login&state=e"));
+        let fresh = query_value(&fresh, "code").unwrap_or_else(|| panic!("{fresh}"));
+        // Alice's access token has expired on the clock that moved; she signs in again.
+        let again = callback(&app, &at_provider_asking(&app, &provider, "u-7", "state=f"));
+        let again = query_value(&again, "code").unwrap();
+        let reply = form(&app, &format!("grant_type=authorization_code&code={again}"));
+        let alice = reply.json()["access_token"].as_str().unwrap().to_owned();
+        let signed = app.client.post(&sign, Some(&alice), &json!({"sso_code": fresh}));
+        assert_eq!(signed.status, 200, "{}", signed.body);
+        assert_eq!(signed.json()["signature"]["method"], "oidc");
+    }
+
+    // API2: an app's ID token is exchanged once: replayed, or sent eight times at once, it
+    // opens one login.
+    fn api2_an_apps_id_token_is_exchanged_once(store) {
+        let Some(provider) = OidcProvider::start() else { return };
+        let app = start(store, |c| c.oidc = oidc_config(&provider));
+        provider.set_user("u-8", &json!({"preferred_username": "bob"}));
+        let id_token = provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-8");
+        assert_eq!(exchange(&app, &id_token).status, 200);
+        let replayed = exchange(&app, &id_token).assert_problem(400, "invalid_grant");
+        assert!(replayed["detail"].as_str().unwrap().contains("exchanged already"), "{replayed}");
+        let another = provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-8");
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let calls: Vec<_> = (0..8).map(|_| scope.spawn(|| exchange(&app, &another).status)).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 7, "{statuses:?}");
+    }
+
+    // API8: Dangan's callback URL comes from its configuration, or from the forwarded headers
+    // of a proxy it trusts; a peer's own `X-Forwarded-Host` names nothing, and without either
+    // the sign-in is refused with what to set.
+    fn api8_the_callback_url_is_never_taken_from_an_untrusted_peers_headers(store) {
+        let Some(provider) = OidcProvider::start() else { return };
+        let evil = [("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Proto", "https")];
+        // No callback configured, no trusted proxy.
+        let mut config = config_for(&store);
+        config.oidc = oidc_config(&provider);
+        let bare = TestApp::start_configured(store, config, |_| {});
+        for headers in [&evil[..], &[]] {
+            let refused = begin_sign_in(&bare.client, "", headers).assert_problem(503, "unavailable");
+            assert!(refused["detail"].as_str().unwrap().contains("DANGAN_OIDC_CALLBACK_URL"), "{refused}");
+        }
+        // Configured: the configuration's, whatever the headers say.
+        let mut configured = config_for(&bare.store);
+        configured.oidc = OidcConfig {
+            oidc_callback_url: Some("https://archives.example.cn/api/v1/auth/oidc/callback".into()),
+            ..oidc_config(&provider)
+        };
+        let configured = bare.instance(&configured).unwrap();
+        assert_eq!(callback_sent(&begin_sign_in(&configured.client, "", &evil)), "https://archives.example.cn/api/v1/auth/oidc/callback");
+        // Behind a trusted proxy: the proxy's forwarded host and scheme.
+        let mut proxied = config_for(&bare.store);
+        proxied.oidc = oidc_config(&provider);
+        proxied.trusted_proxies = vec!["127.0.0.1/32".into()];
+        let proxied = bare.instance(&proxied).unwrap();
+        let forwarded = [("X-Forwarded-Host", "archives.example.cn"), ("X-Forwarded-Proto", "https")];
+        assert_eq!(callback_sent(&begin_sign_in(&proxied.client, "", &forwarded)), "https://archives.example.cn/api/v1/auth/oidc/callback");
+    }
+
+    // API4: sign-ins nobody finishes keep a row each until they expire: they are capped per
+    // address (429 with Retry-After) and in all (503), and an expired one makes room.
+    fn api4_waiting_sign_ins_are_capped_per_address_and_in_all(store) {
+        let Some(provider) = OidcProvider::start() else { return };
+        let mut config = config_for(&store);
+        config.oidc = oidc_config(&provider);
+        config.trusted_proxies = vec!["127.0.0.1/32".into()];
+        let app = TestApp::start_configured(store, config, |state| {
+            state.sso_pending = PendingLimits { per_address: 3, total: 5 };
+        });
+        let from = |address: &str| begin_sign_in(&app.client, "", &[("X-Forwarded-For", address)]);
+        for _ in 0..3 {
+            assert_eq!(from("203.0.113.1").status, 302);
+        }
+        let throttled = from("203.0.113.1");
+        throttled.assert_problem(429, "rate_limited");
+        assert_eq!(throttled.header("retry-after"), Some("600"));
+        assert_eq!(from("203.0.113.2").status, 302);
+        assert_eq!(from("203.0.113.3").status, 302);
+        let full = from("203.0.113.4");
+        full.assert_problem(503, "unavailable");
+        assert!(full.header("retry-after").is_some());
+        app.clock.advance(time::Duration::minutes(11));
+        assert_eq!(from("203.0.113.4").status, 302);
+        assert_eq!(from("203.0.113.1").status, 302);
+    }
+
     // API2: with linking on (as every site running SCIM and SSO together turns it on), a
     // provider's `ADMIN`, `Admin` or `admin` does not become Dangan's admin, an officer's
     // namesake does not become the officer, and a user already linked is not linked again.
