@@ -134,7 +134,7 @@ pub struct Problem {
     pub errors: Option<FieldErrors>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{code:?}: {detail}")]
 pub struct ApiError {
     pub code: ErrorCode,

@@ -100,11 +100,13 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
     let files = Arc::new(files::open(config, &mut conn)?);
     drop(conn);
     let audit_signing_key = audit_offline::signing_key(config)?.map(Arc::new);
+    let metrics = Metrics::new()?;
     let oidc = config
         .oidc
         .providers()
         .and_then(oidc::Providers::new)
-        .map_err(|e| StartupError::Invalid(format!("OpenID Connect: {e}")))?;
+        .map_err(|e| StartupError::Invalid(format!("OpenID Connect: {e}")))?
+        .counting(metrics.provider_fetches());
     if !oidc.is_empty() {
         log::info!(
             "sign-in with OpenID providers: {}",
@@ -117,7 +119,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
         jwt: Arc::new(auth::JwtKeys::new(secret.as_bytes())),
         throttle: ThrottlePolicy::default(),
         session_max: time::Duration::days(i64::from(config.session_max_days)),
-        metrics: Metrics::new()?,
+        metrics,
         reminders: config.scheduler.schedule(),
         webhook_allow: Arc::new(
             config

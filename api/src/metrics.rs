@@ -1,4 +1,5 @@
-//! Prometheus metrics: request counts and latency by route and status, and pool usage.
+//! Prometheus metrics: request counts and latency by route and status, pool usage, and fetches
+//! from the OpenID providers.
 
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ pub struct Metrics {
     latency: HistogramVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
+    provider_fetches: IntCounterVec,
 }
 
 impl Metrics {
@@ -53,13 +55,27 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
+        let provider_fetches = IntCounterVec::new(
+            Opts::new(
+                "dangan_oidc_provider_fetches_total",
+                "Fetches of OpenID providers' discovery documents and keys, by outcome",
+            ),
+            &["provider", "what", "outcome"],
+        )?;
+        registry.register(Box::new(provider_fetches.clone()))?;
         Ok(Metrics {
             registry,
             requests,
             latency,
             pool_connections,
             pool_idle,
+            provider_fetches,
         })
+    }
+
+    /// The counter the OpenID providers count their fetches in.
+    pub fn provider_fetches(&self) -> IntCounterVec {
+        self.provider_fetches.clone()
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

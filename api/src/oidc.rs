@@ -1,7 +1,9 @@
 //! The organisation's OpenID providers, as Dangan (a confidential client) talks to them through
-//! the `openidconnect` crate: discovery and signing keys cached per provider and fetched again
-//! when a token names a key the cache lacks (the provider rotated its keys), the authorization
-//! code flow with PKCE and a nonce, and ID tokens verified against the app's clock.
+//! the `openidconnect` crate: discovery and signing keys cached per provider, fetched by one
+//! request at a time (the others wait for its answer), failures remembered with a growing
+//! back-off, and only the key set fetched again when a token names a key the cache lacks (the
+//! provider rotated its keys); the authorization code flow with PKCE and a nonce, and ID tokens
+//! verified against the app's clock.
 
 use std::{
     str::FromStr,
@@ -34,6 +36,10 @@ const KEYS_KEPT: Duration = Duration::hours(1);
 const REFETCH_AFTER: Duration = Duration::seconds(10);
 /// The most of a provider's answer read.
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
+/// How long a failed fetch is remembered at first; each failure after it doubles the wait, up to
+/// `MOST_BACK_OFF`: a provider that is down is not asked again by every sign-in.
+const FIRST_BACK_OFF: Duration = Duration::seconds(2);
+const MOST_BACK_OFF: Duration = Duration::minutes(2);
 
 fn default_true() -> bool {
     true
@@ -116,10 +122,25 @@ struct Discovered {
     fetched_at: OffsetDateTime,
 }
 
+/// The last fetch that failed: what it said, and until when no other is tried.
+struct Failure {
+    error: ApiError,
+    until: OffsetDateTime,
+    back_off: Duration,
+}
+
+/// What is known of a provider: held while a fetch runs, so concurrent sign-ins wait for one
+/// answer instead of each asking the provider.
+#[derive(Default)]
+struct Known {
+    discovered: Option<Arc<Discovered>>,
+    failure: Option<Failure>,
+}
+
 pub struct Provider {
     pub config: ProviderConfig,
     issuer: IssuerUrl,
-    discovered: Mutex<Option<Arc<Discovered>>>,
+    known: Mutex<Known>,
 }
 
 /// The providers configured, in the order given: the first is the default.
@@ -127,6 +148,8 @@ pub struct Provider {
 pub struct Providers {
     list: Vec<Provider>,
     agent: Option<ureq::Agent>,
+    /// Fetches from providers, by provider, what (`discovery`, `keys`) and outcome.
+    fetches: Option<prometheus::IntCounterVec>,
 }
 
 impl Providers {
@@ -147,7 +170,7 @@ impl Providers {
             list.push(Provider {
                 config,
                 issuer,
-                discovered: Mutex::new(None),
+                known: Mutex::new(Known::default()),
             });
         }
         let agent = ureq::Agent::config_builder()
@@ -160,6 +183,23 @@ impl Providers {
         Ok(Providers {
             list,
             agent: Some(agent),
+            fetches: None,
+        })
+    }
+
+    /// Counts every fetch from a provider in `fetches` (labels: provider, what, outcome).
+    pub fn counting(self, fetches: prometheus::IntCounterVec) -> Providers {
+        Providers {
+            fetches: Some(fetches),
+            ..self
+        }
+    }
+
+    fn fetcher<'a>(&'a self, provider: &'a Provider) -> Result<Fetcher<'a>, ApiError> {
+        Ok(Fetcher {
+            agent: self.agent()?,
+            provider,
+            fetches: self.fetches.as_ref(),
         })
     }
 
@@ -225,7 +265,7 @@ impl Providers {
         prompt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Begun, ApiError> {
-        let discovered = provider.discovered(self.agent()?, now, false)?;
+        let discovered = self.fetcher(provider)?.discovered(now, false)?;
         let client = provider.client(&discovered, callback_url)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client.authorize_url(
@@ -265,7 +305,7 @@ impl Providers {
         now: OffsetDateTime,
     ) -> Result<Verified, ApiError> {
         let agent = self.agent()?;
-        let discovered = provider.discovered(agent, now, false)?;
+        let discovered = self.fetcher(provider)?.discovered(now, false)?;
         let client = provider.client(&discovered, callback_url)?;
         let answer = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -308,7 +348,7 @@ impl Providers {
         nonce: Option<&Nonce>,
         now: OffsetDateTime,
     ) -> Result<Verified, ApiError> {
-        let agent = self.agent()?;
+        let fetcher = self.fetcher(provider)?;
         let check = |discovered: &Discovered| {
             let verifier = provider.verifier(discovered, now);
             match nonce {
@@ -320,7 +360,7 @@ impl Providers {
                     .map(|c| c.subject().clone()),
             }
         };
-        let discovered = provider.discovered(agent, now, false)?;
+        let discovered = fetcher.discovered(now, false)?;
         let subject = match check(&discovered) {
             // The provider may have rotated its keys since they were fetched: a token naming
             // a key the cache lacks, or (from a provider whose tokens name no key) one whose
@@ -329,7 +369,7 @@ impl Providers {
                 SignatureVerificationError::NoMatchingKey
                 | SignatureVerificationError::CryptoError(_),
             )) => {
-                let fresh = provider.discovered(agent, now, true)?;
+                let fresh = fetcher.discovered(now, true)?;
                 check(&fresh)
             }
             other => other,
@@ -345,36 +385,90 @@ impl Providers {
     }
 }
 
-impl Provider {
-    /// The provider's metadata and keys: cached, or fetched when older than `KEYS_KEPT`, or
-    /// when `again` asks and the last fetch is older than `REFETCH_AFTER`.
-    fn discovered(
-        &self,
-        agent: &ureq::Agent,
-        now: OffsetDateTime,
-        again: bool,
-    ) -> Result<Arc<Discovered>, ApiError> {
-        let cached = self
-            .discovered
+/// Fetches a provider's metadata and keys for a sign-in, counting each fetch.
+struct Fetcher<'a> {
+    agent: &'a ureq::Agent,
+    provider: &'a Provider,
+    fetches: Option<&'a prometheus::IntCounterVec>,
+}
+
+impl Fetcher<'_> {
+    /// The provider's metadata and keys: cached, or fetched when older than `KEYS_KEPT`; with
+    /// `again` (a token names a key the cache lacks) the key set alone is fetched again, not
+    /// sooner than `REFETCH_AFTER`. One fetch runs at a time per provider: whoever comes
+    /// meanwhile waits for its answer. A failure is answered from memory until its back-off ends.
+    fn discovered(&self, now: OffsetDateTime, again: bool) -> Result<Arc<Discovered>, ApiError> {
+        let provider = self.provider;
+        let mut known = provider
+            .known
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(cached) = cached.filter(|c| !fetch_again(now - c.fetched_at, again)) {
-            return Ok(cached);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cached = known.discovered.clone();
+        if let Some(cached) = cached
+            .as_ref()
+            .filter(|c| !fetch_again(now - c.fetched_at, again))
+        {
+            return Ok(cached.clone());
         }
-        let metadata = CoreProviderMetadata::discover(&self.issuer, &http(agent))
-            .map_err(|e| unavailable(&self.config.name, e))?;
-        let discovered = Arc::new(Discovered {
-            metadata,
-            fetched_at: now,
-        });
-        *self
-            .discovered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(discovered.clone());
-        Ok(discovered)
+        if let Some(failure) = known.failure.as_ref().filter(|f| now < f.until) {
+            return Err(ApiError {
+                retry_after_secs: Some((failure.until - now).whole_seconds().max(1)),
+                ..failure.error.clone()
+            });
+        }
+        let fetched = match cached.filter(|c| again && now - c.fetched_at < KEYS_KEPT) {
+            Some(cached) => self.keys(&cached.metadata),
+            None => self.discovery(),
+        };
+        match fetched {
+            Ok(metadata) => {
+                let discovered = Arc::new(Discovered {
+                    metadata,
+                    fetched_at: now,
+                });
+                known.discovered = Some(discovered.clone());
+                known.failure = None;
+                Ok(discovered)
+            }
+            Err(error) => {
+                let back_off = known.failure.as_ref().map_or(FIRST_BACK_OFF, |f| {
+                    f.back_off.saturating_mul(2).min(MOST_BACK_OFF)
+                });
+                known.failure = Some(Failure {
+                    error: error.clone(),
+                    until: now + back_off,
+                    back_off,
+                });
+                Err(error)
+            }
+        }
     }
 
+    fn discovery(&self) -> Result<CoreProviderMetadata, ApiError> {
+        let fetched = CoreProviderMetadata::discover(&self.provider.issuer, &http(self.agent));
+        self.count("discovery", fetched.is_ok());
+        fetched.map_err(|e| unavailable(&self.provider.config.name, e))
+    }
+
+    /// The provider's key set fetched again, into the metadata discovered before.
+    fn keys(&self, metadata: &CoreProviderMetadata) -> Result<CoreProviderMetadata, ApiError> {
+        let fetched = openidconnect::JsonWebKeySet::fetch(metadata.jwks_uri(), &http(self.agent));
+        self.count("keys", fetched.is_ok());
+        let keys = fetched.map_err(|e| unavailable(&self.provider.config.name, e))?;
+        Ok(metadata.clone().set_jwks(keys))
+    }
+
+    fn count(&self, what: &str, ok: bool) {
+        if let Some(fetches) = self.fetches {
+            let outcome = if ok { "ok" } else { "failed" };
+            fetches
+                .with_label_values(&[self.provider.config.name.as_str(), what, outcome])
+                .inc();
+        }
+    }
+}
+
+impl Provider {
     fn client(
         &self,
         discovered: &Discovered,

@@ -82,6 +82,12 @@ impl OidcProvider {
         self.wait_until_up();
     }
 
+    /// Stops the provider, as if it were down; `restart` brings it back.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sets the claims of the user `sub`.
     pub fn set_user(&self, sub: &str, claims: &Value) {
         let reply = self.client.raw(

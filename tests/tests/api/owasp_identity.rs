@@ -78,7 +78,71 @@ fn callback_sent(reply: &dangan_tests::Reply) -> String {
     query_value(reply.header("location").unwrap(), "redirect_uri").unwrap()
 }
 
+/// How many fetches of `what` from provider `staff` ended with `outcome`, as `/metrics` says.
+fn fetches(app: &TestApp, what: &str, outcome: &str) -> u64 {
+    let metrics = app.client.get("/metrics", Some(&app.admin_token()));
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    let labels = [
+        "provider=\"staff\"".to_owned(),
+        format!("what=\"{what}\""),
+        format!("outcome=\"{outcome}\""),
+    ];
+    metrics
+        .body
+        .lines()
+        .find(|l| {
+            l.starts_with("dangan_oidc_provider_fetches_total{")
+                && labels.iter().all(|label| l.contains(label.as_str()))
+        })
+        .map_or(0, |l| l.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
 both_stores! {
+    // API4: a burst of tokens naming a key Dangan lacks (the provider rotated its keys) makes
+    // one request to the provider, for its key set alone; a provider that is down is asked once
+    // per back-off, not by every sign-in.
+    fn api4_one_fetch_serves_a_burst_and_a_failing_provider_is_not_hammered(store) {
+        let Some(mut provider) = OidcProvider::start() else { return };
+        let app = start(store, |c| c.oidc = oidc_config(&provider));
+        provider.set_user("u-9", &json!({"preferred_username": "carol"}));
+        assert_eq!(exchange(&app, &provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-9")).status, 200);
+        assert_eq!(fetches(&app, "discovery", "ok"), 1);
+        provider.restart();
+        provider.set_user("u-9", &json!({"preferred_username": "carol"}));
+        let rotated: Vec<String> = (0..8).map(|_| provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-9")).collect();
+        app.clock.advance(time::Duration::seconds(11));
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let calls: Vec<_> = rotated.iter().map(|t| scope.spawn(|| exchange(&app, t).status)).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert_eq!(statuses, vec![200; 8]);
+        assert_eq!(fetches(&app, "keys", "ok"), 1, "one fetch of the key set for eight tokens");
+        assert_eq!(fetches(&app, "discovery", "ok"), 1, "discovery is not fetched again");
+
+        // Down, past the hour keys are kept: eight sign-ins, one attempt; then one per back-off.
+        let waiting: Vec<String> = (0..8).map(|_| provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-9")).collect();
+        provider.stop();
+        app.clock.advance(time::Duration::hours(1));
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let calls: Vec<_> = waiting.iter().map(|t| scope.spawn(|| exchange(&app, t).status)).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        assert_eq!(statuses, vec![502; 8]);
+        assert_eq!(fetches(&app, "discovery", "failed"), 1);
+        let remembered = exchange(&app, &waiting[0]);
+        remembered.assert_problem(502, "provider_unavailable");
+        assert!(remembered.header("retry-after").is_some());
+        assert_eq!(fetches(&app, "discovery", "failed"), 1);
+        app.clock.advance(time::Duration::seconds(3));
+        exchange(&app, &waiting[0]).assert_problem(502, "provider_unavailable");
+        assert_eq!(fetches(&app, "discovery", "failed"), 2);
+        // Back, after the (now doubled) back-off: sign-ins go through again.
+        provider.restart();
+        provider.set_user("u-9", &json!({"preferred_username": "carol"}));
+        app.clock.advance(time::Duration::seconds(5));
+        assert_eq!(exchange(&app, &provider.id_token(CLIENT_ID, CLIENT_SECRET, "u-9")).status, 200);
+    }
+
     // API2: a receipt is signed by a sign-in made for it: `prompt=login` with `max_age=0`, an
     // `auth_time` after the re-authentication began, and a code only such a sign-in gives. A
     // code of an ordinary sign-in, even unspent, proves nothing.
