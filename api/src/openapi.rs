@@ -99,6 +99,7 @@ use crate::{error::Problem, routes};
         routes::online::read,
         routes::online::copies,
         routes::online::trace,
+        routes::online::identify,
         routes::online::give_back,
         routes::online::revoke,
         routes::delegations::create,

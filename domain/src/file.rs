@@ -18,13 +18,17 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    /// How many leading bytes `sniff` needs.
-    pub const SNIFF_BYTES: usize = 12;
+    /// How many leading bytes `sniff` needs: PDF readers find a PDF's header anywhere in the
+    /// first 1024 bytes (ISO 32000-2 Annex H notes they do), so a PDF may start with anything.
+    pub const SNIFF_BYTES: usize = 1024;
 
-    /// The kind whose signature `head` starts with; `None` for anything else.
+    /// The kind whose signature `head` starts with — a PDF wherever its header stands in the
+    /// first 1024 bytes, whatever comes before it (a ZIP header, say), since every reader opens
+    /// it as one; `None` for anything else.
     pub fn sniff(head: &[u8]) -> Option<FileKind> {
         let starts = |magic: &[u8]| head.starts_with(magic);
-        if starts(b"%PDF-") {
+        let window = &head[..head.len().min(Self::SNIFF_BYTES)];
+        if window.windows(5).any(|w| w == b"%PDF-") {
             Some(FileKind::Pdf)
         } else if starts(b"\x89PNG\r\n\x1a\n") {
             Some(FileKind::Png)
@@ -74,6 +78,48 @@ impl FileKind {
     }
 }
 
+/// How much of a PDF's structure reading it to mark a copy may unpack: its object and
+/// cross-reference streams (a parser unpacks them all at once) and the tokens they hold, bounded
+/// by the file's own size so a small file cannot make the marker hold gigabytes (a 24 KB file
+/// of compressed integers unpacked to 1.6 GB before this), and by an absolute ceiling so no
+/// file can. The same budget is checked at upload, so such a file never reaches a borrower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkingBudget {
+    /// Bytes the object and cross-reference streams (and, while marking, the pages' contents)
+    /// unpack to, in all.
+    pub unpacked_bytes: u64,
+    /// Tokens (numbers, names, strings, brackets…) inside the object streams: each becomes an
+    /// object in memory.
+    pub tokens: u64,
+}
+
+impl MarkingBudget {
+    /// The most any file may unpack: with `MAX_TOKENS` this keeps a marking's own structures
+    /// under about 300 MiB whatever the file.
+    pub const MAX_UNPACKED_BYTES: u64 = 64 << 20;
+    pub const MAX_TOKENS: u64 = 2_000_000;
+
+    /// The most memory one marking of a file of `size` bytes holds, which `api/tests/
+    /// marking_memory.rs` measures: the file, its parsed structure and the copy (three times
+    /// its size), and what its budget lets it unpack (at most 64 MiB of bytes and 2,000,000
+    /// tokens, about 256 MiB parsed).
+    pub const fn memory_ceiling(size: u64) -> u64 {
+        3 * size + (320 << 20)
+    }
+
+    /// The budget of a file of `size` bytes: 1 MiB and 16 times its size unpacked, 10,000 tokens
+    /// and one for every two bytes — far above what real PDFs need (a text PDF's structure
+    /// unpacks to two to six times its streams), far below what a bomb needs.
+    pub fn for_size(size: u64) -> MarkingBudget {
+        MarkingBudget {
+            unpacked_bytes: (1u64 << 20)
+                .saturating_add(size.saturating_mul(16))
+                .min(Self::MAX_UNPACKED_BYTES),
+            tokens: 10_000u64.saturating_add(size / 2).min(Self::MAX_TOKENS),
+        }
+    }
+}
+
 /// The most photos a return carries as evidence.
 pub const MAX_RETURN_PHOTOS: usize = 10;
 
@@ -103,6 +149,14 @@ pub fn check_file_name(name: &str) -> Result<String, FieldError> {
 /// and office documents are handed out as stored (traced by the audit trail alone).
 pub fn marked_when_lent(media_type: &str) -> bool {
     media_type == FileKind::Pdf.media_type(None)
+}
+
+/// Whether `principal` sees a stored file's digest and size: the staff who keep and trace
+/// files do. A borrower does not: the original's digest and length would tell them when a copy
+/// cut or stripped of its mark had become the original again.
+pub fn sees_original(principal: &crate::access::Principal) -> bool {
+    use crate::access::Capability;
+    principal.can(Capability::Catalogue) || principal.can(Capability::ReadAllLending)
 }
 
 /// What a copy lent online says of itself on every page (of a PDF): whose it is, from which
@@ -187,6 +241,38 @@ mod tests {
         assert_eq!(FileKind::sniff(b"MZ\x90\0"), None, "no programs");
         assert_eq!(FileKind::sniff(b"<html>"), None);
         assert_eq!(FileKind::sniff(b""), None);
+    }
+
+    #[test]
+    fn a_pdf_is_a_pdf_wherever_its_header_stands_in_the_first_kilobyte() {
+        let mut zipped = b"PK\x03\x04".to_vec();
+        zipped.extend([b'x'; 26]);
+        zipped.extend(b"%PDF-1.7\n");
+        assert_eq!(FileKind::sniff(&zipped), Some(FileKind::Pdf));
+        let mut late = vec![b' '; 1019];
+        late.extend(b"%PDF-1.4");
+        assert_eq!(FileKind::sniff(&late), Some(FileKind::Pdf), "at byte 1019");
+        let mut too_late = vec![b'x'; 1020];
+        too_late.extend(b"%PDF-1.4");
+        assert_eq!(
+            FileKind::sniff(&too_late),
+            None,
+            "past the first 1024 bytes"
+        );
+    }
+
+    #[test]
+    fn the_marking_budget_grows_with_the_file_up_to_a_ceiling() {
+        let small = MarkingBudget::for_size(24 * 1024);
+        assert_eq!(small.unpacked_bytes, (1 << 20) + 16 * 24 * 1024);
+        assert_eq!(small.tokens, 10_000 + 12 * 1024);
+        let huge = MarkingBudget::for_size(200 << 20);
+        assert_eq!(huge.unpacked_bytes, MarkingBudget::MAX_UNPACKED_BYTES);
+        assert_eq!(huge.tokens, MarkingBudget::MAX_TOKENS);
+        assert_eq!(
+            MarkingBudget::for_size(u64::MAX).tokens,
+            MarkingBudget::MAX_TOKENS
+        );
     }
 
     #[test]

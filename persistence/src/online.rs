@@ -288,6 +288,36 @@ pub fn trace(
         .order(loan_copies::handed_out_at)
         .select(CopyRow::as_select())
         .load::<CopyRow>(conn)?;
+    with_loans(conn, viewer, rows)
+}
+
+/// The copies `ids` name (fingerprints read from a copy found outside), within the viewer's
+/// clearance, in the order named.
+pub fn identify(
+    conn: &mut Conn,
+    viewer: &User,
+    ids: &[Uuid],
+) -> Result<Vec<(Copy, StoredLoan)>, PersistenceError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = loan_copies::table
+            .find(DbId(*id))
+            .select(CopyRow::as_select())
+            .first::<CopyRow>(conn)
+            .optional()?
+        {
+            rows.push(row);
+        }
+    }
+    with_loans(conn, viewer, rows)
+}
+
+/// Each copy with its loan, leaving out copies of loans above the viewer's clearance.
+fn with_loans(
+    conn: &mut Conn,
+    viewer: &User,
+    rows: Vec<CopyRow>,
+) -> Result<Vec<(Copy, StoredLoan)>, PersistenceError> {
     let mut found = Vec::with_capacity(rows.len());
     for row in rows {
         let copy = Copy::from(row);

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod oidc;
+pub mod pdf;
 pub mod receiver;
 pub mod s3;
 pub mod smtp;

@@ -1,19 +1,30 @@
-//! Marked copies of PDFs lent online: every page gets a visible line at its foot and a faint
-//! diagonal line across it, naming the borrower, the loan and the copy. The mark is appended to
-//! the file as an incremental update (ISO 32000-1, 7.5.6), so every original byte — and any
-//! digital signature over them — stays as it was, and each copy differs from every other.
+//! Marked copies of PDFs lent online: every page's content carries a visible line at its foot,
+//! a faint diagonal line across it naming the borrower and the loan, and the copy's fingerprint
+//! as invisible text. The copy is written whole — a new file with one revision, the pages'
+//! original content streams replaced, nothing of the original left to cut back to — so the mark
+//! cannot come off by truncating at the original's length or at any `%%EOF`, and the
+//! fingerprint, part of the page content, survives a viewer or a PDF tool re-saving the file. A
+//! digital signature inside the original does not verify on a copy: the bytes it covers change.
 
-use dangan_domain::file::CopyMark;
-use lopdf::{dictionary, Dictionary, IncrementalDocument, Object, ObjectId, Stream};
+use dangan_domain::file::{CopyMark, MarkingBudget};
+use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
+use uuid::Uuid;
 
-/// The most a PDF may weigh to be marked: marking holds the file and its parsed objects in
-/// memory at once (about twice its size).
+use super::weigh::{self, Overweight};
+
+/// The most a PDF may weigh to be marked: marking holds the file, its parsed objects and the
+/// copy in memory at once (about three times its size, plus what its budget lets it unpack).
 pub const MAX_MARKED_BYTES: usize = 256 * 1024 * 1024;
+
+/// What a copy's fingerprint starts with in its pages' content.
+const FINGERPRINT: &str = "DANGAN-COPY-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarkError {
     #[error("the PDF is larger than the {} MiB a copy can be marked within", MAX_MARKED_BYTES / 1024 / 1024)]
     TooLarge,
+    #[error("the PDF is beyond what a copy can be marked within: {0}")]
+    Overweight(#[from] Overweight),
     #[error("the PDF could not be read to be marked: {0}")]
     Unreadable(String),
 }
@@ -21,54 +32,107 @@ pub enum MarkError {
 const FONT: &str = "DanganMarkFont";
 const FAINT: &str = "DanganMarkFaint";
 
-/// The copy of `pdf` carrying `mark` on every page.
-pub fn mark_pdf(pdf: Vec<u8>, mark: &CopyMark) -> Result<Vec<u8>, MarkError> {
+/// Reads `pdf` for marking or identifying, within its marking budget.
+fn open(pdf: &[u8]) -> Result<Document, MarkError> {
     if pdf.len() > MAX_MARKED_BYTES {
         return Err(MarkError::TooLarge);
     }
-    let unreadable = |e: lopdf::Error| MarkError::Unreadable(e.to_string());
-    let previous = lopdf::Document::load_mem(&pdf).map_err(unreadable)?;
-    if previous.is_encrypted() || previous.was_encrypted() {
+    weigh::check(pdf)?;
+    let document = Document::load_mem(pdf).map_err(|e| MarkError::Unreadable(e.to_string()))?;
+    if document.is_encrypted() || document.was_encrypted() {
         return Err(MarkError::Unreadable("it is encrypted".to_owned()));
     }
-    let pages: Vec<ObjectId> = previous.page_iter().collect();
+    Ok(document)
+}
+
+/// The copy of `pdf` carrying `mark` and the fingerprint of copy `copy_id` on every page.
+pub fn mark_pdf(pdf: Vec<u8>, mark: &CopyMark, copy_id: Uuid) -> Result<Vec<u8>, MarkError> {
+    let size = pdf.len();
+    let mut doc = open(&pdf)?;
+    drop(pdf);
+    let unreadable = |e: lopdf::Error| MarkError::Unreadable(e.to_string());
+    let pages: Vec<ObjectId> = doc.page_iter().collect();
     if pages.is_empty() {
         return Err(MarkError::Unreadable("it has no pages".to_owned()));
     }
-    let size = pdf.len();
-    let mut doc = IncrementalDocument::create_from(pdf, previous);
-    let new = &mut doc.new_document;
-    let font = new
-        .try_add_object(dictionary! {
-            "Type" => "Font",
-            "Subtype" => "Type1",
-            "BaseFont" => "Helvetica",
-            "Encoding" => "WinAnsiEncoding",
-        })
-        .map_err(unreadable)?;
-    let faint = new
-        .try_add_object(dictionary! { "Type" => "ExtGState", "ca" => 0.18, "CA" => 0.18 })
-        .map_err(unreadable)?;
-    let before = new
-        .try_add_object(Stream::new(Dictionary::new(), b"q\n".to_vec()))
-        .map_err(unreadable)?;
+    let font = doc.add_object(dictionary! {
+        "Type" => "Font",
+        "Subtype" => "Type1",
+        "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let faint = doc.add_object(dictionary! { "Type" => "ExtGState", "ca" => 0.18, "CA" => 0.18 });
+    let mut left = MarkingBudget::for_size(size as u64).unpacked_bytes as usize;
     for page in pages {
-        let (x0, y0, x1, y1) = media_box(doc.get_prev_documents(), page);
-        let after = doc
-            .new_document
-            .try_add_object(Stream::new(
-                Dictionary::new(),
-                content(mark, (x0, y0, x1, y1)).into_bytes(),
-            ))
-            .map_err(unreadable)?;
+        let original =
+            doc.get_page_content_with_limit(page, left)
+                .map_err(|_| Overweight::Unpacked {
+                    limit: MarkingBudget::for_size(size as u64).unpacked_bytes,
+                })?;
+        left = left.saturating_sub(original.len());
+        let area = media_box(&doc, page);
+        let mut content = Vec::with_capacity(original.len() + 1024);
+        // The page's own drawing between q and Q, so nothing it leaves set moves or hides the
+        // mark drawn after it.
+        content.extend_from_slice(b"q\n");
+        content.extend_from_slice(&original);
+        content.extend_from_slice(b"\nQ\n");
+        content.extend_from_slice(drawing(mark, copy_id, area).as_bytes());
+        let mut stream = Stream::new(Dictionary::new(), content);
+        stream.compress().map_err(unreadable)?;
+        let contents = doc.add_object(stream);
         add_resource(&mut doc, page, b"Font", FONT, font).map_err(unreadable)?;
         add_resource(&mut doc, page, b"ExtGState", FAINT, faint).map_err(unreadable)?;
-        wrap_contents(&mut doc, page, before, after).map_err(unreadable)?;
+        doc.get_dictionary_mut(page)
+            .map_err(unreadable)?
+            .set("Contents", Object::Reference(contents));
     }
+    // The original content streams, now named by no page, go: the copy keeps no unmarked page.
+    doc.prune_objects();
+    let id = Object::String(
+        copy_id.as_bytes().to_vec(),
+        lopdf::StringFormat::Hexadecimal,
+    );
+    doc.trailer.set("ID", vec![id.clone(), id]);
+    doc.trailer.remove(b"Prev");
     let mut out = Vec::with_capacity(size + 4096);
     doc.save_to(&mut out)
         .map_err(|e| MarkError::Unreadable(e.to_string()))?;
     Ok(out)
+}
+
+/// The copies whose fingerprints the pages of `pdf` carry (a copy as handed out, or re-saved
+/// by a viewer or a PDF tool), in the order found, each once.
+pub fn fingerprints(pdf: &[u8]) -> Result<Vec<Uuid>, MarkError> {
+    let doc = open(pdf)?;
+    let mut left = MarkingBudget::for_size(pdf.len() as u64).unpacked_bytes as usize;
+    let mut found = Vec::new();
+    for page in doc.page_iter() {
+        let Ok(content) = doc.get_page_content_with_limit(page, left) else {
+            break;
+        };
+        left = left.saturating_sub(content.len());
+        let mut at = 0;
+        while let Some(offset) = content[at..]
+            .windows(FINGERPRINT.len())
+            .position(|w| w == FINGERPRINT.as_bytes())
+        {
+            let start = at + offset + FINGERPRINT.len();
+            at = start;
+            let Some(hex) = content.get(start..start + 32) else {
+                break;
+            };
+            if let Some(id) = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| Uuid::try_parse(h).ok())
+            {
+                if !found.contains(&id) {
+                    found.push(id);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The page's visible area, inherited from the page tree if the page names none (US Letter if
@@ -99,8 +163,9 @@ fn media_box(doc: &lopdf::Document, page: ObjectId) -> (f32, f32, f32, f32) {
 }
 
 /// The drawing that marks one page: the two foot lines in grey on a white band, sized to fit
-/// the page's width, and the banner faint across the middle at 30°.
-fn content(mark: &CopyMark, (x0, y0, x1, y1): (f32, f32, f32, f32)) -> String {
+/// the page's width, the banner faint across the middle at 30°, and the copy's fingerprint as
+/// invisible text (rendering mode 3), which text extraction and search still find.
+fn drawing(mark: &CopyMark, copy_id: Uuid, (x0, y0, x1, y1): (f32, f32, f32, f32)) -> String {
     let width = x1 - x0;
     let longest = mark
         .lines
@@ -118,9 +183,10 @@ fn content(mark: &CopyMark, (x0, y0, x1, y1): (f32, f32, f32, f32)) -> String {
     let (bx, by) = (cx - half * cos, cy - half * sin);
     let lead = size * 1.25;
     format!(
-        "Q\nq\n1 g {x0} {y0} {width} {band:.1} re f\n\
+        "q\n1 g {x0} {y0} {width} {band:.1} re f\n\
          0.35 g BT /{FONT} {size:.1} Tf {lead:.1} TL 1 0 0 1 {tx} {ty:.1} Tm ({first}) Tj T* ({second}) Tj ET\n\
-         /{FAINT} gs 0.5 g BT /{FONT} {banner_size:.1} Tf {cos} {sin} {nsin} {cos} {bx:.1} {by:.1} Tm ({banner}) Tj ET\nQ\n",
+         /{FAINT} gs 0.5 g BT /{FONT} {banner_size:.1} Tf {cos} {sin} {nsin} {cos} {bx:.1} {by:.1} Tm ({banner}) Tj ET\n\
+         BT 3 Tr /{FONT} 1 Tf 1 0 0 1 {tx} {y0} Tm ({FINGERPRINT}{fingerprint}) Tj ET\nQ\n",
         band = 2.0 * lead + 6.0,
         tx = x0 + 6.0,
         ty = y0 + 4.0 + lead,
@@ -128,6 +194,7 @@ fn content(mark: &CopyMark, (x0, y0, x1, y1): (f32, f32, f32, f32)) -> String {
         second = literal(&mark.lines[1]),
         nsin = -sin,
         banner = literal(&mark.banner),
+        fingerprint = copy_id.simple(),
     )
 }
 
@@ -146,7 +213,7 @@ fn literal(text: &str) -> String {
 
 /// Names `id` as `name` in the page's resources of `kind` (Font, ExtGState).
 fn add_resource(
-    doc: &mut IncrementalDocument,
+    doc: &mut Document,
     page: ObjectId,
     kind: &[u8],
     name: &str,
@@ -160,44 +227,12 @@ fn add_resource(
     }
     let entries = resources.get_mut(kind)?;
     if let Object::Reference(entries_id) = *entries {
-        doc.opt_clone_object_to_new_document(entries_id)?;
-        doc.new_document
-            .get_object_mut(entries_id)
+        doc.get_object_mut(entries_id)
             .and_then(Object::as_dict_mut)?
             .set(name, Object::Reference(id));
     } else {
         entries.as_dict_mut()?.set(name, Object::Reference(id));
     }
-    Ok(())
-}
-
-/// The page's contents between `before` (which saves the graphics state) and `after` (which
-/// restores it and draws the mark), so nothing the page leaves set moves or hides the mark.
-fn wrap_contents(
-    doc: &mut IncrementalDocument,
-    page: ObjectId,
-    before: ObjectId,
-    after: ObjectId,
-) -> lopdf::Result<()> {
-    doc.opt_clone_object_to_new_document(page)?;
-    let existing: Vec<Object> = {
-        let dict = doc.new_document.get_dictionary(page)?;
-        match dict.get(b"Contents") {
-            Ok(Object::Reference(id)) => match doc.get_prev_documents().get_object(*id) {
-                Ok(Object::Array(parts)) => parts.clone(),
-                _ => vec![Object::Reference(*id)],
-            },
-            Ok(Object::Array(parts)) => parts.clone(),
-            _ => Vec::new(),
-        }
-    };
-    let mut contents = Vec::with_capacity(existing.len() + 2);
-    contents.push(Object::Reference(before));
-    contents.extend(existing);
-    contents.push(Object::Reference(after));
-    doc.new_document
-        .get_dictionary_mut(page)?
-        .set("Contents", contents);
     Ok(())
 }
 

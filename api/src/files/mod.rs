@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod mark;
 pub mod store;
+pub mod weigh;
 
 use std::{
     io::Write,

@@ -4,7 +4,10 @@
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::{body::SizedStream, delete, get, http::header, post, web, HttpResponse};
 use base64::Engine;
-use dangan_domain::{access::Capability, file::check_file_name};
+use dangan_domain::{
+    access::Capability,
+    file::{check_file_name, sees_original, FileKind},
+};
 use dangan_persistence::files::{self, ArchiveFile, NewFile, Reading};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -15,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
-    files::{Files, FilesError},
+    files::{mark::MAX_MARKED_BYTES, weigh, Files, FilesError, Stored},
     routes::created,
     state::AppState,
 };
@@ -35,23 +38,28 @@ pub struct ArchiveFileDto {
     pub name: String,
     /// What the file is, judged by its first bytes: PDF, an image, an office document.
     pub media_type: String,
-    pub size_bytes: i64,
-    /// Hex SHA-256 of the file as uploaded; also in the upload's audit event.
-    pub sha256: String,
+    /// Its size in bytes; `null` for readers who are not staff (a borrower is not shown the
+    /// original's size or digest).
+    pub size_bytes: Option<i64>,
+    /// Hex SHA-256 of the file as uploaded; also in the upload's audit event. `null` for
+    /// readers who are not staff.
+    pub sha256: Option<String>,
     pub uploaded_by: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub uploaded_at: OffsetDateTime,
 }
 
-impl From<ArchiveFile> for ArchiveFileDto {
-    fn from(f: ArchiveFile) -> Self {
+impl ArchiveFileDto {
+    /// The file as `viewer` is shown it.
+    fn shown_to(f: ArchiveFile, viewer: &dangan_domain::access::Principal) -> Self {
+        let original = sees_original(viewer);
         ArchiveFileDto {
             id: f.id,
             archive_id: f.archive_id,
             name: f.name,
             media_type: f.media_type,
-            size_bytes: f.size_bytes,
-            sha256: f.sha256,
+            size_bytes: Some(f.size_bytes).filter(|_| original),
+            sha256: Some(f.sha256).filter(|_| original),
             uploaded_by: f.uploaded_by,
             uploaded_at: f.uploaded_at,
         }
@@ -126,7 +134,7 @@ pub(crate) fn multipart_error(error: MultipartError) -> ApiError {
         (status = 413, description = "Larger than `DANGAN_FILES_MAX_BYTES`", body = Problem),
         (status = 415, description = "Not multipart, or not a kind of file an archive keeps", body = Problem,
             example = json!({"type": "urn:dangan:problem:unsupported_media_type", "title": "Unsupported content type", "status": 415, "detail": "not a kind of file an archive keeps: PDF, PNG, JPEG, TIFF, WebP or an office document", "code": "unsupported_media_type"})),
-        (status = 422, description = "No part named `file`, another part, no file name, or an empty file", body = Problem),
+        (status = 422, description = "No part named `file`, another part, no file name, an empty file, or a PDF beyond its marking budget (its object streams unpack to more than 1 MiB and 16 times its size, or hold more than 10,000 tokens and one per two bytes)", body = Problem),
         (status = 503, description = "The file store did not take the file", body = Problem),
     ))]
 #[post("/archives/{id}/files")]
@@ -166,6 +174,12 @@ pub async fn upload(
         .put(file_id, field.map_err(|e| e.to_string()))
         .await
         .map_err(|e| upload_error(e, max_bytes))?;
+    if let Err(refused) = check_markable(store, file_id, &stored).await {
+        if let Err(cleanup) = store.delete(file_id).await {
+            log::warn!("left a refused file {file_id} in the store: {cleanup}");
+        }
+        return Err(refused);
+    }
     let new = NewFile {
         id: file_id,
         name,
@@ -189,9 +203,38 @@ pub async fn upload(
     };
     let location = format!("/api/v1/archives/{archive_id}/files/{}", file.id);
     Ok(created(
-        HttpResponse::Created().json(ArchiveFileDto::from(file)),
+        HttpResponse::Created().json(ArchiveFileDto::shown_to(file, &caller.principal())),
         location,
     ))
+}
+
+/// A PDF is lent only as a marked copy, and marking it must stay within the budget of its size:
+/// a file beyond it (a small file that unpacks to gigabytes) is refused now, before it can
+/// reach a borrower or the marker. Read back whole, in a turn at marking (the same memory).
+async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result<(), ApiError> {
+    if stored.kind != FileKind::Pdf || stored.size_bytes > MAX_MARKED_BYTES as u64 {
+        return Ok(());
+    }
+    let _turn = store.marking_turn().await.map_err(ApiError::internal)?;
+    let plain = store
+        .read_whole(
+            file_id,
+            &stored.wrapped_key,
+            &stored.sha256,
+            stored.size_bytes,
+            MAX_MARKED_BYTES,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let weighed = web::block(move || weigh::check(&plain))
+        .await
+        .map_err(ApiError::internal)?;
+    weighed.map_err(|over| {
+        ApiError::field(
+            "file",
+            format!("is a PDF that cannot be lent as a marked copy: {over}"),
+        )
+    })
 }
 
 /// The files of an archive, oldest first (whoever may see the archive).
@@ -209,11 +252,15 @@ pub async fn list(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ArchiveFileList>, ApiError> {
     let archive_id = id.into_inner();
+    let viewer = caller.principal();
     let items = state
         .db(move |conn| files::list(conn, &caller.user, archive_id))
         .await?;
     Ok(web::Json(ArchiveFileList {
-        items: items.into_iter().map(Into::into).collect(),
+        items: items
+            .into_iter()
+            .map(|f| ArchiveFileDto::shown_to(f, &viewer))
+            .collect(),
     }))
 }
 

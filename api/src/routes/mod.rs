@@ -170,6 +170,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(online::read)
                 .service(online::copies)
                 .service(online::trace)
+                .service(online::identify)
                 .service(online::give_back)
                 .service(online::revoke)
                 .service(delegations::create)

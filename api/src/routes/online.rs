@@ -19,11 +19,11 @@ use crate::{
     error::{ApiError, ErrorCode, Problem},
     extract::ValidJson,
     files::{
-        mark::{mark_pdf, MarkError, MAX_MARKED_BYTES},
+        mark::{fingerprints, mark_pdf, MarkError, MAX_MARKED_BYTES},
         FilesError,
     },
     routes::{
-        files::{check, file_response, refuse_failed, send, Sealed},
+        files::{check, file_response, multipart_error, refuse_failed, send, Sealed},
         loans::{loan_response, LoanDto},
     },
     state::AppState,
@@ -84,10 +84,13 @@ pub struct TracedCopyList {
 /// Read a file of an online loan (its borrower, while the loan is open).
 ///
 /// A PDF comes as a copy marked for the reader: on every page a line naming the borrower, the
-/// loan's number, the copy and the time, and the borrower's name and loan number faint across
-/// the page; the mark is appended to the file, so the original bytes (and any signature over
-/// them) are unchanged. Other kinds come as stored. Every copy is recorded with its digest
-/// (`GET /loans/{id}/copies`) and audited (`loan.file_read`: who, which file, when, bytes).
+/// loan's number, the copy and the time, the borrower's name and loan number faint across the
+/// page, and the copy's fingerprint as invisible text. The copy is written whole, one revision
+/// with every page's content replaced: nothing of the unmarked original is left in it to cut
+/// back to, and a digital signature inside the original does not verify on it. Other kinds
+/// come as stored. Every copy is recorded with its digest (`GET /loans/{id}/copies`) and
+/// audited (`loan.file_read`: who, which file, when, bytes); `POST /loan-copies/identify`
+/// finds it again by its fingerprint, even re-saved.
 #[utoipa::path(get, path = "/api/v1/loans/{id}/files/{file_id}", operation_id = "readOnlineLoanFile", tag = "circulation",
     params(("id" = Uuid, Path, description = "Loan id"), ("file_id" = Uuid, Path, description = "File id (see `GET /archives/{id}/files`)")),
     responses(
@@ -95,7 +98,7 @@ pub struct TracedCopyList {
             content((Vec<u8> = "application/pdf"), (Vec<u8> = "application/*"), (Vec<u8> = "image/*"))),
         (status = 401, description = "No valid token", body = Problem),
         (status = 404, description = "Not your online loan, the archive is above your clearance now, or no such file", body = Problem),
-        (status = 409, description = "`loan_not_open` (it opens later), `file_failed_check`, `file_not_markable` (a PDF that cannot be read or is over 256 MiB is not handed out unmarked)", body = Problem,
+        (status = 409, description = "`loan_not_open` (it opens later), `file_failed_check`, `file_not_markable` (a PDF that cannot be read, is over 256 MiB or beyond its marking budget is not handed out unmarked)", body = Problem,
             example = json!({"type": "urn:dangan:problem:loan_not_open", "title": "The loan has not opened yet", "status": 409, "detail": "the online loan opens at 2026-12-07T01:00:00Z", "code": "loan_not_open"})),
         (status = 410, description = "`loan_ended`: due, given back, revoked, or ended with your account", body = Problem,
             example = json!({"type": "urn:dangan:problem:loan_ended", "title": "The loan has ended", "status": 410, "detail": "the online loan has ended: its files are no longer readable", "code": "loan_ended"})),
@@ -168,7 +171,7 @@ pub async fn read(
         copy_id,
         now,
     );
-    let marked = web::block(move || mark_pdf(plain, &mark))
+    let marked = web::block(move || mark_pdf(plain, &mark, copy_id))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| not_markable(&e))?;
@@ -250,6 +253,81 @@ pub async fn trace(
     let now = state.clock.now();
     let found = state
         .db(move |conn| online::trace(conn, &caller.user, &sha256))
+        .await?;
+    Ok(web::Json(TracedCopyList {
+        items: found
+            .into_iter()
+            .map(|(copy, loan)| TracedCopy {
+                copy: copy.into(),
+                loan: LoanDto::new(loan, now),
+            })
+            .collect(),
+    }))
+}
+
+/// The upload form of a suspected leak: one part named `file`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SuspectedCopy {
+    /// The PDF found outside: as handed out, or re-saved by a viewer or a PDF tool.
+    #[schema(value_type = String, format = Binary, max_length = 268435456)]
+    pub file: Vec<u8>,
+}
+
+/// Identify the loan a leaked copy came from by the fingerprints in its pages (archivists,
+/// admins, auditors; within clearance).
+///
+/// Every page of a marked copy carries its copy's fingerprint in its content, which survives a
+/// viewer or a PDF tool re-saving the file (whose digest then matches nothing): the copies it
+/// names, with their loans and borrowers. None: not a copy Dangan handed out, or above your
+/// clearance.
+#[utoipa::path(post, path = "/api/v1/loan-copies/identify", operation_id = "identifyLoanCopy", tag = "circulation",
+    request_body(content = SuspectedCopy, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The copies its pages name", body = TracedCopyList),
+        (status = 400, description = "A multipart body that does not parse or broke off", body = Problem),
+        (status = 401, description = "No valid token", body = Problem),
+        (status = 403, description = "Not an archivist, admin or auditor", body = Problem),
+        (status = 413, description = "Larger than 256 MiB", body = Problem),
+        (status = 415, description = "Not multipart", body = Problem),
+        (status = 422, description = "No part named `file`, or not a PDF that can be read", body = Problem),
+    ))]
+#[post("/loan-copies/identify")]
+pub async fn identify(
+    state: web::Data<AppState>,
+    caller: CurrentUser,
+    mut body: actix_multipart::Multipart,
+) -> Result<web::Json<TracedCopyList>, ApiError> {
+    caller.require(Capability::ReadAllLending)?;
+    let Some(field) = futures_util::StreamExt::next(&mut body).await else {
+        return Err(ApiError::field("file", "is required: a part named `file`"));
+    };
+    let mut field = field.map_err(multipart_error)?;
+    if field.name() != Some("file") {
+        return Err(ApiError::field(
+            "file",
+            "is the only part (the form allows no other)",
+        ));
+    }
+    let mut pdf = Vec::new();
+    while let Some(piece) = futures_util::StreamExt::next(&mut field).await {
+        let piece = piece.map_err(multipart_error)?;
+        if pdf.len() + piece.len() > MAX_MARKED_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("a suspected copy is at most {MAX_MARKED_BYTES} bytes"),
+            ));
+        }
+        pdf.extend_from_slice(&piece);
+    }
+    let ids = web::block(move || fingerprints(&pdf))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::field("file", format!("is not a PDF that can be read: {e}")))?;
+    let now = state.clock.now();
+    let found = state
+        .db(move |conn| online::identify(conn, &caller.user, &ids))
         .await?;
     Ok(web::Json(TracedCopyList {
         items: found

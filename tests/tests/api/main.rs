@@ -21,6 +21,7 @@ mod online;
 mod openapi;
 mod org;
 mod owasp;
+mod owasp_copies;
 mod owasp_identity;
 mod policies;
 mod provisioning;
