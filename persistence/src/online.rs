@@ -200,17 +200,25 @@ pub fn record_copy(
             marked: new.marked,
             handed_out_at: now,
         };
-        diesel::insert_into(loan_copies::table)
-            .values((
-                loan_copies::id.eq(DbId(copy.id)),
-                loan_copies::loan_id.eq(DbId(copy.loan_id)),
-                loan_copies::file_id.eq(DbId(copy.file_id)),
-                loan_copies::sha256.eq(&copy.sha256),
-                loan_copies::size_bytes.eq(copy.size_bytes),
-                loan_copies::marked.eq(copy.marked),
-                loan_copies::handed_out_at.eq(to_db_time(now)),
-            ))
-            .execute(conn)?;
+        // A copy handed again to its loan (kept a moment for reuse) is read again, not new.
+        let again: i64 = loan_copies::table
+            .find(DbId(copy.id))
+            .filter(loan_copies::loan_id.eq(DbId(loan.id)))
+            .count()
+            .get_result(conn)?;
+        if again == 0 {
+            diesel::insert_into(loan_copies::table)
+                .values((
+                    loan_copies::id.eq(DbId(copy.id)),
+                    loan_copies::loan_id.eq(DbId(copy.loan_id)),
+                    loan_copies::file_id.eq(DbId(copy.file_id)),
+                    loan_copies::sha256.eq(&copy.sha256),
+                    loan_copies::size_bytes.eq(copy.size_bytes),
+                    loan_copies::marked.eq(copy.marked),
+                    loan_copies::handed_out_at.eq(to_db_time(now)),
+                ))
+                .execute(conn)?;
+        }
         audit::append(
             conn,
             now,
@@ -224,7 +232,7 @@ pub fn record_copy(
                         "name": reading.file.name,
                         "sha256": reading.file.sha256,
                     },
-                    "copy": {"id": copy.id, "sha256": copy.sha256, "marked": copy.marked},
+                    "copy": {"id": copy.id, "sha256": copy.sha256, "marked": copy.marked, "again": again > 0},
                     "bytes": copy.size_bytes,
                     "archive_id": loan.archive_id,
                 })),

@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod mark;
+pub mod marking;
 pub mod store;
 pub mod weigh;
 

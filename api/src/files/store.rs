@@ -51,9 +51,8 @@ pub struct Files {
     master: MasterKey,
     /// The largest file accepted (`DANGAN_FILES_MAX_BYTES`).
     pub max_bytes: u64,
-    /// Turns at marking a copy, which holds the file and its parsed objects in memory at once
-    /// (about three times its size): at most `MARKING_AT_ONCE` at a time, the others wait.
-    marking: Arc<tokio::sync::Semaphore>,
+    /// Turns at marking a copy, which holds the file and its parsed objects in memory at once.
+    pub marking: super::marking::Marking,
 }
 
 /// A sealed file as it was stored.
@@ -65,10 +64,6 @@ pub struct Stored {
     pub kind: FileKind,
     pub wrapped_key: Vec<u8>,
 }
-
-/// How many copies are marked at once: with the 256 MiB limit on a marked PDF, a server's
-/// marking holds at most about 1.5 GiB.
-const MARKING_AT_ONCE: usize = 2;
 
 fn path_of(file_id: Uuid) -> Path {
     Path::from(format!("files/{file_id}"))
@@ -105,15 +100,8 @@ impl Files {
             store,
             master,
             max_bytes,
-            marking: Arc::new(tokio::sync::Semaphore::new(MARKING_AT_ONCE)),
+            marking: super::marking::Marking::default(),
         })
-    }
-
-    /// Waits for a turn at marking a copy; the turn lasts as long as the permit.
-    pub async fn marking_turn(
-        &self,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
-        self.marking.acquire().await
     }
 
     pub fn fingerprint(&self) -> String {

@@ -18,7 +18,11 @@ use uuid::Uuid;
 use crate::{
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
-    files::{mark::MAX_MARKED_BYTES, weigh, Files, FilesError, Stored},
+    files::{
+        mark::MAX_MARKED_BYTES,
+        marking::{self, Busy},
+        weigh, Files, FilesError, Stored,
+    },
     routes::created,
     state::AppState,
 };
@@ -135,7 +139,7 @@ pub(crate) fn multipart_error(error: MultipartError) -> ApiError {
         (status = 415, description = "Not multipart, or not a kind of file an archive keeps", body = Problem,
             example = json!({"type": "urn:dangan:problem:unsupported_media_type", "title": "Unsupported content type", "status": 415, "detail": "not a kind of file an archive keeps: PDF, PNG, JPEG, TIFF, WebP or an office document", "code": "unsupported_media_type"})),
         (status = 422, description = "No part named `file`, another part, no file name, an empty file, or a PDF beyond its marking budget (its object streams unpack to more than 1 MiB and 16 times its size, or hold more than 10,000 tokens and one per two bytes)", body = Problem),
-        (status = 503, description = "The file store did not take the file", body = Problem),
+        (status = 503, description = "The file store did not take the file, or too many copies are being marked to weigh a PDF now (see `Retry-After`)", body = Problem),
     ))]
 #[post("/archives/{id}/files")]
 pub async fn upload(
@@ -215,7 +219,7 @@ async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result
     if stored.kind != FileKind::Pdf || stored.size_bytes > MAX_MARKED_BYTES as u64 {
         return Ok(());
     }
-    let _turn = store.marking_turn().await.map_err(ApiError::internal)?;
+    let _turn = store.marking.turn(file_id).await.map_err(busy)?;
     let plain = store
         .read_whole(
             file_id,
@@ -235,6 +239,17 @@ async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result
             format!("is a PDF that cannot be lent as a marked copy: {over}"),
         )
     })
+}
+
+/// The answer when too many markings wait already.
+pub(crate) fn busy(_: Busy) -> ApiError {
+    ApiError {
+        retry_after_secs: Some(marking::RETRY_AFTER_SECS),
+        ..ApiError::new(
+            ErrorCode::Unavailable,
+            "too many copies are being marked; retry in a few seconds",
+        )
+    }
 }
 
 /// The files of an archive, oldest first (whoever may see the archive).

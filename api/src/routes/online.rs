@@ -20,10 +20,11 @@ use crate::{
     extract::ValidJson,
     files::{
         mark::{fingerprints, mark_pdf, MarkError, MAX_MARKED_BYTES},
+        marking::MarkedCopy,
         FilesError,
     },
     routes::{
-        files::{check, file_response, multipart_error, refuse_failed, send, Sealed},
+        files::{busy, check, file_response, multipart_error, refuse_failed, send, Sealed},
         loans::{loan_response, LoanDto},
     },
     state::AppState,
@@ -102,7 +103,7 @@ pub struct TracedCopyList {
             example = json!({"type": "urn:dangan:problem:loan_not_open", "title": "The loan has not opened yet", "status": 409, "detail": "the online loan opens at 2026-12-07T01:00:00Z", "code": "loan_not_open"})),
         (status = 410, description = "`loan_ended`: due, given back, revoked, or ended with your account", body = Problem,
             example = json!({"type": "urn:dangan:problem:loan_ended", "title": "The loan has ended", "status": 410, "detail": "the online loan has ended: its files are no longer readable", "code": "loan_ended"})),
-        (status = 503, description = "The file store did not answer", body = Problem),
+        (status = 503, description = "The file store did not answer, or too many copies are being marked (see `Retry-After`)", body = Problem),
     ))]
 #[get("/loans/{id}/files/{file_id}")]
 pub async fn read(
@@ -143,8 +144,16 @@ pub async fn read(
         )
         .await;
     }
+    let loan_id = reading.loan.id;
+    if let Some(kept) = store.marking.kept(loan_id, file.id, now) {
+        return hand_again(&state, &caller, &reading, kept).await;
+    }
+    let _turn = store.marking.turn(loan_id).await.map_err(busy)?;
+    // The loan's marking before this one may have made this very copy meanwhile.
+    if let Some(kept) = store.marking.kept(loan_id, file.id, now) {
+        return hand_again(&state, &caller, &reading, kept).await;
+    }
     let size = u64::try_from(file.size_bytes).map_err(ApiError::internal)?;
-    let _turn = store.marking_turn().await.map_err(ApiError::internal)?;
     let read = store
         .read_whole(file.id, &wrapped, &file.sha256, size, MAX_MARKED_BYTES)
         .await;
@@ -175,15 +184,32 @@ pub async fn read(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| not_markable(&e))?;
-    let sha256 = hex::encode(Sha256::digest(&marked));
+    let kept = MarkedCopy {
+        copy_id,
+        sha256: hex::encode(Sha256::digest(&marked)),
+        bytes: marked.into(),
+    };
+    store.marking.keep(loan_id, file.id, now, kept.clone());
+    hand_again(&state, &caller, &reading, kept).await
+}
+
+/// Records and sends a marked copy: made just now, or kept from a moment ago for the same loan
+/// (recorded again as read, the same copy).
+async fn hand_again(
+    state: &web::Data<AppState>,
+    caller: &CurrentUser,
+    reading: &Reading,
+    kept: MarkedCopy,
+) -> Result<HttpResponse, ApiError> {
     let copy = NewCopy {
-        id: copy_id,
-        sha256: sha256.clone(),
-        size_bytes: i64::try_from(marked.len()).map_err(ApiError::internal)?,
+        id: kept.copy_id,
+        sha256: kept.sha256.clone(),
+        size_bytes: i64::try_from(kept.bytes.len()).map_err(ApiError::internal)?,
         marked: true,
     };
-    record(&state, &caller, &reading, copy).await?;
-    Ok(file_response(&file.media_type, &file.name, &sha256)?.body(marked))
+    record(state, caller, reading, copy).await?;
+    let file = &reading.file;
+    Ok(file_response(&file.media_type, &file.name, &kept.sha256)?.body(kept.bytes))
 }
 
 fn not_markable(error: &MarkError) -> ApiError {

@@ -176,4 +176,40 @@ both_stores! {
         let text = pdftotext(&copy.bytes).unwrap_or_default();
         assert_eq!(text.matches("lent to borrower").count(), 2, "{text}");
     }
+
+    // API4: one borrower's four parallel reads of large PDFs take turns among themselves (one
+    // marking per loan at a time), so another borrower's read of a small one is served in the
+    // meantime, not after them.
+    fn api4_one_borrowers_parallel_reads_do_not_hold_up_another_borrower(store) {
+        let Shelf { org, archive, pdf_id, .. } = shelf(store);
+        let heavy = pdf(1500);
+        let archivist = org.token("archivist");
+        let files: Vec<String> = (0..4).map(|n| {
+            let reply = upload(&org.app, &archivist, &archive, &multipart(&format!("卷{n}.pdf"), "application/pdf", &heavy));
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            reply.json()["id"].as_str().unwrap().to_owned()
+        }).collect();
+        let mine = loan_ids(&lend(&org, "borrower", &[&archive], 7)).remove(0);
+        let theirs = loan_ids(&lend(&org, "other", &[&archive], 7)).remove(0);
+        let (borrower, other) = (org.token("borrower"), org.token("other"));
+        let started = std::time::Instant::now();
+        let (mut mine_done, their_done) = std::thread::scope(|scope| {
+            let reads: Vec<_> = files.iter().map(|file| {
+                let (org, mine, borrower) = (&org, &mine, &borrower);
+                scope.spawn(move || {
+                    let reply = org.app.client.get(&format!("/api/v1/loans/{mine}/files/{file}"), Some(borrower));
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    started.elapsed()
+                })
+            }).collect();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let reply = org.app.client.get(&format!("/api/v1/loans/{theirs}/files/{pdf_id}"), Some(&other));
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let their_done = started.elapsed();
+            (reads.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>(), their_done)
+        });
+        mine_done.sort();
+        eprintln!("four large reads done at {mine_done:?}; the other borrower's small read at {their_done:?}");
+        assert!(their_done < mine_done[1], "the other borrower waited behind two of the first borrower's markings");
+    }
 }
