@@ -312,6 +312,9 @@ impl From<DomainError> for ApiError {
                 scim_type: Some(scim_type),
                 ..ApiError::bad_request(detail)
             },
+            DomainError::UnmarkedCopy => {
+                ApiError::new(ErrorCode::FileNotMarkable, error.to_string())
+            }
             DomainError::ProvisioningRefused(detail) => {
                 ApiError::new(ErrorCode::Forbidden, detail.clone())
             }

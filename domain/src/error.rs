@@ -72,6 +72,9 @@ pub enum DomainError {
         scim_type: &'static str,
         detail: String,
     },
+    /// A file an online loan cannot mark, where its policy allows no unmarked copies.
+    #[error("this kind of file cannot be marked, and the loan's policy allows no unmarked copies: it is lent online only as a marked PDF")]
+    UnmarkedCopy,
     /// A provisioning client wrote what Dangan keeps for its admins to decide (403).
     #[error("{0}")]
     ProvisioningRefused(String),

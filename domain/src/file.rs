@@ -1,6 +1,6 @@
 //! Electronic files of an archive: which kinds are kept, what a file's name may be.
 
-use crate::error::FieldError;
+use crate::error::{DomainError, FieldError};
 
 /// The kinds of file an archive keeps, known by their first bytes rather than by what the
 /// uploader's name or content type claims.
@@ -159,6 +159,28 @@ pub fn sees_original(principal: &crate::access::Principal) -> bool {
     principal.can(Capability::Catalogue) || principal.can(Capability::ReadAllLending)
 }
 
+/// How an online loan hands out a copy of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handing {
+    /// Marked for its borrower (a PDF).
+    Marked,
+    /// As stored, where the loan's policy allows unmarked copies.
+    AsStored,
+}
+
+/// How a file of `media_type` is handed out by an online loan whose policy does (or does not)
+/// allow unmarked copies: a PDF always marked; anything else as stored only where allowed, so
+/// that nothing leaves untraceable unless an administrator said it may.
+pub fn handing(media_type: &str, unmarked_copies: bool) -> Result<Handing, DomainError> {
+    if marked_when_lent(media_type) {
+        Ok(Handing::Marked)
+    } else if unmarked_copies {
+        Ok(Handing::AsStored)
+    } else {
+        Err(DomainError::UnmarkedCopy)
+    }
+}
+
 /// What a copy lent online says of itself on every page (of a PDF): whose it is, from which
 /// loan, which copy and when, so that a copy found outside leads back to its borrower even
 /// without its digest. `lines` carry it all, at the foot of the page; `banner` is what reads at
@@ -198,6 +220,14 @@ impl CopyMark {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_the_policy_allows_leaves_unmarked() {
+        assert_eq!(handing("application/pdf", false), Ok(Handing::Marked));
+        assert_eq!(handing("application/pdf", true), Ok(Handing::Marked));
+        assert_eq!(handing("image/png", true), Ok(Handing::AsStored));
+        assert_eq!(handing("image/png", false), Err(DomainError::UnmarkedCopy));
+    }
 
     #[test]
     fn only_pdfs_are_marked_when_lent() {

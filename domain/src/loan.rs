@@ -114,6 +114,10 @@ pub struct LoanRules {
     pub renewal_requires_approval: bool,
     pub dual_signoff_on_return: bool,
     pub pickup_days: i32,
+    /// Whether its online loans may hand out files they cannot mark as stored (requests made
+    /// before the rule existed: no).
+    #[serde(default)]
+    pub unmarked_copies: bool,
 }
 
 impl LoanRules {
@@ -131,6 +135,7 @@ impl From<&EffectivePolicy> for LoanRules {
             renewal_requires_approval: p.renewal_requires_approval,
             dual_signoff_on_return: p.dual_signoff_on_return,
             pickup_days: p.pickup_days,
+            unmarked_copies: p.unmarked_copies,
         }
     }
 }
@@ -664,6 +669,7 @@ mod tests {
             renewal_requires_approval: approval,
             dual_signoff_on_return: dual,
             pickup_days: 7,
+            unmarked_copies: false,
         }
     }
 

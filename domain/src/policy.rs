@@ -80,6 +80,9 @@ pub struct LoanPolicy {
     pub allowed_loan_types: Vec<LoanType>,
     pub dual_signoff_on_return: bool,
     pub pickup_days: i32,
+    /// Whether an online loan may hand out files it cannot mark (images, office documents) as
+    /// stored; PDFs are always marked.
+    pub unmarked_copies: bool,
 }
 
 impl LoanPolicy {
@@ -155,6 +158,8 @@ pub struct EffectivePolicy {
     pub allowed_loan_types: BTreeSet<LoanType>,
     pub dual_signoff_on_return: bool,
     pub pickup_days: i32,
+    /// Only where every policy allows unmarked copies.
+    pub unmarked_copies: bool,
 }
 
 /// Combines policies into the strictest; `None` for none.
@@ -168,6 +173,7 @@ pub fn combine(policies: &[&LoanPolicy]) -> Option<EffectivePolicy> {
         allowed_loan_types: first.allowed_loan_types.iter().copied().collect(),
         dual_signoff_on_return: first.dual_signoff_on_return,
         pickup_days: first.pickup_days,
+        unmarked_copies: first.unmarked_copies,
     };
     for p in rest {
         if p.approval_steps.len() > effective.approval_steps.len() {
@@ -184,6 +190,7 @@ pub fn combine(policies: &[&LoanPolicy]) -> Option<EffectivePolicy> {
             .collect();
         effective.dual_signoff_on_return |= p.dual_signoff_on_return;
         effective.pickup_days = effective.pickup_days.min(p.pickup_days);
+        effective.unmarked_copies &= p.unmarked_copies;
     }
     Some(effective)
 }
@@ -218,6 +225,8 @@ pub fn default_policies() -> Vec<LoanPolicy> {
         allowed_loan_types: allowed_loan_types.to_vec(),
         dual_signoff_on_return,
         pickup_days: 7,
+        // What is public may go out as stored; anything else is lent online marked only.
+        unmarked_copies: classification == Classification::Public,
     };
     use Classification::*;
     use LoanType::*;

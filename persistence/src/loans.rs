@@ -54,6 +54,9 @@ pub struct StoredLoan {
     pub confirmed_by: Option<Uuid>,
     /// Why an online loan ended.
     pub end_reason: Option<OnlineEnd>,
+    /// Whether an online loan may hand out files it cannot mark as stored (its policy's word
+    /// when it opened).
+    pub unmarked_copies: bool,
     pub updated_at: OffsetDateTime,
     pub version: i32,
 }
@@ -86,6 +89,7 @@ pub(crate) struct LoanRow {
     pub(crate) verification_code: Option<String>,
     pub(crate) kind: String,
     pub(crate) end_reason: Option<String>,
+    pub(crate) unmarked_copies: bool,
 }
 
 impl LoanRow {
@@ -126,6 +130,7 @@ impl LoanRow {
             verification_code: Some(verification_code),
             kind: loan.kind.as_str().to_owned(),
             end_reason: None,
+            unmarked_copies: false,
         }
     }
 }
@@ -194,6 +199,7 @@ fn into_stored(
         inspected_at: row.inspected_at.map(from_db_time),
         confirmed_by: row.confirmed_by.map(Uuid::from),
         end_reason,
+        unmarked_copies: row.unmarked_copies,
         updated_at: from_db_time(row.updated_at),
         version: row.version,
     })

@@ -66,15 +66,18 @@ pub(crate) fn open(
         let id = Uuid::now_v7();
         let loan = Loan::open_online(request.borrower_id, opens_at, request.days);
         diesel::insert_into(loans::table)
-            .values(LoanRow::opened(
-                id,
-                request.id,
-                item.archive_id,
-                &loan,
-                (approver, opens_at),
-                now,
-                voucher_key.code_for(id),
-            ))
+            .values(LoanRow {
+                unmarked_copies: request.rules.unmarked_copies,
+                ..LoanRow::opened(
+                    id,
+                    request.id,
+                    item.archive_id,
+                    &loan,
+                    (approver, opens_at),
+                    now,
+                    voucher_key.code_for(id),
+                )
+            })
             .execute(conn)?;
         rollups::count(conn, Scope::Loan(id))?;
         diesel::update(

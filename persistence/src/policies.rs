@@ -47,6 +47,7 @@ struct PolicyRow {
     allowed_loan_types: String,
     dual_signoff_on_return: bool,
     pickup_days: i32,
+    unmarked_copies: bool,
     created_at: time::PrimitiveDateTime,
     updated_at: time::PrimitiveDateTime,
     version: i32,
@@ -74,6 +75,7 @@ impl PolicyRow {
                     .map_err(|e| unreadable("allowed_loan_types", e))?,
                 dual_signoff_on_return: self.dual_signoff_on_return,
                 pickup_days: self.pickup_days,
+                unmarked_copies: self.unmarked_copies,
             },
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
@@ -94,6 +96,7 @@ impl PolicyRow {
             allowed_loan_types: json!(policy.allowed_loan_types).to_string(),
             dual_signoff_on_return: policy.dual_signoff_on_return,
             pickup_days: policy.pickup_days,
+            unmarked_copies: policy.unmarked_copies,
             created_at: to_db_time(now),
             updated_at: to_db_time(now),
             version: 1,
@@ -162,6 +165,7 @@ fn audit_view(policy: &LoanPolicy) -> serde_json::Value {
         "allowed_loan_types": policy.allowed_loan_types,
         "dual_signoff_on_return": policy.dual_signoff_on_return,
         "pickup_days": policy.pickup_days,
+        "unmarked_copies": policy.unmarked_copies,
     })
 }
 

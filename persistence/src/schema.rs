@@ -202,6 +202,7 @@ diesel::table! {
         allowed_loan_types -> Text,
         dual_signoff_on_return -> Bool,
         pickup_days -> Integer,
+        unmarked_copies -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
@@ -343,6 +344,7 @@ diesel::table! {
         verification_code -> Nullable<Text>,
         kind -> Text,
         end_reason -> Nullable<Text>,
+        unmarked_copies -> Bool,
     }
 }
 

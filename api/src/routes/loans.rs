@@ -62,7 +62,7 @@ impl From<Signature> for SignatureDto {
     "checked_out_at": "2026-11-24T08:00:00Z", "checked_out_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b14",
     "signed_at": "2026-11-24T08:01:00Z", "due_at": "2026-12-01T08:00:00Z", "renewals": 0,
     "returned_at": null, "condition": null, "return_notes": null, "inspected_by": null, "confirmed_by": null,
-    "end_reason": null, "overdue": false, "days_overdue": 0,
+    "end_reason": null, "unmarked_copies": false, "overdue": false, "days_overdue": 0,
     "signature": {"signed_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "signed_at": "2026-11-24T08:01:00Z",
         "method": "password", "digest": "9f2c5e0d4b1a7c3e8f6a2d1b0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"},
     "version": 2
@@ -95,6 +95,9 @@ pub struct LoanDto {
     pub confirmed_by: Option<Uuid>,
     /// Why an online loan ended; `null` while open and for paper loans.
     pub end_reason: Option<OnlineEnd>,
+    /// Whether an online loan hands out files it cannot mark (images, office documents) as
+    /// stored, as its policy said when it opened; PDFs are always marked. `false` for paper.
+    pub unmarked_copies: bool,
     pub overdue: bool,
     pub days_overdue: i64,
     pub signature: Option<SignatureDto>,
@@ -124,6 +127,7 @@ impl LoanDto {
             inspected_by: l.loan.inspected_by,
             confirmed_by: l.confirmed_by,
             end_reason: l.end_reason,
+            unmarked_copies: l.unmarked_copies,
             overdue,
             days_overdue: if overdue {
                 days_overdue(l.loan.due_at, now)

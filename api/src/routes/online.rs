@@ -5,7 +5,7 @@
 use actix_web::{get, http::StatusCode, post, web, HttpResponse};
 use dangan_domain::{
     access::Capability,
-    file::{marked_when_lent, CopyMark},
+    file::{handing, CopyMark, Handing},
 };
 use dangan_persistence::online::{self, Copy, NewCopy, Reading};
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ pub struct TracedCopyList {
             content((Vec<u8> = "application/pdf"), (Vec<u8> = "application/*"), (Vec<u8> = "image/*"))),
         (status = 401, description = "No valid token", body = Problem),
         (status = 404, description = "Not your online loan, the archive is above your clearance now, or no such file", body = Problem),
-        (status = 409, description = "`loan_not_open` (it opens later), `file_failed_check`, `file_not_markable` (a PDF that cannot be read, is over 256 MiB or beyond its marking budget is not handed out unmarked)", body = Problem,
+        (status = 409, description = "`loan_not_open` (it opens later), `file_failed_check`, `file_not_markable` (a PDF that cannot be read, is over 256 MiB or beyond its marking budget is not handed out unmarked; nor is a file that cannot be marked where the loan's `unmarked_copies` is false)", body = Problem,
             example = json!({"type": "urn:dangan:problem:loan_not_open", "title": "The loan has not opened yet", "status": 409, "detail": "the online loan opens at 2026-12-07T01:00:00Z", "code": "loan_not_open"})),
         (status = 410, description = "`loan_ended`: due, given back, revoked, or ended with your account", body = Problem,
             example = json!({"type": "urn:dangan:problem:loan_ended", "title": "The loan has ended", "status": 410, "detail": "the online loan has ended: its files are no longer readable", "code": "loan_ended"})),
@@ -120,7 +120,7 @@ pub async fn read(
     let wrapped = hex::decode(&reading.wrapped_key).map_err(ApiError::internal)?;
     let file = &reading.file;
     let copy_id = Uuid::now_v7();
-    if !marked_when_lent(&file.media_type) {
+    if handing(&file.media_type, reading.loan.unmarked_copies)? == Handing::AsStored {
         if let Err(failure) = check(store, file.id, &wrapped, &file.sha256).await {
             return Err(refuse_failed(&state, &caller, file, failure.reason()?).await);
         }

@@ -29,6 +29,7 @@ use crate::{
     ],
     "max_days": 14, "max_renewals": 1, "renewal_requires_approval": true,
     "allowed_loan_types": ["on_site", "take_out", "copy"], "dual_signoff_on_return": true, "pickup_days": 7,
+    "unmarked_copies": false,
     "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z", "version": 1
 }))]
 pub struct PolicyDto {
@@ -46,6 +47,9 @@ pub struct PolicyDto {
     pub allowed_loan_types: Vec<LoanType>,
     pub dual_signoff_on_return: bool,
     pub pickup_days: i32,
+    /// Whether online loans hand out files they cannot mark (images, office documents) as
+    /// stored; PDFs are always marked.
+    pub unmarked_copies: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -68,6 +72,7 @@ impl From<StoredPolicy> for PolicyDto {
             allowed_loan_types: p.allowed_loan_types,
             dual_signoff_on_return: p.dual_signoff_on_return,
             pickup_days: p.pickup_days,
+            unmarked_copies: p.unmarked_copies,
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
@@ -232,6 +237,9 @@ pub struct PolicyInput {
     pub dual_signoff_on_return: bool,
     #[schema(minimum = 1, maximum = 365)]
     pub pickup_days: i32,
+    /// Whether online loans hand out files they cannot mark as stored; default no.
+    #[serde(default)]
+    pub unmarked_copies: bool,
 }
 
 impl From<PolicyInput> for LoanPolicy {
@@ -247,6 +255,7 @@ impl From<PolicyInput> for LoanPolicy {
             allowed_loan_types: input.allowed_loan_types,
             dual_signoff_on_return: input.dual_signoff_on_return,
             pickup_days: input.pickup_days,
+            unmarked_copies: input.unmarked_copies,
         }
     }
 }

@@ -1,3 +1,5 @@
+ALTER TABLE loans DROP COLUMN unmarked_copies;
+ALTER TABLE loan_policies DROP COLUMN unmarked_copies;
 DROP TABLE spent_id_tokens;
 ALTER TABLE oidc_codes DROP COLUMN reauthentication;
 DROP INDEX oidc_logins_address_idx;

@@ -53,3 +53,9 @@ CREATE TABLE spent_id_tokens (
     token_hash TEXT PRIMARY KEY,
     expires_at TIMESTAMP NOT NULL
 );
+
+-- Files an online loan cannot mark (images, office documents) go out as stored only where the
+-- loan's policy allows it; a loan keeps what its policy said when it opened. Existing policies
+-- and loans allow none: an admin allows it where the files may leave untraceable.
+ALTER TABLE loan_policies ADD COLUMN unmarked_copies BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE loans ADD COLUMN unmarked_copies BOOLEAN NOT NULL DEFAULT FALSE;

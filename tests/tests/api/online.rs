@@ -115,8 +115,37 @@ fn electronic(org: &Org, code: &str, classification: &str) -> (String, String, S
     (archive, ids[0].clone(), ids[1].clone())
 }
 
+/// Lets online loans of `classification` hand out files they cannot mark as stored (an
+/// admin's change to its default policy).
+pub(crate) fn allow_unmarked(org: &Org, classification: &str) {
+    let admin = org.token("admin");
+    let policies = org.app.client.get("/api/v1/policies", Some(&admin)).json();
+    let policy = policies["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == format!("{classification} default").as_str())
+        .unwrap()
+        .clone();
+    let mut changed = policy.clone();
+    changed["unmarked_copies"] = json!(true);
+    for server_kept in ["id", "created_at", "updated_at", "version"] {
+        changed.as_object_mut().unwrap().remove(server_kept);
+    }
+    let reply = org.app.client.send_json(
+        "PUT",
+        &format!("/api/v1/policies/{}", policy["id"].as_str().unwrap()),
+        &admin,
+        Some(&format!("\"{}\"", policy["version"])),
+        &changed,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+/// An internal electronic archive (a PDF and a PNG) whose policy lets the PNG go out as stored.
 pub(crate) fn shelf(store: dangan_tests::TestStore) -> Shelf {
     let org = org(store);
+    allow_unmarked(&org, "internal");
     let (archive, pdf_id, png_id) = electronic(&org, "EL-1", "internal");
     Shelf {
         org,

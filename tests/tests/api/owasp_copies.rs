@@ -212,4 +212,32 @@ both_stores! {
         eprintln!("four large reads done at {mine_done:?}; the other borrower's small read at {their_done:?}");
         assert!(their_done < mine_done[1], "the other borrower waited behind two of the first borrower's markings");
     }
+
+    // API6: a file that cannot be marked (an image) leaves as stored only where the loan's
+    // policy says so, which the loan shows; elsewhere it is refused, not handed out untraced.
+    fn api6_an_unmarkable_file_leaves_only_where_the_policy_allows_it(store) {
+        let Shelf { org, archive, png_id, .. } = shelf(store);
+        let allowed = loan_ids(&lend(&org, "borrower", &[&archive], 7)).remove(0);
+        let shown = org.app.client.get(&format!("/api/v1/loans/{allowed}"), Some(&org.token("borrower"))).json();
+        assert_eq!(shown["unmarked_copies"], true);
+        assert_eq!(read(&org, "borrower", &allowed, &png_id).status, 200);
+        // A secret archive under its default policy: the PDF marked, the image refused.
+        let admin = org.token("admin");
+        let mut body = dangan_tests::archive_body("EL-S", "secret");
+        body["medium"] = json!("electronic");
+        let secret = org.app.archive(&admin, &body)["id"].as_str().unwrap().to_owned();
+        let archivist = org.token("archivist");
+        let image = upload(&org.app, &archivist, &secret, &multipart("scan.png", "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-png"));
+        let image = image.json()["id"].as_str().unwrap().to_owned();
+        let letter = upload(&org.app, &archivist, &secret, &multipart("letter.pdf", "application/pdf", &pdf(1)));
+        let letter = letter.json()["id"].as_str().unwrap().to_owned();
+        let loan = loan_ids(&lend(&org, "borrower", &[&secret], 7)).remove(0);
+        let shown = org.app.client.get(&format!("/api/v1/loans/{loan}"), Some(&org.token("borrower"))).json();
+        assert_eq!(shown["unmarked_copies"], false);
+        let refused = read(&org, "borrower", &loan, &image).assert_problem(409, "file_not_markable");
+        assert!(refused["detail"].as_str().unwrap().contains("allows no unmarked copies"), "{refused}");
+        assert_eq!(read(&org, "borrower", &loan, &letter).status, 200);
+        let copies = org.app.client.get(&format!("/api/v1/loans/{loan}/copies"), Some(&org.token("archivist"))).json();
+        assert_eq!(copies["items"].as_array().unwrap().len(), 1, "nothing was handed out for the image");
+    }
 }
