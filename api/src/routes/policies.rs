@@ -101,7 +101,7 @@ pub struct ResolvedStepDto {
         "approval_steps": [{"name": "department head", "approver": {"kind": "department_head"}},
             {"name": "archivist", "approver": {"kind": "role", "role": "archivist"}}],
         "max_days": 30, "max_renewals": 1, "renewal_requires_approval": false,
-        "allowed_loan_types": ["on_site", "take_out", "copy"], "dual_signoff_on_return": false, "pickup_days": 7,
+        "allowed_loan_types": ["on_site", "take_out", "copy"], "dual_signoff_on_return": false, "pickup_days": 7, "unmarked_copies": false,
         "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z", "version": 1},
     "steps": [{"index": 0, "name": "department head", "approver_ids": ["0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11"]},
         {"index": 1, "name": "archivist", "approver_ids": ["0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b12"]}]
