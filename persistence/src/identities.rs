@@ -193,6 +193,17 @@ pub struct Identity {
     pub subject: String,
 }
 
+impl From<(String, String, String)> for Identity {
+    /// An identity from its provider, issuer and subject, as rows hold them.
+    fn from((provider, issuer, subject): (String, String, String)) -> Self {
+        Identity {
+            provider,
+            issuer,
+            subject,
+        }
+    }
+}
+
 impl Identity {
     fn audit_view(&self) -> serde_json::Value {
         json!({"provider": self.provider, "issuer": self.issuer, "subject": self.subject})
@@ -638,11 +649,7 @@ pub fn redeem_code(
         if user.status != UserStatus::Active {
             return Ok(Redeemed::Refused);
         }
-        let identity = Identity {
-            provider,
-            issuer,
-            subject,
-        };
+        let identity = Identity::from((provider, issuer, subject));
         let session_id = open_session(conn, now, &user, &identity, address, &refresh)?;
         Ok(Redeemed::Session {
             user_id: user.id,
@@ -716,11 +723,7 @@ pub fn reauthenticate(
         if Uuid::from(owner) != user_id {
             return Ok(false);
         }
-        let identity = Identity {
-            provider,
-            issuer,
-            subject,
-        };
+        let identity = Identity::from((provider, issuer, subject));
         audit::append(
             conn,
             now,
@@ -969,11 +972,7 @@ pub fn unlink_identity(
         diesel::delete(oidc_codes::table.filter(oidc_codes::identity_id.eq(DbId(identity_id))))
             .execute(conn)?;
         diesel::delete(user_identities::table.find(DbId(identity_id))).execute(conn)?;
-        let identity = Identity {
-            provider,
-            issuer,
-            subject,
-        };
+        let identity = Identity::from((provider, issuer, subject));
         audit::append(
             conn,
             now,

@@ -69,6 +69,24 @@ fn path_of(file_id: Uuid) -> Path {
     Path::from(format!("files/{file_id}"))
 }
 
+/// An `http://` endpoint works only with `allow_http=true`; without it every upload would fail
+/// with 503, so the start fails instead, saying what to set.
+fn refuse_plain_http(builder: &AmazonS3Builder) -> Result<(), String> {
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    let allowed = builder
+        .get_config_value(&AmazonS3ConfigKey::Client(
+            object_store::ClientConfigKey::AllowHttp,
+        ))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    match endpoint {
+        Some(endpoint) if endpoint.starts_with("http://") && !allowed => Err(format!(
+            "DANGAN_FILES_URL: the S3 endpoint {endpoint} is plain http://, which needs \
+             allow_http=true among the URL's options (…&allow_http=true), or an https:// endpoint"
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Files {
     /// The store `url` names: `file://<directory>` or `s3://<bucket>?<option>=<value>&…`
     /// (options as `object_store` names them: `endpoint`, `region`, `allow_http`, …; credentials
@@ -90,6 +108,7 @@ impl Files {
                     .map_err(|e| format!("DANGAN_FILES_URL option {key}: {e}"))?;
                 builder = builder.with_config(key, value);
             }
+            refuse_plain_http(&builder)?;
             Arc::new(builder.build().map_err(|e| e.to_string())?)
         } else {
             return Err(format!(
@@ -257,5 +276,29 @@ impl Files {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_http_endpoint_needs_allow_http_and_says_so() {
+        let key = || MasterKey::parse(&"ab".repeat(32)).unwrap();
+        let refused = Files::open(
+            "s3://archives?endpoint=http://127.0.0.1:9000&region=cn-north-1",
+            key(),
+            1 << 20,
+        )
+        .err()
+        .unwrap();
+        assert!(refused.contains("allow_http=true"), "{refused}");
+        assert!(Files::open(
+            "s3://archives?endpoint=http://127.0.0.1:9000&region=cn-north-1&allow_http=true",
+            key(),
+            1 << 20,
+        )
+        .is_ok());
     }
 }

@@ -7,7 +7,10 @@ use dangan_domain::{
     access::Capability,
     file::{handing, CopyMark, Handing},
 };
-use dangan_persistence::online::{self, Copy, NewCopy, Reading};
+use dangan_persistence::{
+    loans::StoredLoan,
+    online::{self, Copy, NewCopy, Reading},
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -80,6 +83,20 @@ pub struct TracedCopy {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TracedCopyList {
     pub items: Vec<TracedCopy>,
+}
+
+impl TracedCopyList {
+    fn new(found: Vec<(Copy, StoredLoan)>, now: OffsetDateTime) -> TracedCopyList {
+        TracedCopyList {
+            items: found
+                .into_iter()
+                .map(|(copy, loan)| TracedCopy {
+                    copy: copy.into(),
+                    loan: LoanDto::new(loan, now),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Read a file of an online loan (its borrower, while the loan is open).
@@ -280,15 +297,7 @@ pub async fn trace(
     let found = state
         .db(move |conn| online::trace(conn, &caller.user, &sha256))
         .await?;
-    Ok(web::Json(TracedCopyList {
-        items: found
-            .into_iter()
-            .map(|(copy, loan)| TracedCopy {
-                copy: copy.into(),
-                loan: LoanDto::new(loan, now),
-            })
-            .collect(),
-    }))
+    Ok(web::Json(TracedCopyList::new(found, now)))
 }
 
 /// The upload form of a suspected leak: one part named `file`.
@@ -355,15 +364,7 @@ pub async fn identify(
     let found = state
         .db(move |conn| online::identify(conn, &caller.user, &ids))
         .await?;
-    Ok(web::Json(TracedCopyList {
-        items: found
-            .into_iter()
-            .map(|(copy, loan)| TracedCopy {
-                copy: copy.into(),
-                loan: LoanDto::new(loan, now),
-            })
-            .collect(),
-    }))
+    Ok(web::Json(TracedCopyList::new(found, now)))
 }
 
 /// Give an online loan back before its due date (its borrower): reading ends at once.
