@@ -19,7 +19,6 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
     files::{
-        mark::MAX_MARKED_BYTES,
         marking::{self, Busy},
         weigh, Files, FilesError, Stored,
     },
@@ -138,7 +137,7 @@ pub(crate) fn multipart_error(error: MultipartError) -> ApiError {
         (status = 413, description = "Larger than `DANGAN_FILES_MAX_BYTES`", body = Problem),
         (status = 415, description = "Not multipart, or not a kind of file an archive keeps", body = Problem,
             example = json!({"type": "urn:dangan:problem:unsupported_media_type", "title": "Unsupported content type", "status": 415, "detail": "not a kind of file an archive keeps: PDF, PNG, JPEG, TIFF, WebP or an office document", "code": "unsupported_media_type"})),
-        (status = 422, description = "No part named `file`, another part, no file name, an empty file, or a PDF beyond its marking budget (its object streams unpack to more than 1 MiB and 16 times its size, or hold more than 10,000 tokens and one per two bytes)", body = Problem),
+        (status = 422, description = "No part named `file`, another part, no file name, an empty file, or a PDF (up to 32 MiB; larger ones are weighed before each marking) beyond its marking budget (its object streams unpack to more than 1 MiB and 16 times its size, or hold more than 10,000 tokens and one per two bytes)", body = Problem),
         (status = 503, description = "The file store did not take the file, or too many copies are being marked to weigh a PDF now (see `Retry-After`)", body = Problem),
     ))]
 #[post("/archives/{id}/files")]
@@ -212,11 +211,16 @@ pub async fn upload(
     ))
 }
 
+/// The largest PDF weighed at upload: it is read back whole for it, and an upload stays a
+/// stream (a 200 MB upload holds under 100 MB). A larger one is weighed before each marking,
+/// where it is refused the same way and never handed out.
+const WEIGHED_AT_UPLOAD: u64 = 32 << 20;
+
 /// A PDF is lent only as a marked copy, and marking it must stay within the budget of its size:
 /// a file beyond it (a small file that unpacks to gigabytes) is refused now, before it can
-/// reach a borrower or the marker. Read back whole, in a turn at marking (the same memory).
+/// reach a borrower or the marker. Read back whole, in a turn at marking.
 async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result<(), ApiError> {
-    if stored.kind != FileKind::Pdf || stored.size_bytes > MAX_MARKED_BYTES as u64 {
+    if stored.kind != FileKind::Pdf || stored.size_bytes > WEIGHED_AT_UPLOAD {
         return Ok(());
     }
     let _turn = store.marking.turn(file_id).await.map_err(busy)?;
@@ -226,7 +230,7 @@ async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result
             &stored.wrapped_key,
             &stored.sha256,
             stored.size_bytes,
-            MAX_MARKED_BYTES,
+            WEIGHED_AT_UPLOAD as usize,
         )
         .await
         .map_err(ApiError::internal)?;
