@@ -11,12 +11,12 @@ ALTER TABLE departments ADD COLUMN scim_client_id TEXT;
 UPDATE users SET scim_client_id = (
     SELECT c.id FROM audit_events e JOIN scim_clients c
         ON c.id = json_extract(e.data, '$.via.scim_client.id')
-    WHERE e.action = 'user.provisioned' AND e.entity_id = users.id
+    WHERE e.entity_type = 'user' AND e.action = 'user.provisioned' AND e.entity_id = users.id
     ORDER BY e.seq DESC LIMIT 1);
 UPDATE departments SET scim_client_id = (
     SELECT c.id FROM audit_events e JOIN scim_clients c
         ON c.id = json_extract(e.data, '$.via.scim_client.id')
-    WHERE e.action = 'department.created' AND e.entity_id = departments.id
+    WHERE e.entity_type = 'department' AND e.action = 'department.created' AND e.entity_id = departments.id
     ORDER BY e.seq DESC LIMIT 1);
 UPDATE users SET disabled_by_admin = TRUE WHERE status = 'disabled' AND deprovisioned_at IS NULL;
 CREATE INDEX users_scim_client_idx ON users (scim_client_id) WHERE scim_client_id IS NOT NULL;
