@@ -141,6 +141,9 @@ both_stores! {
         assert_eq!(identify(&org, "archivist", &pdf).json()["items"], json!([]));
         identify(&org, "borrower", &copy).assert_problem(403, "forbidden");
         identify(&org, "archivist", b"not a pdf").assert_problem(422, "validation_failed");
+        let asked = org.app.client.get("/api/v1/loan-copies/identify", Some(&org.token("archivist")));
+        asked.assert_problem(405, "method_not_allowed");
+        assert_eq!(asked.header("allow"), Some("POST"));
     }
 
     // API4: 24 KB of object streams of compressed integers, which a parser unpacks into
