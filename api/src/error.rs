@@ -7,7 +7,7 @@ use actix_web::{
     HttpResponse, ResponseError,
 };
 use dangan_domain::{DomainError, FieldError};
-use dangan_persistence::PersistenceError;
+use dangan_persistence::{Conflict, PersistenceError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -62,6 +62,7 @@ error_codes! {
     LoanNotOpen => CONFLICT, "loan_not_open", "The loan has not opened yet";
     NoOtherSignIn => CONFLICT, "no_other_sign_in", "The user has no other way to sign in";
     IdentityExists => CONFLICT, "identity_exists", "The user has an identity from this provider";
+    DuplicateIdentity => CONFLICT, "duplicate_identity", "The identity is another user's already";
     ScimClientRevoked => CONFLICT, "scim_client_revoked", "The provisioning client is revoked";
     NoApprover => CONFLICT, "no_approver", "Nobody but the borrower could approve a step";
     NoPolicy => CONFLICT, "no_policy", "No loan policy covers this";
@@ -87,22 +88,24 @@ error_codes! {
 }
 
 impl ErrorCode {
-    fn from_conflict(code: &str) -> ErrorCode {
-        match code {
-            "duplicate_code" => ErrorCode::DuplicateCode,
-            "duplicate_username" => ErrorCode::DuplicateUsername,
-            "duplicate_key" => ErrorCode::DuplicateKey,
-            "duplicate_archive_code" => ErrorCode::DuplicateArchiveCode,
-            "duplicate_barcode" => ErrorCode::DuplicateBarcode,
-            "no_policy" => ErrorCode::NoPolicy,
-            "archive_unavailable" => ErrorCode::ArchiveUnavailable,
-            "no_open_loan" => ErrorCode::NoOpenLoan,
-            "renewal_pending" => ErrorCode::RenewalPending,
-            "no_other_sign_in" => ErrorCode::NoOtherSignIn,
-            "scim_client_revoked" => ErrorCode::ScimClientRevoked,
-            "identity_exists" => ErrorCode::IdentityExists,
-            "link_unusable" => ErrorCode::LinkUnusable,
-            _ => ErrorCode::Internal,
+    /// Each conflict's code: exhaustive, so a new conflict cannot fall through to a 500.
+    pub fn from_conflict(conflict: Conflict) -> ErrorCode {
+        match conflict {
+            Conflict::ArchiveUnavailable => ErrorCode::ArchiveUnavailable,
+            Conflict::DuplicateArchiveCode => ErrorCode::DuplicateArchiveCode,
+            Conflict::DuplicateBarcode => ErrorCode::DuplicateBarcode,
+            Conflict::DuplicateCode => ErrorCode::DuplicateCode,
+            Conflict::DuplicateIdentity => ErrorCode::DuplicateIdentity,
+            Conflict::DuplicateKey => ErrorCode::DuplicateKey,
+            Conflict::DuplicateUsername => ErrorCode::DuplicateUsername,
+            Conflict::IdTokenSpent => ErrorCode::InvalidGrant,
+            Conflict::IdentityExists => ErrorCode::IdentityExists,
+            Conflict::LinkUnusable => ErrorCode::LinkUnusable,
+            Conflict::NoOpenLoan => ErrorCode::NoOpenLoan,
+            Conflict::NoOtherSignIn => ErrorCode::NoOtherSignIn,
+            Conflict::NoPolicy => ErrorCode::NoPolicy,
+            Conflict::RenewalPending => ErrorCode::RenewalPending,
+            Conflict::ScimClientRevoked => ErrorCode::ScimClientRevoked,
         }
     }
 }
@@ -353,6 +356,17 @@ impl From<PersistenceError> for ApiError {
                 "the resource changed since it was read; fetch it again",
             ),
             PersistenceError::Domain(domain) => domain.into(),
+            PersistenceError::Busy(_) => {
+                log::warn!("{error}");
+                ApiError {
+                    retry_after_secs: Some(DATABASE_RETRY_AFTER_SECS),
+                    ..ApiError::new(
+                        ErrorCode::Unavailable,
+                        "the database is busy (another process holds its write lock); nothing \
+                         was written: retry shortly",
+                    )
+                }
+            }
             PersistenceError::Pool(_)
             | PersistenceError::Connect(_)
             | PersistenceError::Lost(_) => {
@@ -381,6 +395,26 @@ impl From<actix_web::error::BlockingError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_conflict_answers_its_own_documented_client_error() {
+        let document = crate::openapi::document().to_string();
+        for conflict in Conflict::ALL {
+            let (status, code, _) = ErrorCode::from_conflict(conflict).parts();
+            assert!(status.is_client_error(), "{conflict:?} answers {status}");
+            // Each keeps its name, but a spent ID token is OAuth's `invalid_grant`.
+            let expected = match conflict {
+                Conflict::IdTokenSpent => "invalid_grant",
+                other => other.as_str(),
+            };
+            assert_eq!(code, expected, "{conflict:?}");
+            assert!(
+                document.contains(&format!("`{code}`"))
+                    || document.contains(&format!("\"{code}\"")),
+                "{code} is named nowhere in the OpenAPI document"
+            );
+        }
+    }
 
     #[test]
     fn a_lost_database_connection_is_503_with_retry_after_not_500() {

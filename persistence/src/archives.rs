@@ -26,7 +26,7 @@ use crate::{
     rollups::{self, Hold, Scope},
     schema::{archives, departments as departments_table},
     sql_types::{DbId, SearchVector},
-    to_db_time, AnyConnection, Conn, Page, PageRequest, PersistenceError,
+    to_db_time, AnyConnection, Conflict, Conn, Page, PageRequest, PersistenceError,
 };
 
 /// An archive as the catalogue holds it.
@@ -211,9 +211,9 @@ fn on_duplicate(error: diesel::result::Error) -> PersistenceError {
                 info.message()
             );
             if names.contains("barcode") {
-                PersistenceError::Conflict("duplicate_barcode")
+                PersistenceError::Conflict(Conflict::DuplicateBarcode)
             } else {
-                PersistenceError::Conflict("duplicate_archive_code")
+                PersistenceError::Conflict(Conflict::DuplicateArchiveCode)
             }
         }
         _ => error.into(),

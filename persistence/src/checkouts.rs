@@ -27,7 +27,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::{self, User},
-    AnyConnection, Conn, PersistenceError,
+    AnyConnection, Conflict, Conn, PersistenceError,
 };
 
 /// Hands an archive over for an approved request, by its scanned barcode. The store's unique
@@ -99,7 +99,7 @@ pub fn check_out(
                 voucher_key.code_for(id),
             ))
             .execute(conn)
-            .map_err(|e| PersistenceError::on_unique(e, "archive_unavailable"))?;
+            .map_err(|e| PersistenceError::on_unique(e, Conflict::ArchiveUnavailable))?;
         rollups::count(conn, Scope::Loan(id))?;
         archives::set_status(conn, now, archive.id, ArchiveStatus::OnLoan)?;
         diesel::update(

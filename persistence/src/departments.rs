@@ -12,7 +12,7 @@ use crate::{
     from_db_time,
     schema::{departments, users},
     sql_types::DbId,
-    to_db_time, Conn, Page, PageRequest, PersistenceError,
+    to_db_time, Conflict, Conn, Page, PageRequest, PersistenceError,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +167,7 @@ pub(crate) fn insert(
     diesel::insert_into(departments::table)
         .values(DepartmentRow::from_department(&department))
         .execute(conn)
-        .map_err(|e| PersistenceError::on_unique(e, "duplicate_code"))?;
+        .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateCode))?;
     get(conn, department.id)
 }
 
@@ -184,7 +184,7 @@ pub(crate) fn store_change(
     )
     .set(DepartmentRow::from_department(after))
     .execute(conn)
-    .map_err(|e| PersistenceError::on_unique(e, "duplicate_code"))?;
+    .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateCode))?;
     if updated == 0 {
         return Err(PersistenceError::VersionMismatch);
     }

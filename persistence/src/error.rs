@@ -3,13 +3,76 @@
 use dangan_domain::DomainError;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+/// The conflicts a use case can meet, each mapped to its problem code by the API (no wildcard:
+/// a new one must be given its code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    ArchiveUnavailable,
+    DuplicateArchiveCode,
+    DuplicateBarcode,
+    DuplicateCode,
+    DuplicateIdentity,
+    DuplicateKey,
+    DuplicateUsername,
+    IdTokenSpent,
+    IdentityExists,
+    LinkUnusable,
+    NoOpenLoan,
+    NoOtherSignIn,
+    NoPolicy,
+    RenewalPending,
+    ScimClientRevoked,
+}
+
+impl Conflict {
+    /// Every conflict, for the test that each maps to a documented code.
+    pub const ALL: [Conflict; 15] = [
+        Conflict::ArchiveUnavailable,
+        Conflict::DuplicateArchiveCode,
+        Conflict::DuplicateBarcode,
+        Conflict::DuplicateCode,
+        Conflict::DuplicateIdentity,
+        Conflict::DuplicateKey,
+        Conflict::DuplicateUsername,
+        Conflict::IdTokenSpent,
+        Conflict::IdentityExists,
+        Conflict::LinkUnusable,
+        Conflict::NoOpenLoan,
+        Conflict::NoOtherSignIn,
+        Conflict::NoPolicy,
+        Conflict::RenewalPending,
+        Conflict::ScimClientRevoked,
+    ];
+
+    /// Its stable name, as problem codes spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflict::ArchiveUnavailable => "archive_unavailable",
+            Conflict::DuplicateArchiveCode => "duplicate_archive_code",
+            Conflict::DuplicateBarcode => "duplicate_barcode",
+            Conflict::DuplicateCode => "duplicate_code",
+            Conflict::DuplicateIdentity => "duplicate_identity",
+            Conflict::DuplicateKey => "duplicate_key",
+            Conflict::DuplicateUsername => "duplicate_username",
+            Conflict::IdTokenSpent => "id_token_spent",
+            Conflict::IdentityExists => "identity_exists",
+            Conflict::LinkUnusable => "link_unusable",
+            Conflict::NoOpenLoan => "no_open_loan",
+            Conflict::NoOtherSignIn => "no_other_sign_in",
+            Conflict::NoPolicy => "no_policy",
+            Conflict::RenewalPending => "renewal_pending",
+            Conflict::ScimClientRevoked => "scim_client_revoked",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PersistenceError {
     #[error("not found")]
     NotFound,
-    /// A state conflict with a stable code (e.g. `duplicate_username`).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
+    /// A state conflict, each with its own problem code.
+    #[error("conflict: {}", .0.as_str())]
+    Conflict(Conflict),
     /// A reference to something that does not exist: the field that holds it.
     #[error("{0} does not exist")]
     MissingReference(&'static str),
@@ -29,6 +92,10 @@ pub enum PersistenceError {
     /// what the statement's transaction did is rolled back, or unknown if it was the commit.
     #[error("lost the database connection: {0}")]
     Lost(DieselError),
+    /// The store stayed busy past its timeout: SQLite's write lock held by another process (a
+    /// backup, an admin's `sqlite3` shell). Nothing was written; the same request may be retried.
+    #[error("the database is busy: {0}")]
+    Busy(DieselError),
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
     /// Stored data that no longer reads as what was written.
@@ -55,8 +122,21 @@ impl From<DieselError> for PersistenceError {
                 crate::db::suspect_connections();
                 PersistenceError::Lost(lost)
             }
+            busy if store_busy(&busy) => PersistenceError::Busy(busy),
             other => PersistenceError::Database(other),
         }
+    }
+}
+
+/// Whether `error` is SQLite giving up on a lock another connection holds (after
+/// `busy_timeout`): SQLITE_BUSY / SQLITE_LOCKED, which diesel reports by their message only.
+fn store_busy(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("database is locked") || message.contains("database table is locked")
+        }
+        _ => false,
     }
 }
 
@@ -81,10 +161,10 @@ fn connection_lost(error: &DieselError) -> bool {
 
 impl PersistenceError {
     /// Maps a unique violation to a conflict code; any other error passes through.
-    pub(crate) fn on_unique(error: DieselError, code: &'static str) -> Self {
+    pub(crate) fn on_unique(error: DieselError, conflict: Conflict) -> Self {
         match error {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                PersistenceError::Conflict(code)
+                PersistenceError::Conflict(conflict)
             }
             other => other.into(),
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     audit, db::write_transaction, from_db_time, schema::form_fields, sql_types::DbId, to_db_time,
-    Conn, PersistenceError,
+    Conflict, Conn, PersistenceError,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +139,7 @@ pub fn create(
         diesel::insert_into(form_fields::table)
             .values(FieldRow::new(id, &field, now, now, 1))
             .execute(conn)
-            .map_err(|e| PersistenceError::on_unique(e, "duplicate_key"))?;
+            .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateKey))?;
         audit::append(
             conn,
             now,
@@ -180,7 +180,7 @@ pub fn replace(
             before.version + 1,
         ))
         .execute(conn)
-        .map_err(|e| PersistenceError::on_unique(e, "duplicate_key"))?;
+        .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateKey))?;
         if updated == 0 {
             return Err(PersistenceError::VersionMismatch);
         }

@@ -24,7 +24,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::{self, User, UserRow},
-    Conn, PersistenceError,
+    Conflict, Conn, PersistenceError,
 };
 
 /// A login sent to a provider, kept until its answer comes back to the callback.
@@ -281,9 +281,9 @@ pub fn sign_in(
         // Two first sign-ins of one person at once (a double click, two tabs) both found no
         // user and both created one; the second lost at the unique index. Now it finds the
         // first one's.
-        Err(PersistenceError::Conflict("duplicate_username" | "duplicate_identity")) => {
-            sign_in_once(conn, now, attempt)
-        }
+        Err(PersistenceError::Conflict(
+            Conflict::DuplicateUsername | Conflict::DuplicateIdentity,
+        )) => sign_in_once(conn, now, attempt),
         other => other,
     }
 }
@@ -476,7 +476,7 @@ fn insert_identity(
             user_identities::last_sign_in_at.eq(to_db_time(now)),
         ))
         .execute(conn)
-        .map_err(|e| PersistenceError::on_unique(e, "duplicate_identity"))?;
+        .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateIdentity))?;
     Ok(identity_id)
 }
 
@@ -675,7 +675,7 @@ pub fn remove_password(
             .select(user_identities::provider)
             .load(conn)?;
         if providers.is_empty() {
-            return Err(PersistenceError::Conflict("no_other_sign_in"));
+            return Err(PersistenceError::Conflict(Conflict::NoOtherSignIn));
         }
         diesel::update(users_table::table.find(DbId(user.id)))
             .set(users_table::password_hash.eq(users::NO_PASSWORD))
@@ -738,7 +738,7 @@ pub fn reauthenticate(
 /// Spends an app's ID token (by `token_hash`, of its `jti` or of the whole token) for a token
 /// exchange: false if it was spent already. Kept until `expires_at`, when the provider's own
 /// expiry refuses it anyway. Two spending it at once: one of them meets the unique key
-/// (`Conflict("id_token_spent")`).
+/// (`Conflict(Conflict::IdTokenSpent)`).
 pub fn spend_id_token(
     conn: &mut Conn,
     now: OffsetDateTime,
@@ -763,7 +763,7 @@ pub fn spend_id_token(
                 spent_id_tokens::expires_at.eq(to_db_time(expires_at)),
             ))
             .execute(conn)
-            .map_err(|e| PersistenceError::on_unique(e, "id_token_spent"))?;
+            .map_err(|e| PersistenceError::on_unique(e, Conflict::IdTokenSpent))?;
         Ok(true)
     })
 }
@@ -860,7 +860,7 @@ pub fn issue_link(
             .count()
             .get_result(conn)?;
         if linked > 0 {
-            return Err(PersistenceError::Conflict("identity_exists"));
+            return Err(PersistenceError::Conflict(Conflict::IdentityExists));
         }
         let id = Uuid::now_v7();
         diesel::insert_into(sign_in_links::table)

@@ -37,7 +37,7 @@ pub mod users;
 pub mod webhooks;
 
 pub use db::{AnyConnection, Conn, Pool, PooledConn, Store};
-pub use error::PersistenceError;
+pub use error::{Conflict, PersistenceError};
 pub use page::{Page, PageRequest};
 
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};

@@ -20,7 +20,7 @@ use crate::{
     from_db_time,
     schema::{departments, loan_policies, users},
     sql_types::DbId,
-    to_db_time, Conn, PersistenceError,
+    to_db_time, Conflict, Conn, PersistenceError,
 };
 
 /// A policy as stored.
@@ -326,7 +326,7 @@ pub fn resolve(
     )
     .and_then(|chosen| policies.iter().find(|p| p.policy == *chosen))
     .cloned()
-    .ok_or(PersistenceError::Conflict("no_policy"))?;
+    .ok_or(PersistenceError::Conflict(Conflict::NoPolicy))?;
     let org = organisation(conn, borrower.department_id)?;
     let steps = resolve_chain(
         &chosen.policy.approval_steps,

@@ -25,7 +25,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::{self, User, UserRow},
-    Conn, PersistenceError,
+    Conflict, Conn, PersistenceError,
 };
 
 /// A system allowed to provision users: its token is kept only as a hash.
@@ -79,7 +79,7 @@ pub fn hand_over(
     write_transaction(conn, |conn| {
         let client = client(conn, client_id)?;
         if client.revoked_at.is_some() {
-            return Err(PersistenceError::Conflict("scim_client_revoked"));
+            return Err(PersistenceError::Conflict(Conflict::ScimClientRevoked));
         }
         for id in user_ids {
             users::get(conn, *id).map_err(|error| match error {

@@ -23,7 +23,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::{self, User},
-    Conn, PersistenceError,
+    Conflict, Conn, PersistenceError,
 };
 
 /// A renewal waiting for approval.
@@ -118,7 +118,7 @@ pub fn renew(
                     .count()
                     .get_result(conn)?;
                 if waiting > 0 {
-                    return Err(PersistenceError::Conflict("renewal_pending"));
+                    return Err(PersistenceError::Conflict(Conflict::RenewalPending));
                 }
                 let pending = PendingRenewal {
                     id: Uuid::now_v7(),

@@ -33,7 +33,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::{self, User},
-    AnyConnection, Conn, Page, PageRequest, PersistenceError,
+    AnyConnection, Conflict, Conn, Page, PageRequest, PersistenceError,
 };
 
 /// One archive of a request, with what became of it.
@@ -417,7 +417,7 @@ pub fn create(
                     &archive.fields.category,
                     new.loan_type,
                 )
-                .ok_or(PersistenceError::Conflict("no_policy"))?,
+                .ok_or(PersistenceError::Conflict(Conflict::NoPolicy))?,
             );
         }
         let draft = Draft {

@@ -24,7 +24,7 @@ use crate::{
     sql_types::DbId,
     to_db_time,
     users::User,
-    Conn, PersistenceError,
+    Conflict, Conn, PersistenceError,
 };
 
 /// An archivist's inspection of a returned archive.
@@ -96,7 +96,7 @@ pub fn take_back(
     photos: &[NewFile],
 ) -> Result<StoredLoan, PersistenceError> {
     write_transaction(conn, |conn| {
-        let no_open_loan = || PersistenceError::Conflict("no_open_loan");
+        let no_open_loan = || PersistenceError::Conflict(Conflict::NoOpenLoan);
         let archive = archives::get_by_barcode(conn, &inspection.barcode, inspector.clearance)
             .map_err(|e| match e {
                 PersistenceError::NotFound => no_open_loan(),

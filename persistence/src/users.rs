@@ -22,7 +22,7 @@ use crate::{
     rollups::{self, Hold, Scope},
     schema::{departments as departments_table, sessions, users},
     sql_types::DbId,
-    to_db_time, Conn, Page, PageRequest, PersistenceError,
+    to_db_time, Conflict, Conn, Page, PageRequest, PersistenceError,
 };
 
 /// A user as the rest of the system sees one: never with a password hash.
@@ -225,7 +225,7 @@ pub(crate) fn insert(
             users::password_hash.eq(new.password_hash),
         ))
         .execute(conn)
-        .map_err(|e| PersistenceError::on_unique(e, "duplicate_username"))?;
+        .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateUsername))?;
     get(conn, user.id)
 }
 
@@ -460,7 +460,7 @@ pub(crate) fn store_change(
     )
     .set(&UserRow::from_user(after))
     .execute(conn)
-    .map_err(|e| PersistenceError::on_unique(e, "duplicate_username"))?;
+    .map_err(|e| PersistenceError::on_unique(e, Conflict::DuplicateUsername))?;
     if updated == 0 {
         return Err(PersistenceError::VersionMismatch);
     }

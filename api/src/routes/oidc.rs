@@ -5,7 +5,7 @@
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use dangan_persistence::{
     identities::{self, Attempt, Identity, PendingLogin, Redeemed, SignIn, Then, Waiting},
-    PersistenceError,
+    Conflict, PersistenceError,
 };
 use openidconnect::url::Url;
 use serde::Deserialize;
@@ -170,7 +170,7 @@ pub async fn login(
             if let Some(link_hash) = link_hash {
                 pending.link_id = identities::waiting_link(conn, now, &link_hash, &provider_name)?;
                 if pending.link_id.is_none() {
-                    return Err(PersistenceError::Conflict("link_unusable"));
+                    return Err(PersistenceError::Conflict(Conflict::LinkUnusable));
                 }
             }
             identities::begin_login(conn, now, &state_hash, &pending, now + LOGIN_TTL, limits)
@@ -347,7 +347,7 @@ pub struct TokenRequest {
             example = json!({"type": "urn:dangan:problem:id_token_rejected", "title": "The ID token is not accepted", "status": 401, "detail": "the ID token has expired", "code": "id_token_rejected"})),
         (status = 403, description = "The identity's account is disabled, or Dangan has none for it and may not create one", body = Problem),
         (status = 404, description = "No OpenID provider is configured", body = Problem),
-        (status = 409, description = "A new user would take a local user's username", body = Problem),
+        (status = 409, description = "`duplicate_username`: a new user would take a local user's username; `duplicate_identity`: first sign-ins of one person raced and this one lost twice (sign in again)", body = Problem),
         (status = 415, description = "Not a form", body = Problem),
         (status = 422, description = "The provider's claims make no valid user", body = Problem),
         (status = 502, description = "The provider's keys could not be fetched", body = Problem),
@@ -535,7 +535,7 @@ async fn spend(state: &AppState, verified: &Verified, whole: String) -> Result<(
         .db(move |conn| {
             // Two exchanges of one token at once: the second meets the first's key.
             identities::spend_id_token(conn, now, &key, expires_at).or_else(|e| match e {
-                PersistenceError::Conflict("id_token_spent") => Ok(false),
+                PersistenceError::Conflict(Conflict::IdTokenSpent) => Ok(false),
                 other => Err(other),
             })
         })

@@ -9,7 +9,7 @@ use dangan_domain::{
 use dangan_persistence::{
     identities, loans,
     users::{self, NewUser, User, UserFilter, UserPatch},
-    PersistenceError,
+    Conflict, PersistenceError,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -393,7 +393,7 @@ pub async fn remove_password(
     })
     .await?
     .map_err(|e| match e {
-        PersistenceError::Conflict("no_other_sign_in") => ApiError::new(
+        PersistenceError::Conflict(Conflict::NoOtherSignIn) => ApiError::new(
             ErrorCode::NoOtherSignIn,
             "no provider has signed this user in yet: without a password they would have no way in",
         ),

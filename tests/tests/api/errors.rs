@@ -164,3 +164,30 @@ fn connections_the_database_ended_are_replaced_not_handed_out_again() {
         "recovered: {waves:?}"
     );
 }
+
+/// SQLite's write lock held by another process (a backup, an admin's `sqlite3` shell) past the
+/// busy timeout: the write answers 503 with `Retry-After`, not 500, and goes through once the
+/// lock is let go.
+#[test]
+fn a_store_locked_by_another_process_is_503_with_retry_after() {
+    use diesel::{Connection, RunQueryDsl};
+    let store = dangan_tests::TestStore::sqlite();
+    let path = store.url.trim_start_matches("sqlite://").to_owned();
+    let app = TestApp::start(store);
+    let admin = app.admin_token();
+    let mut shell = diesel::SqliteConnection::establish(&path).unwrap();
+    diesel::sql_query("BEGIN EXCLUSIVE")
+        .execute(&mut shell)
+        .unwrap();
+    let body = json!({"code": "LOCK", "name": "锁"});
+    let reply = app.client.post("/api/v1/departments", Some(&admin), &body);
+    reply.assert_problem(503, "unavailable");
+    assert!(reply.header("retry-after").is_some());
+    diesel::sql_query("ROLLBACK").execute(&mut shell).unwrap();
+    assert_eq!(
+        app.client
+            .post("/api/v1/departments", Some(&admin), &body)
+            .status,
+        201
+    );
+}
