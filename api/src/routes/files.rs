@@ -1,9 +1,8 @@
 //! Electronic files of an archive: uploaded by an archivist (streamed into the store, sealed on
 //! the way), listed to whoever may see the archive, read back by archivists, retired.
 
-use actix_multipart::{Multipart, MultipartError};
-use actix_web::{body::SizedStream, delete, get, http::header, post, web, HttpResponse};
-use base64::Engine;
+use actix_multipart::Multipart;
+use actix_web::{delete, get, post, web, HttpResponse};
 use dangan_domain::{
     access::Capability,
     file::{check_file_name, sees_original, FileKind},
@@ -17,10 +16,10 @@ use uuid::Uuid;
 
 use crate::{
     auth::CurrentUser,
-    error::{ApiError, ErrorCode, Problem},
+    error::{ApiError, Problem},
     files::{
-        marking::{self, Busy},
-        weigh, Files, FilesError, Stored,
+        serve::{busy, check, multipart_error, refuse_failed, send, upload_error, Sealed},
+        weigh, Files, Stored,
     },
     routes::created,
     state::AppState,
@@ -83,41 +82,6 @@ pub struct FileUpload {
     /// At most `DANGAN_FILES_MAX_BYTES` (1 GiB unless set otherwise).
     #[schema(value_type = String, format = Binary, max_length = 1073741824)]
     pub file: Vec<u8>,
-}
-
-pub(crate) fn upload_error(error: FilesError, max_bytes: u64) -> ApiError {
-    match error {
-        FilesError::TooLarge(_) => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the file is larger than {max_bytes} bytes (DANGAN_FILES_MAX_BYTES)"),
-        ),
-        FilesError::Refused => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "not a kind of file an archive keeps: PDF, PNG, JPEG, TIFF, WebP or an office document",
-        ),
-        FilesError::Empty => ApiError::field("file", "is empty"),
-        FilesError::Source(e) => ApiError::bad_request(format!("the upload broke off: {e}")),
-        FilesError::Store(e) => {
-            log::error!("file store: {e}");
-            ApiError::new(
-                ErrorCode::Unavailable,
-                "the file store did not take the file",
-            )
-        }
-        FilesError::Crypto(e) => ApiError::internal(e),
-    }
-}
-
-pub(crate) fn multipart_error(error: MultipartError) -> ApiError {
-    match error {
-        MultipartError::ContentTypeMissing
-        | MultipartError::ContentTypeParse
-        | MultipartError::ContentTypeIncompatible => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "send the file as multipart/form-data with a part named `file`",
-        ),
-        other => ApiError::bad_request(format!("invalid multipart body: {other}")),
-    }
 }
 
 /// Upload a file to an archive (archivist or admin).
@@ -245,17 +209,6 @@ async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result
     })
 }
 
-/// The answer when too many markings wait already.
-pub(crate) fn busy(_: Busy) -> ApiError {
-    ApiError {
-        retry_after_secs: Some(marking::RETRY_AFTER_SECS),
-        ..ApiError::new(
-            ErrorCode::Unavailable,
-            "too many copies are being marked; retry in a few seconds",
-        )
-    }
-}
-
 /// The files of an archive, oldest first (whoever may see the archive).
 #[utoipa::path(get, path = "/api/v1/archives/{id}/files", operation_id = "listArchiveFiles", tag = "archives",
     params(("id" = Uuid, Path, description = "Archive id")),
@@ -333,142 +286,6 @@ pub async fn read(
         },
     )
     .await
-}
-
-/// Why a stored file failed its check, or that the store did not answer.
-pub(crate) enum CheckFailure {
-    Failed(String),
-    Unavailable,
-}
-
-impl CheckFailure {
-    /// The reason to audit and tell, or 503 when the store did not answer.
-    pub(crate) fn reason(self) -> Result<String, ApiError> {
-        match self {
-            CheckFailure::Failed(reason) => Ok(reason),
-            CheckFailure::Unavailable => Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "the file store did not answer",
-            )),
-        }
-    }
-}
-
-/// Audits that `file` failed its check when `caller` asked for it, and says so.
-pub(crate) async fn refuse_failed(
-    state: &web::Data<AppState>,
-    caller: &CurrentUser,
-    file: &ArchiveFile,
-    reason: String,
-) -> ApiError {
-    let (now, reader, failed) = (state.clock.now(), caller.user.clone(), file.clone());
-    let noted = reason.clone();
-    let audited = state
-        .db(move |conn| {
-            let reading = Reading::FailedCheck { reason: &noted };
-            files::record_reading(conn, now, &reader, &failed, reading)
-        })
-        .await;
-    match audited {
-        Ok(()) => failed_check(&reason),
-        Err(e) => e,
-    }
-}
-
-pub(crate) fn failed_check(reason: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::FileFailedCheck,
-        format!("{reason}: it was changed or damaged in the store"),
-    )
-}
-
-/// Reads a sealed file through and checks every chunk and its digest.
-pub(crate) async fn check(
-    store: &Files,
-    id: Uuid,
-    wrapped: &[u8],
-    sha256: &str,
-) -> Result<(), CheckFailure> {
-    match store.verify(id, wrapped, sha256).await {
-        Ok(()) => Ok(()),
-        Err(FilesError::Store(object_store::Error::NotFound { .. })) => Err(CheckFailure::Failed(
-            "the file is missing from the store".to_owned(),
-        )),
-        Err(FilesError::Store(e)) => {
-            log::error!("file store: {e}");
-            Err(CheckFailure::Unavailable)
-        }
-        Err(other) => Err(CheckFailure::Failed(other.to_string())),
-    }
-}
-
-/// A sealed file to send, and what to say of it.
-pub(crate) struct Sealed<'a> {
-    pub id: Uuid,
-    pub wrapped: &'a [u8],
-    pub sha256: &'a str,
-    pub name: &'a str,
-    pub media_type: &'a str,
-    pub size_bytes: i64,
-}
-
-/// Streams a checked sealed file, opened, with its digest and name.
-pub(crate) async fn send(store: &Files, file: Sealed<'_>) -> Result<HttpResponse, ApiError> {
-    let file_id = file.id;
-    let plain = store
-        .read(file.id, file.wrapped)
-        .await
-        .map_err(|e| match e {
-            FilesError::Store(e) => {
-                log::error!("file store: {e}");
-                ApiError::new(ErrorCode::Unavailable, "the file store did not answer")
-            }
-            other => ApiError::internal(other),
-        })?
-        .map_err(move |e| {
-            // Checked a moment ago; a failure now is the store changing under the read.
-            log::error!("reading file {file_id}: {e}");
-            actix_web::Error::from(ApiError::internal(e))
-        });
-    let size = u64::try_from(file.size_bytes).map_err(ApiError::internal)?;
-    Ok(file_response(file.media_type, file.name, file.sha256)?
-        .body(SizedStream::new(size, Box::pin(plain))))
-}
-
-/// A 200 for a file's bytes: its type, name (as an attachment), digest (`Repr-Digest`), never
-/// sniffed, never cached.
-pub(crate) fn file_response(
-    media_type: &str,
-    name: &str,
-    sha256: &str,
-) -> Result<actix_web::HttpResponseBuilder, ApiError> {
-    let digest = hex::decode(sha256).map_err(ApiError::internal)?;
-    let mut response = HttpResponse::Ok();
-    response
-        .content_type(media_type)
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            header::ContentDisposition {
-                disposition: header::DispositionType::Attachment,
-                parameters: vec![header::DispositionParam::FilenameExt(
-                    header::ExtendedValue {
-                        charset: header::Charset::Ext("UTF-8".into()),
-                        language_tag: None,
-                        value: name.as_bytes().to_vec(),
-                    },
-                )],
-            },
-        ))
-        .insert_header((
-            "Repr-Digest",
-            format!(
-                "sha-256=:{}:",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            ),
-        ))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    Ok(response)
 }
 
 /// Retire a file (archivist or admin): no longer listed or readable; its sealed bytes are

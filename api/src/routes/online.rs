@@ -24,12 +24,10 @@ use crate::{
     files::{
         mark::{fingerprints, mark_pdf, MarkError, MAX_MARKED_BYTES},
         marking::MarkedCopy,
+        serve::{busy, check, file_response, multipart_error, refuse_failed, send, Sealed},
         FilesError,
     },
-    routes::{
-        files::{busy, check, file_response, multipart_error, refuse_failed, send, Sealed},
-        loans::{loan_response, LoanDto},
-    },
+    routes::loans::{loan_response, LoanDto},
     state::AppState,
 };
 

@@ -16,11 +16,9 @@ use crate::{
     auth::CurrentUser,
     error::{ApiError, ErrorCode, Problem},
     extract::parse_checked,
+    files::serve::{check, failed_check, multipart_error, send, upload_error, Sealed},
     files::Files,
-    routes::{
-        files::{check, failed_check, multipart_error, send, upload_error, Sealed},
-        loans::ReturnBody,
-    },
+    routes::loans::ReturnBody,
     state::AppState,
 };
 
