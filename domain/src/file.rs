@@ -81,7 +81,7 @@ impl FileKind {
 /// How much of a PDF's structure reading it to mark a copy may unpack: its object and
 /// cross-reference streams (a parser unpacks them all at once) and the tokens they hold, bounded
 /// by the file's own size so a small file cannot make the marker hold gigabytes (a 24 KB file
-/// of compressed integers unpacked to 1.6 GB before this), and by an absolute ceiling so no
+/// of compressed integers made the parser hold 1.39 GB before this), and by an absolute ceiling so no
 /// file can. The same budget is checked at upload, so such a file never reaches a borrower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarkingBudget {

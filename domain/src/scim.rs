@@ -72,11 +72,6 @@ impl HeldInDangan {
     }
 }
 
-/// Why a provisioning client may not write what it sent (403): what Dangan holds decides.
-fn not_the_providers(detail: String) -> DomainError {
-    DomainError::ProvisioningRefused(detail)
-}
-
 /// A department as the identity provider describes it: a Group whose members are its users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionedGroup {
@@ -380,7 +375,7 @@ impl ProvisionedUser {
         held: HeldInDangan,
     ) -> Result<UserStatus, DomainError> {
         if self.user_name != current_name && held.granted() {
-            return Err(not_the_providers(format!(
+            return Err(DomainError::ProvisioningRefused(format!(
                 "userName: {current_name} holds roles or a Dangan password; only an admin \
                  renames them, in Dangan"
             )));
@@ -390,7 +385,7 @@ impl ProvisionedUser {
             (Some(false), _) => Ok(UserStatus::Disabled),
             (Some(true), UserStatus::Active) => Ok(UserStatus::Active),
             (Some(true), _) if held.disabled_by_admin => Ok(current),
-            (Some(true), _) if held.granted() => Err(not_the_providers(format!(
+            (Some(true), _) if held.granted() => Err(DomainError::ProvisioningRefused(format!(
                 "active: {current_name} holds roles or a Dangan password; only an admin \
                  enables them again, in Dangan"
             ))),

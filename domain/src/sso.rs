@@ -135,6 +135,32 @@ impl SignInRules {
     }
 }
 
+/// How far a provider's clock may be behind Dangan's when it says when someone signed in.
+const CLOCK_SKEW: time::Duration = time::Duration::seconds(60);
+
+/// Why a sign-in made to prove again who someone is does not prove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReauthenticated {
+    #[error("the provider did not make the person sign in again: its auth_time is before this re-authentication began")]
+    Earlier,
+    #[error("the provider's ID token says nothing of when the person signed in (auth_time), so it cannot prove a re-authentication")]
+    Unknown,
+}
+
+/// Whether the provider's `auth_time` (seconds since the epoch) says the person signed in after
+/// `begun_at`, as a re-authentication needs: an earlier session at the provider proves nothing
+/// now. A minute of clock difference is allowed.
+pub fn signed_in_since(
+    auth_time: Option<i64>,
+    begun_at: time::OffsetDateTime,
+) -> Result<(), NotReauthenticated> {
+    match auth_time {
+        Some(at) if at >= (begun_at - CLOCK_SKEW).unix_timestamp() => Ok(()),
+        Some(_) => Err(NotReauthenticated::Earlier),
+        None => Err(NotReauthenticated::Unknown),
+    }
+}
+
 /// A user about to be created at their first sign-in, before their department's code is looked
 /// up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,6 +388,26 @@ mod tests {
         );
         assert!(!rules(false, false).admits_newcomers());
         assert!(rules(false, true).admits_newcomers() && rules(true, false).admits_newcomers());
+    }
+
+    #[test]
+    fn a_reauthentication_is_a_sign_in_after_it_began() {
+        let begun = time::macros::datetime!(2026-12-06 10:00 UTC);
+        let at = |seconds: i64| Some((begun + time::Duration::seconds(seconds)).unix_timestamp());
+        assert_eq!(signed_in_since(at(5), begun), Ok(()));
+        assert_eq!(
+            signed_in_since(at(-60), begun),
+            Ok(()),
+            "a minute of clock difference"
+        );
+        assert_eq!(
+            signed_in_since(at(-61), begun),
+            Err(NotReauthenticated::Earlier)
+        );
+        assert_eq!(
+            signed_in_since(None, begun),
+            Err(NotReauthenticated::Unknown)
+        );
     }
 
     #[test]

@@ -121,6 +121,41 @@ pub fn begin_login(
     })
 }
 
+/// A waiting login as its row holds it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = oidc_logins)]
+struct PendingLoginRow {
+    provider: String,
+    nonce: String,
+    pkce_verifier: String,
+    callback_url: String,
+    redirect_uri: String,
+    client_state: Option<String>,
+    link_id: Option<DbId>,
+    reauthentication: bool,
+    begun_at: Option<time::PrimitiveDateTime>,
+    address: String,
+}
+
+impl PendingLoginRow {
+    fn into_login(self, now: OffsetDateTime) -> PendingLogin {
+        PendingLogin {
+            provider: self.provider,
+            nonce: self.nonce,
+            pkce_verifier: self.pkce_verifier,
+            callback_url: self.callback_url,
+            redirect_uri: self.redirect_uri,
+            client_state: self.client_state,
+            link_id: self.link_id.map(Uuid::from),
+            reauthentication: self.reauthentication,
+            // Logins begun before the column existed began at most minutes ago; none of them
+            // re-authenticates, so the value only has to be some time.
+            begun_at: self.begun_at.map_or(now, from_db_time),
+            address: self.address,
+        }
+    }
+}
+
 /// The login whose `state` hashes to `state_hash`, spent: a second answer with the same state
 /// finds nothing, as does one after the login expired.
 pub fn take_login(
@@ -132,55 +167,11 @@ pub fn take_login(
         let found = oidc_logins::table
             .find(state_hash)
             .filter(oidc_logins::expires_at.gt(to_db_time(now)))
-            .select((
-                oidc_logins::provider,
-                oidc_logins::nonce,
-                oidc_logins::pkce_verifier,
-                oidc_logins::callback_url,
-                oidc_logins::redirect_uri,
-                oidc_logins::client_state,
-                (
-                    oidc_logins::link_id,
-                    oidc_logins::reauthentication,
-                    oidc_logins::begun_at,
-                    oidc_logins::address,
-                ),
-            ))
-            .first::<(
-                String,
-                String,
-                String,
-                String,
-                String,
-                Option<String>,
-                (Option<DbId>, bool, Option<time::PrimitiveDateTime>, String),
-            )>(conn)
+            .select(PendingLoginRow::as_select())
+            .first::<PendingLoginRow>(conn)
             .optional()?;
         diesel::delete(oidc_logins::table.find(state_hash)).execute(conn)?;
-        Ok(found.map(
-            |(
-                provider,
-                nonce,
-                pkce_verifier,
-                callback_url,
-                redirect_uri,
-                client_state,
-                (link, reauthentication, begun_at, address),
-            )| PendingLogin {
-                provider,
-                nonce,
-                pkce_verifier,
-                callback_url,
-                redirect_uri,
-                client_state,
-                link_id: link.map(Uuid::from),
-                reauthentication,
-                // Logins begun before the column existed began at most LOGIN_TTL ago; none of
-                // them re-authenticates, so the value only has to be some time.
-                begun_at: begun_at.map_or(now, from_db_time),
-                address,
-            },
-        ))
+        Ok(found.map(|row| row.into_login(now)))
     })
 }
 

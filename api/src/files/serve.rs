@@ -5,6 +5,7 @@
 use actix_multipart::MultipartError;
 use actix_web::{body::SizedStream, http::header, web, HttpResponse};
 use base64::Engine;
+use dangan_domain::file::FileKind;
 use dangan_persistence::files::{self, ArchiveFile, Reading};
 use futures_util::TryStreamExt;
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     files::{
         marking::{self, Busy},
-        Files, FilesError,
+        weigh, Files, FilesError, Stored,
     },
     state::AppState,
 };
@@ -200,4 +201,38 @@ pub fn file_response(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "no-store"));
     Ok(response)
+}
+
+/// The largest PDF weighed at upload: it is read back whole for it, and an upload stays a
+/// stream (a 200 MB upload holds under 100 MB). A larger one is weighed before each marking,
+/// where it is refused the same way and never handed out.
+const WEIGHED_AT_UPLOAD: u64 = 32 << 20;
+
+/// A PDF is lent only as a marked copy, and marking it must stay within the budget of its size:
+/// a file beyond it (a small file that unpacks to gigabytes) is refused now, before it can
+/// reach a borrower or the marker. Read back whole, in a turn at marking.
+pub async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result<(), ApiError> {
+    if stored.kind != FileKind::Pdf || stored.size_bytes > WEIGHED_AT_UPLOAD {
+        return Ok(());
+    }
+    let _turn = store.marking.turn(file_id).await.map_err(busy)?;
+    let plain = store
+        .read_whole(
+            file_id,
+            &stored.wrapped_key,
+            &stored.sha256,
+            stored.size_bytes,
+            WEIGHED_AT_UPLOAD as usize,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    let weighed = web::block(move || weigh::check(&plain))
+        .await
+        .map_err(ApiError::internal)?;
+    weighed.map_err(|over| {
+        ApiError::field(
+            "file",
+            format!("is a PDF that cannot be lent as a marked copy: {over}"),
+        )
+    })
 }

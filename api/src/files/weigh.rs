@@ -108,11 +108,10 @@ fn filter_of(dictionary: &[u8]) -> Filter {
 /// The stream inflated, but never past `limit` bytes.
 fn inflate(data: &[u8], limit: u64) -> Result<Vec<u8>, Overweight> {
     let mut plain = Vec::new();
-    let read = flate2::read::ZlibDecoder::new(data)
+    // A stream that does not inflate whole is the parser's to refuse; what it gave counts.
+    let _partial = flate2::read::ZlibDecoder::new(data)
         .take(limit.saturating_add(1))
         .read_to_end(&mut plain);
-    // A stream that does not inflate is the parser's to refuse; what it did give counts.
-    let _ = read;
     if plain.len() as u64 > limit {
         return Err(Overweight::Unpacked { limit });
     }

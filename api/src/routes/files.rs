@@ -5,7 +5,7 @@ use actix_multipart::Multipart;
 use actix_web::{delete, get, post, web, HttpResponse};
 use dangan_domain::{
     access::Capability,
-    file::{check_file_name, sees_original, FileKind},
+    file::{check_file_name, sees_original},
 };
 use dangan_persistence::files::{self, ArchiveFile, NewFile, Reading};
 use futures_util::{StreamExt, TryStreamExt};
@@ -17,9 +17,8 @@ use uuid::Uuid;
 use crate::{
     auth::CurrentUser,
     error::{ApiError, Problem},
-    files::{
-        serve::{busy, check, multipart_error, refuse_failed, send, upload_error, Sealed},
-        weigh, Files, Stored,
+    files::serve::{
+        check, check_markable, multipart_error, refuse_failed, send, upload_error, Sealed,
     },
     routes::created,
     state::AppState,
@@ -173,40 +172,6 @@ pub async fn upload(
         HttpResponse::Created().json(ArchiveFileDto::shown_to(file, &caller.principal())),
         location,
     ))
-}
-
-/// The largest PDF weighed at upload: it is read back whole for it, and an upload stays a
-/// stream (a 200 MB upload holds under 100 MB). A larger one is weighed before each marking,
-/// where it is refused the same way and never handed out.
-const WEIGHED_AT_UPLOAD: u64 = 32 << 20;
-
-/// A PDF is lent only as a marked copy, and marking it must stay within the budget of its size:
-/// a file beyond it (a small file that unpacks to gigabytes) is refused now, before it can
-/// reach a borrower or the marker. Read back whole, in a turn at marking.
-async fn check_markable(store: &Files, file_id: Uuid, stored: &Stored) -> Result<(), ApiError> {
-    if stored.kind != FileKind::Pdf || stored.size_bytes > WEIGHED_AT_UPLOAD {
-        return Ok(());
-    }
-    let _turn = store.marking.turn(file_id).await.map_err(busy)?;
-    let plain = store
-        .read_whole(
-            file_id,
-            &stored.wrapped_key,
-            &stored.sha256,
-            stored.size_bytes,
-            WEIGHED_AT_UPLOAD as usize,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-    let weighed = web::block(move || weigh::check(&plain))
-        .await
-        .map_err(ApiError::internal)?;
-    weighed.map_err(|over| {
-        ApiError::field(
-            "file",
-            format!("is a PDF that cannot be lent as a marked copy: {over}"),
-        )
-    })
 }
 
 /// The files of an archive, oldest first (whoever may see the archive).

@@ -169,8 +169,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(loans::report_lost)
                 .service(online::read)
                 .service(online::copies)
-                .service(online::trace)
                 .service(online::identify)
+                // Its other methods are that path's, not a digest for `trace` (405, not 422).
+                .service(
+                    web::resource("/loan-copies/identify")
+                        .default_service(web::to(crate::methods::unrouted)),
+                )
+                .service(online::trace)
                 .service(online::give_back)
                 .service(online::revoke)
                 .service(delegations::create)

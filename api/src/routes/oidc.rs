@@ -3,12 +3,14 @@
 //! front end, or an app holding the provider's ID token, trades it for Dangan's own tokens.
 
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
+use dangan_domain::sso::signed_in_since;
 use dangan_persistence::{
     identities::{self, Attempt, Identity, PendingLogin, Redeemed, SignIn, Then, Waiting},
     Conflict, PersistenceError,
 };
 use openidconnect::url::Url;
 use serde::Deserialize;
+use serde_json::Value;
 use time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
@@ -292,7 +294,9 @@ pub async fn callback(
         Err(refused) => return back(Err(refused.code_and_detail())),
     };
     if pending.reauthentication {
-        if let Err(stale) = signed_in_since(&verified, pending.begun_at) {
+        let auth_time = verified.claims.get("auth_time").and_then(Value::as_i64);
+        if let Err(stale) = signed_in_since(auth_time, pending.begun_at) {
+            let stale = ApiError::new(ErrorCode::IdTokenRejected, stale.to_string());
             return back(Err(stale.code_and_detail()));
         }
     }
@@ -485,31 +489,6 @@ fn refusal(refused: &SignIn) -> ApiError {
         ),
         SignIn::Unusable(errors) => PersistenceError::Invalid(errors.clone()).into(),
         SignIn::LinkUnusable => link_unusable(),
-    }
-}
-
-/// How far the provider's clock may be behind Dangan's when it says when someone signed in.
-const CLOCK_SKEW: Duration = Duration::seconds(60);
-
-/// Whether the provider says the person signed in after `begun_at` (its `auth_time`), as a
-/// re-authentication needs: an earlier session at the provider proves nothing now.
-fn signed_in_since(verified: &Verified, begun_at: time::OffsetDateTime) -> Result<(), ApiError> {
-    let auth_time = verified
-        .claims
-        .get("auth_time")
-        .and_then(serde_json::Value::as_i64);
-    match auth_time {
-        Some(at) if at >= (begun_at - CLOCK_SKEW).unix_timestamp() => Ok(()),
-        Some(_) => Err(ApiError::new(
-            ErrorCode::IdTokenRejected,
-            "the provider did not make the person sign in again: its auth_time is before this \
-             re-authentication began",
-        )),
-        None => Err(ApiError::new(
-            ErrorCode::IdTokenRejected,
-            "the provider's ID token says nothing of when the person signed in (auth_time), \
-             so it cannot prove a re-authentication",
-        )),
     }
 }
 

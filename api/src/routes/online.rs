@@ -282,15 +282,10 @@ pub async fn copies(
     ))]
 #[get("/loan-copies/{sha256}")]
 pub async fn trace(
-    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     caller: CurrentUser,
     sha256: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    // `GET /loan-copies/identify` is that path asked with a method it does not serve.
-    if let Some(not_allowed) = crate::methods::not_allowed(&req) {
-        return Ok(not_allowed);
-    }
+) -> Result<web::Json<TracedCopyList>, ApiError> {
     caller.require(Capability::ReadAllLending)?;
     let sha256 = sha256.into_inner();
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -300,7 +295,7 @@ pub async fn trace(
     let found = state
         .db(move |conn| online::trace(conn, &caller.user, &sha256))
         .await?;
-    Ok(HttpResponse::Ok().json(TracedCopyList::new(found, now)))
+    Ok(web::Json(TracedCopyList::new(found, now)))
 }
 
 /// The upload form of a suspected leak: one part named `file`.
