@@ -7,10 +7,7 @@ use dangan_domain::{
     audit::ChainReport,
     checkpoint::{self, Checkpoint, CheckpointError, SigningKey},
 };
-use dangan_persistence::{
-    audit::{self, Sealing},
-    db, PersistenceError,
-};
+use dangan_persistence::{db, store::audit, store::audit::Sealing, PersistenceError};
 use time::OffsetDateTime;
 
 use crate::{config::Config, StartupError};

@@ -6,7 +6,7 @@ use std::{future::Future, pin::Pin};
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use dangan_domain::access::{Capability, Principal};
-use dangan_persistence::users::User;
+use dangan_persistence::store::users::User;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -157,7 +157,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 /// hash is no argon2 hash) matches nothing, after as long as a real check takes.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     let _place = PasswordWork::begin();
-    let usable = dangan_persistence::users::has_password(hash);
+    let usable = dangan_persistence::store::users::has_password(hash);
     let checked = if usable { hash } else { DUMMY_PASSWORD_HASH };
     let matches =
         PasswordVerifier::<str>::verify_password(&Argon2::default(), password.as_bytes(), checked)

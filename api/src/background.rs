@@ -46,7 +46,10 @@ pub fn checkpoint_forever(state: crate::state::AppState, every: Duration) -> std
 pub fn seal_forever(state: crate::state::AppState, every: Duration) -> std::io::Result<()> {
     drain_forever("dangan-sealer", usize::MAX, every, move || {
         let mut conn = state.pool.get()?;
-        dangan_persistence::audit::seal(&mut conn, dangan_persistence::audit::Sealing::GiveUp)
+        dangan_persistence::store::audit::seal(
+            &mut conn,
+            dangan_persistence::store::audit::Sealing::GiveUp,
+        )
     })
 }
 
@@ -54,6 +57,6 @@ pub fn seal_forever(state: crate::state::AppState, every: Duration) -> std::io::
 pub fn fold_forever(state: crate::state::AppState, every: Duration) -> std::io::Result<()> {
     drain_forever("dangan-rollups", usize::MAX, every, move || {
         let mut conn = state.pool.get()?;
-        dangan_persistence::rollups::fold(&mut conn)
+        dangan_persistence::store::rollups::fold(&mut conn)
     })
 }

@@ -11,7 +11,9 @@ use actix_web::{
     middleware::Next,
     web, Error, HttpMessage, HttpResponse, ResponseError,
 };
-use dangan_persistence::idempotency::{self, Claim, StoredResponse};
+use dangan_persistence::{
+    store::idempotency, store::idempotency::Claim, store::idempotency::StoredResponse,
+};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 

@@ -37,8 +37,8 @@ use dangan_domain::{
     Classification, Role,
 };
 use dangan_persistence::{
-    audit::{self, Sealing},
-    checkouts, db, policies, rollups, settings, users, PersistenceError,
+    cases::checkouts, cases::policies, cases::users, db, store, store::audit,
+    store::audit::Sealing, store::rollups, store::settings, PersistenceError,
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -146,7 +146,7 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
                 .collect::<Result<_, _>>()
                 .map_err(|e| StartupError::Invalid(format!("DANGAN_TRUSTED_PROXIES: {e}")))?,
         ),
-        sso_pending: dangan_persistence::identities::PendingLimits::default(),
+        sso_pending: dangan_persistence::cases::identities::PendingLimits::default(),
         voucher_key: Arc::new(voucher_key),
         audit_signing_key,
         mailer: config
@@ -165,7 +165,7 @@ fn bootstrap_admin(
 ) -> Result<(), StartupError> {
     // Hash only when there is an admin to create: argon2's 19 MiB would otherwise stay in the
     // heap of every idle server.
-    if users::count(conn)? > 0 {
+    if store::users::count(conn)? > 0 {
         return Ok(());
     }
     let (password, generated) = match &config.admin_password {
@@ -198,7 +198,7 @@ pub fn create_user(
     password: &str,
     roles: &str,
     clearance: &str,
-) -> Result<users::User, StartupError> {
+) -> Result<store::users::User, StartupError> {
     let roles = roles
         .split(',')
         .map(str::trim)
@@ -215,7 +215,7 @@ pub fn create_user(
             error.message
         )));
     }
-    let new = users::NewUser {
+    let new = store::users::NewUser {
         fields: UserFields {
             username: username.to_owned(),
             display_name: display_name.unwrap_or(username).to_owned(),

@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use dangan_persistence::{
-    notifications::{self, Mail},
-    PersistenceError,
-};
+use dangan_persistence::{store::notifications, store::notifications::Mail, PersistenceError};
 use lettre::{
     message::{header::ContentTransferEncoding, header::ContentType, Mailbox},
     Message, SmtpTransport, Transport,

@@ -13,7 +13,7 @@ use dangan_api::{
     openapi, prepare, scheduler, Application, StartupError,
 };
 use dangan_domain::access::Principal;
-use dangan_persistence::{db, reports, rollups, PersistenceError};
+use dangan_persistence::{cases::reports, db, store::rollups, PersistenceError};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

@@ -1,17 +1,42 @@
-//! The reminder scheduler: a thread inside `serve` that runs `reminders::run` every interval, and
-//! the same run once for `dangan scheduler run-once`. Several instances may run it against one
-//! database: the store sends each reminder once.
+//! The scheduler: a thread inside `serve` that runs one tick every interval, and the same tick
+//! once for `dangan scheduler run-once`. A tick is four use cases in turn, each in transactions of
+//! its own. Several instances may run it against one database: the store does each thing once.
 
 use std::time::Duration;
 
-use dangan_persistence::{reminders, reminders::SchedulerRun, PersistenceError};
+use dangan_persistence::{
+    cases::{online, reminders, reservations},
+    PersistenceError,
+};
 
 use crate::state::AppState;
 
-/// One run at the state's clock's time.
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedulerRun {
+    /// Reminders and escalations sent (each to one or more people).
+    pub reminders: usize,
+    pub notifications: usize,
+    pub lapsed_reservations: usize,
+    pub expired_items: usize,
+    /// Online loans closed at their due date.
+    pub expired_online_loans: usize,
+}
+
+/// One tick at the state's clock's time.
 pub fn run_once(state: &AppState) -> Result<SchedulerRun, PersistenceError> {
     let mut conn = state.pool.get()?;
-    reminders::run(&mut conn, state.clock.now(), &state.reminders)
+    let now = state.clock.now();
+    // First, so that no reminder tells of a loan whose reading has already ended.
+    let expired_online_loans = online::expire_due(&mut conn, now)?;
+    let (reminders, notifications) = reminders::send_due(&mut conn, now, &state.reminders)?;
+    Ok(SchedulerRun {
+        reminders,
+        notifications,
+        lapsed_reservations: reservations::lapse_due_reservations(&mut conn, now)?,
+        expired_items: reservations::expire_uncollected(&mut conn, now)?,
+        expired_online_loans,
+    })
 }
 
 /// Runs the scheduler every `every` on a thread of its own, for as long as the process lives.

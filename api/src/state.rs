@@ -7,7 +7,7 @@ use dangan_domain::{
     checkpoint::SigningKey, login_throttle::ThrottlePolicy, reminder::ReminderSchedule,
     voucher::VoucherKey, webhook::Allowed,
 };
-use dangan_persistence::{logins, Conn, PersistenceError, Pool};
+use dangan_persistence::{cases::logins, Conn, PersistenceError, Pool};
 
 use crate::{
     auth::{AccessToken, CurrentUser, JwtKeys},
@@ -38,7 +38,7 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` is believed (`DANGAN_TRUSTED_PROXIES`).
     pub trusted_proxies: Arc<Vec<Allowed>>,
     /// How many sign-ins may wait for their provider, per address and in all.
-    pub sso_pending: dangan_persistence::identities::PendingLimits,
+    pub sso_pending: dangan_persistence::cases::identities::PendingLimits,
     /// Keys the verification codes printed on vouchers (kept in the store).
     pub voucher_key: Arc<VoucherKey>,
     /// Signs audit checkpoints (`DANGAN_AUDIT_SIGNING_KEY`); never stored in the database.

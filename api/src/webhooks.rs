@@ -9,8 +9,7 @@ use std::{
 
 use dangan_domain::webhook::{check_url, outcome, signature, target_allowed, Allowed, Outcome};
 use dangan_persistence::{
-    webhooks::{self, AttemptResult, DueDelivery},
-    PersistenceError,
+    cases::webhooks, cases::webhooks::AttemptResult, cases::webhooks::DueDelivery, PersistenceError,
 };
 
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use dangan_persistence::{db, files as stored_files, PersistenceError};
+use dangan_persistence::{cases::files as stored_files, db, PersistenceError};
 
 pub use store::{Files, FilesError, Stored};
 

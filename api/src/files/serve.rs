@@ -6,7 +6,7 @@ use actix_multipart::MultipartError;
 use actix_web::{body::SizedStream, http::header, web, HttpResponse};
 use base64::Engine;
 use dangan_domain::file::FileKind;
-use dangan_persistence::files::{self, ArchiveFile, Reading};
+use dangan_persistence::{cases::files, cases::files::Reading, store::files::ArchiveFile};
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 

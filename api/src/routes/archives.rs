@@ -8,8 +8,10 @@ use dangan_domain::{
     search::query_terms,
     Classification,
 };
-use dangan_persistence::archives::{
-    self, Archive, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer,
+use dangan_persistence::{
+    cases::archives, cases::archives::ArchiveCursor, cases::archives::ArchivePatch,
+    cases::archives::ArchiveSearch, cases::archives::ArchiveSort, cases::archives::Cataloguer,
+    store, store::archives::Archive,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -348,7 +350,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (id, clearance) = (id.into_inner(), caller.user.clearance);
     let archive = state
-        .db(move |conn| archives::get(conn, id, clearance))
+        .db(move |conn| store::archives::get(conn, id, clearance))
         .await?;
     Ok(archive_response(StatusCode::OK, archive))
 }
@@ -369,7 +371,7 @@ pub async fn by_barcode(
 ) -> Result<HttpResponse, ApiError> {
     let (barcode, clearance) = (barcode.into_inner(), caller.user.clearance);
     let archive = state
-        .db(move |conn| archives::get_by_barcode(conn, &barcode, clearance))
+        .db(move |conn| store::archives::get_by_barcode(conn, &barcode, clearance))
         .await?;
     Ok(archive_response(StatusCode::OK, archive))
 }

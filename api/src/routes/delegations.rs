@@ -2,7 +2,7 @@
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use dangan_domain::request::Delegation;
-use dangan_persistence::delegations::{self, StoredDelegation};
+use dangan_persistence::{cases::delegations, store::delegations::StoredDelegation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;

@@ -2,7 +2,10 @@
 
 use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use dangan_domain::access::Capability;
-use dangan_persistence::departments::{self, Department, DepartmentPatch, NewDepartment};
+use dangan_persistence::{
+    cases::departments, cases::departments::DepartmentPatch, cases::departments::NewDepartment,
+    store, store::departments::Department,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -161,7 +164,9 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Administer)?;
     let id = id.into_inner();
-    let department = state.db(move |conn| departments::get(conn, id)).await?;
+    let department = state
+        .db(move |conn| store::departments::get(conn, id))
+        .await?;
     Ok(department_response(StatusCode::OK, department))
 }
 

@@ -7,7 +7,9 @@ use dangan_domain::{
     access::Capability,
     file::{check_file_name, sees_original},
 };
-use dangan_persistence::files::{self, ArchiveFile, NewFile, Reading};
+use dangan_persistence::{
+    cases::files, cases::files::Reading, store, store::files::ArchiveFile, store::files::NewFile,
+};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -115,7 +117,7 @@ pub async fn upload(
     let archive_id = id.into_inner();
     let viewer = caller.user.clone();
     state
-        .db(move |conn| files::archive(conn, &viewer, archive_id))
+        .db(move |conn| store::files::archive(conn, &viewer, archive_id))
         .await?;
     let Some(field) = body.next().await else {
         return Err(ApiError::field("file", "is required: a part named `file`"));
@@ -229,7 +231,7 @@ pub async fn read(
     let (archive_id, file_id) = path.into_inner();
     let viewer = caller.user.clone();
     let (file, wrapped) = state
-        .db(move |conn| files::get(conn, &viewer, archive_id, file_id))
+        .db(move |conn| store::files::get(conn, &viewer, archive_id, file_id))
         .await?;
     let wrapped = hex::decode(&wrapped).map_err(ApiError::internal)?;
     if let Err(failure) = check(store, file.id, &wrapped, &file.sha256).await {

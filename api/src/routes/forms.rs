@@ -6,7 +6,7 @@ use dangan_domain::{
     access::Capability,
     form::{FieldType, FormField},
 };
-use dangan_persistence::forms::{self, StoredField};
+use dangan_persistence::{cases::forms, store, store::forms::StoredField};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -110,7 +110,7 @@ pub async fn list(
     state: web::Data<AppState>,
     _caller: CurrentUser,
 ) -> Result<web::Json<FormFieldList>, ApiError> {
-    let fields = state.db(forms::list).await?;
+    let fields = state.db(store::forms::list).await?;
     Ok(web::Json(FormFieldList {
         items: fields.into_iter().map(FormFieldDto::from).collect(),
     }))

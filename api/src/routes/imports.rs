@@ -9,9 +9,11 @@ use dangan_domain::{
     FieldError,
 };
 use dangan_persistence::{
-    archives::{self, Cataloguer},
+    cases::archives,
+    cases::archives::Cataloguer,
+    cases::users,
+    cases::users::UserImportRow,
     import::{ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError},
-    users::{self, UserImportRow},
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};

@@ -10,13 +10,11 @@ use dangan_domain::{
     voucher::{normalise_code, Voucher},
 };
 use dangan_persistence::{
-    checkouts, identities,
-    loans::{self, LoanFilter, Signature, StoredLoan},
-    logins, online,
-    photos::{self, Photo},
-    renewals::{self, PendingRenewal, Renewed},
-    returns::{self, Inspection},
-    users, Page,
+    cases::checkouts, cases::identities, cases::logins, cases::online, cases::photos,
+    cases::photos::Photo, cases::renewals, cases::renewals::PendingRenewal,
+    cases::renewals::Renewed, cases::returns, cases::returns::Inspection, store::loans,
+    store::loans::LoanFilter, store::loans::Signature, store::loans::StoredLoan, store::users,
+    Page,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -3,8 +3,7 @@
 use actix_web::{get, post, web, HttpResponse};
 use dangan_domain::loan::borrower_blocked;
 use dangan_persistence::{
-    departments, loans,
-    notifications::{self, Notification},
+    store::departments, store::loans, store::notifications, store::notifications::Notification,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -5,8 +5,9 @@
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use dangan_domain::sso::signed_in_since;
 use dangan_persistence::{
-    identities::{self, Attempt, Identity, PendingLogin, Redeemed, SignIn, Then, Waiting},
-    Conflict, PersistenceError,
+    cases::identities, cases::identities::Attempt, cases::identities::Identity,
+    cases::identities::PendingLogin, cases::identities::Redeemed, cases::identities::SignIn,
+    cases::identities::Then, cases::identities::Waiting, Conflict, PersistenceError,
 };
 use openidconnect::url::Url;
 use serde::Deserialize;
@@ -366,7 +367,7 @@ pub async fn token(
     let now = state.clock.now();
     let address = client_address(&req);
     let (refresh_token, token_hash) = auth::new_refresh_token();
-    let refresh = dangan_persistence::logins::NewRefreshToken {
+    let refresh = dangan_persistence::store::sessions::NewRefreshToken {
         token_hash,
         expires_at: now + REFRESH_TTL,
     };

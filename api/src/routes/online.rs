@@ -8,8 +8,8 @@ use dangan_domain::{
     file::{handing, CopyMark, Handing},
 };
 use dangan_persistence::{
-    loans::StoredLoan,
-    online::{self, Copy, NewCopy, Reading},
+    cases::online, cases::online::Copy, cases::online::NewCopy, cases::online::Reading,
+    store::loans::StoredLoan,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

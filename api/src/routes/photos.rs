@@ -5,7 +5,7 @@
 use actix_multipart::Multipart;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use dangan_domain::file::{check_file_name, MAX_RETURN_PHOTOS};
-use dangan_persistence::{files::NewFile, photos::Photo};
+use dangan_persistence::{cases::photos::Photo, store::files::NewFile};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -210,7 +210,7 @@ pub async fn read(
     let (loan_id, photo_id) = path.into_inner();
     let viewer = caller.user.clone();
     let (photo, wrapped) = state
-        .db(move |conn| dangan_persistence::photos::get(conn, &viewer, loan_id, photo_id))
+        .db(move |conn| dangan_persistence::cases::photos::get(conn, &viewer, loan_id, photo_id))
         .await?;
     let wrapped = hex::decode(&wrapped).map_err(ApiError::internal)?;
     if let Err(failure) = check(store, photo.id, &wrapped, &photo.sha256).await {
@@ -218,7 +218,9 @@ pub async fn read(
     }
     let (now, reader, read) = (state.clock.now(), caller.user.clone(), photo.clone());
     state
-        .db(move |conn| dangan_persistence::photos::record_reading(conn, now, &reader, &read))
+        .db(move |conn| {
+            dangan_persistence::cases::photos::record_reading(conn, now, &reader, &read)
+        })
         .await?;
     send(
         store,

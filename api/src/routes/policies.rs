@@ -5,7 +5,7 @@ use dangan_domain::{
     access::Capability,
     policy::{LoanPolicy, LoanType, PolicyMatch, StepSpec},
 };
-use dangan_persistence::policies::{self, StoredPolicy};
+use dangan_persistence::{cases::policies, store, store::policies::StoredPolicy};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -133,7 +133,7 @@ pub async fn list(
     state: web::Data<AppState>,
     _caller: CurrentUser,
 ) -> Result<web::Json<PolicyList>, ApiError> {
-    let policies = state.db(policies::list).await?;
+    let policies = state.db(store::policies::list).await?;
     Ok(web::Json(PolicyList {
         items: policies.into_iter().map(PolicyDto::from).collect(),
     }))

@@ -7,7 +7,10 @@ use dangan_domain::{
     loan::{hundredths, overdue_rate},
     Classification,
 };
-use dangan_persistence::reports::{self, GroupBy, LoanGroup, Period, Slice, Source};
+use dangan_persistence::{
+    cases::reports, cases::reports::GroupBy, cases::reports::LoanGroup, cases::reports::Period,
+    cases::reports::Slice, cases::reports::Source,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -391,7 +394,10 @@ pub async fn compliance(
         .db(move |conn| {
             let entries = reports::compliance(conn, &period, &viewer, slice)?;
             let ids: Vec<Uuid> = entries.iter().map(|e| e.loan.id).collect();
-            Ok((entries, dangan_persistence::photos::of_loans(conn, &ids)?))
+            Ok((
+                entries,
+                dangan_persistence::cases::photos::of_loans(conn, &ids)?,
+            ))
         })
         .await?;
     let items: Vec<ComplianceEntryDto> = entries

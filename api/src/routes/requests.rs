@@ -6,8 +6,10 @@ use dangan_domain::{
     policy::LoanType,
     request::{ItemStatus, RequestStatus, Step, StepStatus},
 };
-use dangan_persistence::requests::{
-    self, ApprovalTask, Decision, NewRequest, RequestFilter, RequestItem, StoredRequest,
+use dangan_persistence::{
+    cases::requests, cases::requests::ApprovalTask, cases::requests::Decision,
+    cases::requests::NewRequest, cases::requests::RequestFilter, store,
+    store::requests::RequestItem, store::requests::StoredRequest,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -318,7 +320,7 @@ pub async fn get(
     let (id, now) = (id.into_inner(), state.clock.now());
     let request = state
         .db_as(token, move |conn, caller| {
-            requests::get(conn, &caller.user, id, now)
+            store::requests::get(conn, &caller.user, id, now)
         })
         .await?;
     Ok(request_response(actix_web::http::StatusCode::OK, request))

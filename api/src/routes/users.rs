@@ -7,9 +7,8 @@ use dangan_domain::{
     Classification, Role, UserStatus,
 };
 use dangan_persistence::{
-    identities, loans,
-    users::{self, NewUser, User, UserFilter, UserPatch},
-    Conflict, PersistenceError,
+    cases::identities, cases::users, cases::users::UserFilter, cases::users::UserPatch, store,
+    store::loans, store::users::NewUser, store::users::User, Conflict, PersistenceError,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -258,7 +257,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Administer)?;
     let id = id.into_inner();
-    let user = state.db(move |conn| users::get(conn, id)).await?;
+    let user = state.db(move |conn| store::users::get(conn, id)).await?;
     Ok(user_response(actix_web::http::StatusCode::OK, user))
 }
 

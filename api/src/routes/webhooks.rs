@@ -6,7 +6,10 @@ use dangan_domain::{
     webhook::{check_events, check_secret, check_url, refused_at_subscription},
     Classification, FieldError,
 };
-use dangan_persistence::webhooks::{self, Delivery, NewWebhook, Webhook};
+use dangan_persistence::{
+    cases::webhooks, cases::webhooks::Delivery, cases::webhooks::NewWebhook,
+    cases::webhooks::Webhook,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};

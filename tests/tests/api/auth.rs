@@ -150,7 +150,7 @@ both_stores! {
         let secret = {
             let pool = dangan_persistence::db::connect(&app.store.url, 1).unwrap();
             let mut conn = pool.get().unwrap();
-            dangan_persistence::settings::get_or_insert(&mut conn, "jwt_secret", "unused").unwrap()
+            dangan_persistence::store::settings::get_or_insert(&mut conn, "jwt_secret", "unused").unwrap()
         };
         let (access, _) = tokens(&app, "admin", ADMIN_PASSWORD);
         let claims: serde_json::Value = {

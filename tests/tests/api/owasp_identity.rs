@@ -7,7 +7,7 @@
 //! headers; the identity providers' documented requests, verbatim).
 
 use dangan_api::config::OidcConfig;
-use dangan_persistence::identities::PendingLimits;
+use dangan_persistence::cases::identities::PendingLimits;
 use dangan_tests::{
     archive_body, both_stores, config_for, oidc::query_value, oidc::OidcProvider, TestApp, PASSWORD,
 };

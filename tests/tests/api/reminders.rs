@@ -13,7 +13,7 @@ use crate::org::{barcode, org, Org};
 
 impl Org {
     /// Runs one scheduler tick at the clock's time.
-    fn tick(&self) -> dangan_persistence::reminders::SchedulerRun {
+    fn tick(&self) -> scheduler::SchedulerRun {
         scheduler::run_once(&self.app.state).unwrap()
     }
 

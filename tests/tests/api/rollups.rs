@@ -7,8 +7,8 @@
 
 use dangan_domain::access::Principal;
 use dangan_persistence::{
-    reports::{self, GroupBy, Period, Source},
-    rollups, users,
+    cases::reports, cases::reports::GroupBy, cases::reports::Period, cases::reports::Source,
+    store::rollups, store::users,
 };
 use std::{
     collections::HashMap,
