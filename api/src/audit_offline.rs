@@ -7,7 +7,11 @@ use dangan_domain::{
     audit::ChainReport,
     checkpoint::{self, Checkpoint, CheckpointError, SigningKey},
 };
-use dangan_persistence::{db, store::audit, store::audit::Sealing, PersistenceError};
+use dangan_persistence::{
+    db,
+    store::audit::{self, Sealing},
+    PersistenceError,
+};
 use time::OffsetDateTime;
 
 use crate::{config::Config, StartupError};

@@ -11,9 +11,7 @@ use actix_web::{
     middleware::Next,
     web, Error, HttpMessage, HttpResponse, ResponseError,
 };
-use dangan_persistence::{
-    store::idempotency, store::idempotency::Claim, store::idempotency::StoredResponse,
-};
+use dangan_persistence::store::idempotency::{self, Claim, StoredResponse};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 

@@ -37,8 +37,14 @@ use dangan_domain::{
     Classification, Role,
 };
 use dangan_persistence::{
-    cases::checkouts, cases::policies, cases::users, db, store, store::audit,
-    store::audit::Sealing, store::rollups, store::settings, PersistenceError,
+    cases::{checkouts, policies, users},
+    db,
+    store::{
+        self,
+        audit::{self, Sealing},
+        rollups, settings,
+    },
+    PersistenceError,
 };
 use utoipa_swagger_ui::SwaggerUi;
 

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use dangan_persistence::{store::notifications, store::notifications::Mail, PersistenceError};
+use dangan_persistence::{
+    store::notifications::{self, Mail},
+    PersistenceError,
+};
 use lettre::{
     message::{header::ContentTransferEncoding, header::ContentType, Mailbox},
     Message, SmtpTransport, Transport,

@@ -9,7 +9,8 @@ use std::{
 
 use dangan_domain::webhook::{check_url, outcome, signature, target_allowed, Allowed, Outcome};
 use dangan_persistence::{
-    cases::webhooks, cases::webhooks::AttemptResult, cases::webhooks::DueDelivery, PersistenceError,
+    cases::webhooks::{self, AttemptResult, DueDelivery},
+    PersistenceError,
 };
 
 use crate::state::AppState;

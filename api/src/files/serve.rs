@@ -6,7 +6,10 @@ use actix_multipart::MultipartError;
 use actix_web::{body::SizedStream, http::header, web, HttpResponse};
 use base64::Engine;
 use dangan_domain::file::FileKind;
-use dangan_persistence::{cases::files, cases::files::Reading, store::files::ArchiveFile};
+use dangan_persistence::{
+    cases::files::{self, Reading},
+    store::files::ArchiveFile,
+};
 use futures_util::TryStreamExt;
 use uuid::Uuid;
 

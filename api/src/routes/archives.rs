@@ -9,9 +9,8 @@ use dangan_domain::{
     Classification,
 };
 use dangan_persistence::{
-    cases::archives, cases::archives::ArchiveCursor, cases::archives::ArchivePatch,
-    cases::archives::ArchiveSearch, cases::archives::ArchiveSort, cases::archives::Cataloguer,
-    store, store::archives::Archive,
+    cases::archives::{self, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer},
+    store::{self, archives::Archive},
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -2,9 +2,7 @@
 
 use actix_web::{get, web};
 use dangan_domain::{access::Capability, checkpoint::Checkpoint};
-use dangan_persistence::{
-    store::audit, store::audit::AuditFilter, store::audit::Sealing, store::audit::StoredAuditEvent,
-};
+use dangan_persistence::store::audit::{self, AuditFilter, Sealing, StoredAuditEvent};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};

@@ -2,8 +2,8 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use dangan_persistence::{
-    cases::logins, cases::logins::Attempt, cases::logins::CountedAttempt, cases::logins::Refresh,
-    store::sessions::NewRefreshToken, store::users,
+    cases::logins::{self, Attempt, CountedAttempt, Refresh},
+    store::{sessions::NewRefreshToken, users},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

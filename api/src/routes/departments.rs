@@ -3,8 +3,8 @@
 use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
 use dangan_domain::access::Capability;
 use dangan_persistence::{
-    cases::departments, cases::departments::DepartmentPatch, cases::departments::NewDepartment,
-    store, store::departments::Department,
+    cases::departments::{self, DepartmentPatch, NewDepartment},
+    store::{self, departments::Department},
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -8,7 +8,11 @@ use dangan_domain::{
     file::{check_file_name, sees_original},
 };
 use dangan_persistence::{
-    cases::files, cases::files::Reading, store, store::files::ArchiveFile, store::files::NewFile,
+    cases::files::{self, Reading},
+    store::{
+        self,
+        files::{ArchiveFile, NewFile},
+    },
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,10 @@ use dangan_domain::{
     access::Capability,
     form::{FieldType, FormField},
 };
-use dangan_persistence::{cases::forms, store, store::forms::StoredField};
+use dangan_persistence::{
+    cases::forms,
+    store::{self, forms::StoredField},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;

@@ -9,10 +9,10 @@ use dangan_domain::{
     FieldError,
 };
 use dangan_persistence::{
-    cases::archives,
-    cases::archives::Cataloguer,
-    cases::users,
-    cases::users::UserImportRow,
+    cases::{
+        archives::{self, Cataloguer},
+        users::{self, UserImportRow},
+    },
     import::{ImportMode, ImportOutcome, ImportRequest, ImportRow, RowError},
 };
 use futures_util::StreamExt;

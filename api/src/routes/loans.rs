@@ -10,10 +10,16 @@ use dangan_domain::{
     voucher::{normalise_code, Voucher},
 };
 use dangan_persistence::{
-    cases::checkouts, cases::identities, cases::logins, cases::online, cases::photos,
-    cases::photos::Photo, cases::renewals, cases::renewals::PendingRenewal,
-    cases::renewals::Renewed, cases::returns, cases::returns::Inspection, store::loans,
-    store::loans::LoanFilter, store::loans::Signature, store::loans::StoredLoan, store::users,
+    cases::{
+        checkouts, identities, logins, online,
+        photos::{self, Photo},
+        renewals::{self, PendingRenewal, Renewed},
+        returns::{self, Inspection},
+    },
+    store::{
+        loans::{self, LoanFilter, Signature, StoredLoan},
+        users,
+    },
     Page,
 };
 use serde::{Deserialize, Serialize};

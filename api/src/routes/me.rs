@@ -2,8 +2,9 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use dangan_domain::loan::borrower_blocked;
-use dangan_persistence::{
-    store::departments, store::loans, store::notifications, store::notifications::Notification,
+use dangan_persistence::store::{
+    departments, loans,
+    notifications::{self, Notification},
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

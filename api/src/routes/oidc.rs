@@ -5,9 +5,8 @@
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use dangan_domain::sso::signed_in_since;
 use dangan_persistence::{
-    cases::identities, cases::identities::Attempt, cases::identities::Identity,
-    cases::identities::PendingLogin, cases::identities::Redeemed, cases::identities::SignIn,
-    cases::identities::Then, cases::identities::Waiting, Conflict, PersistenceError,
+    cases::identities::{self, Attempt, Identity, PendingLogin, Redeemed, SignIn, Then, Waiting},
+    Conflict, PersistenceError,
 };
 use openidconnect::url::Url;
 use serde::Deserialize;

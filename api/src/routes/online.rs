@@ -8,7 +8,7 @@ use dangan_domain::{
     file::{handing, CopyMark, Handing},
 };
 use dangan_persistence::{
-    cases::online, cases::online::Copy, cases::online::NewCopy, cases::online::Reading,
+    cases::online::{self, Copy, NewCopy, Reading},
     store::loans::StoredLoan,
 };
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,10 @@ use dangan_domain::{
     access::Capability,
     policy::{LoanPolicy, LoanType, PolicyMatch, StepSpec},
 };
-use dangan_persistence::{cases::policies, store, store::policies::StoredPolicy};
+use dangan_persistence::{
+    cases::policies,
+    store::{self, policies::StoredPolicy},
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};

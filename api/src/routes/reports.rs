@@ -7,10 +7,7 @@ use dangan_domain::{
     loan::{hundredths, overdue_rate},
     Classification,
 };
-use dangan_persistence::{
-    cases::reports, cases::reports::GroupBy, cases::reports::LoanGroup, cases::reports::Period,
-    cases::reports::Slice, cases::reports::Source,
-};
+use dangan_persistence::cases::reports::{self, GroupBy, LoanGroup, Period, Slice, Source};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};

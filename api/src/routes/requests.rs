@@ -7,9 +7,11 @@ use dangan_domain::{
     request::{ItemStatus, RequestStatus, Step, StepStatus},
 };
 use dangan_persistence::{
-    cases::requests, cases::requests::ApprovalTask, cases::requests::Decision,
-    cases::requests::NewRequest, cases::requests::RequestFilter, store,
-    store::requests::RequestItem, store::requests::StoredRequest,
+    cases::requests::{self, ApprovalTask, Decision, NewRequest, RequestFilter},
+    store::{
+        self,
+        requests::{RequestItem, StoredRequest},
+    },
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -3,7 +3,7 @@
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use dangan_domain::access::Capability;
-use dangan_persistence::{cases::provisioning, cases::provisioning::ScimClient};
+use dangan_persistence::cases::provisioning::{self, ScimClient};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;

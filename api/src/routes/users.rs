@@ -7,8 +7,15 @@ use dangan_domain::{
     Classification, Role, UserStatus,
 };
 use dangan_persistence::{
-    cases::identities, cases::users, cases::users::UserFilter, cases::users::UserPatch, store,
-    store::loans, store::users::NewUser, store::users::User, Conflict, PersistenceError,
+    cases::{
+        identities,
+        users::{self, UserFilter, UserPatch},
+    },
+    store::{
+        self, loans,
+        users::{NewUser, User},
+    },
+    Conflict, PersistenceError,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -6,10 +6,7 @@ use dangan_domain::{
     webhook::{check_events, check_secret, check_url, refused_at_subscription},
     Classification, FieldError,
 };
-use dangan_persistence::{
-    cases::webhooks, cases::webhooks::Delivery, cases::webhooks::NewWebhook,
-    cases::webhooks::Webhook,
-};
+use dangan_persistence::cases::webhooks::{self, Delivery, NewWebhook, Webhook};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};

@@ -20,8 +20,8 @@ use dangan_domain::{
     DomainError,
 };
 use dangan_persistence::{
-    cases::provisioning, cases::provisioning::ScimClient, cases::provisioning::ScimGroup,
-    cases::provisioning::ScimUser, cases::provisioning::Window, Conn, PersistenceError,
+    cases::provisioning::{self, ScimClient, ScimGroup, ScimUser, Window},
+    Conn, PersistenceError,
 };
 use serde_json::{json, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};

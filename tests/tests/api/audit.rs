@@ -7,7 +7,10 @@ use dangan_domain::{
     audit::{AuditEvent, NewAuditEvent},
     checkpoint::{CheckpointError, SigningKey},
 };
-use dangan_persistence::{db, store::audit, store::audit::Sealing};
+use dangan_persistence::{
+    db,
+    store::audit::{self, Sealing},
+};
 use dangan_tests::{both_stores, config_for, TestApp, TestStore};
 use diesel::{Connection, RunQueryDsl};
 use serde_json::{json, Value};

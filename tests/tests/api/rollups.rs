@@ -7,8 +7,8 @@
 
 use dangan_domain::access::Principal;
 use dangan_persistence::{
-    cases::reports, cases::reports::GroupBy, cases::reports::Period, cases::reports::Source,
-    store::rollups, store::users,
+    cases::reports::{self, GroupBy, Period, Source},
+    store::{rollups, users},
 };
 use std::{
     collections::HashMap,
