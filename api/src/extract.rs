@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin};
 
 use actix_web::{
     dev::Payload,
-    error::{PathError, QueryPayloadError, UrlencodedError},
+    error::{QueryPayloadError, UrlencodedError},
     http::header,
     web, FromRequest, HttpRequest,
 };
@@ -179,16 +179,6 @@ pub fn form_error(error: UrlencodedError, _req: &HttpRequest) -> actix_web::Erro
 
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("invalid query: {error}")).into()
-}
-
-/// A path that does not parse (e.g. an id that is no UUID) names nothing that exists, unless
-/// it is another documented path asked with a method it does not serve (`PUT
-/// /policies/resolve` reaches `PUT /policies/{id}`): that is 405.
-pub fn path_error(_error: PathError, req: &HttpRequest) -> actix_web::Error {
-    match crate::methods::not_allowed(req) {
-        Some(response) => actix_web::error::InternalError::from_response("", response).into(),
-        None => ApiError::not_found().into(),
-    }
 }
 
 /// The version an `If-Match` header asks for; `None` when absent or `*`.

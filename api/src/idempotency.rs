@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 use crate::{
     auth::AccessToken,
     error::{ApiError, ErrorCode},
-    routes::imports::IMPORT_LIMIT,
     state::AppState,
 };
 
@@ -72,7 +71,7 @@ pub async fn guard(
     }
     // No more is read than the endpoint itself would take.
     let limit = if req.path().ends_with("/import") {
-        IMPORT_LIMIT
+        crate::IMPORT_LIMIT
     } else {
         crate::JSON_LIMIT
     };

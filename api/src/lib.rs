@@ -6,6 +6,7 @@ mod background;
 pub use background::{checkpoint_forever, fold_forever, seal_forever};
 pub mod clock;
 pub mod config;
+pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod files;
@@ -21,6 +22,7 @@ pub mod scheduler;
 pub mod scim;
 mod serde_util;
 mod shape;
+pub mod sign_in;
 pub mod state;
 mod voucher_page;
 pub mod webhooks;
@@ -49,6 +51,9 @@ use dangan_persistence::{
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{clock::Clock, config::Config, error::ApiError, metrics::Metrics, state::AppState};
+
+/// Import bodies may be this large (other JSON bodies: `JSON_LIMIT`).
+pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 
 /// JSON bodies above this are refused with 413 (import endpoints set their own, larger limit).
 pub const JSON_LIMIT: usize = 1024 * 1024;
@@ -252,7 +257,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::new(JSON_LIMIT))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
-            .app_data(web::PathConfig::default().error_handler(extract::path_error))
+            .app_data(web::PathConfig::default().error_handler(methods::path_error))
             .app_data(
                 web::FormConfig::default()
                     .limit(JSON_LIMIT)

@@ -131,6 +131,16 @@ pub async fn unrouted(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     not_allowed(&req).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }
 
+/// A path that does not parse (e.g. an id that is no UUID) names nothing that exists, unless
+/// it is another documented path asked with a method it does not serve (`PUT
+/// /policies/resolve` reaches `PUT /policies/{id}`): that is 405.
+pub fn path_error(_error: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    match not_allowed(req) {
+        Some(response) => actix_web::error::InternalError::from_response("", response).into(),
+        None => ApiError::not_found().into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use qrcode::{render::svg, QrCode};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
-use crate::{error::ApiError, routes::loans::VoucherDto};
+use crate::{dto::loans::VoucherDto, error::ApiError};
 
 /// Text for HTML: every character that could open markup is escaped.
 fn escape(text: &str) -> String {

@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod mark;
 pub mod marking;
+pub mod return_form;
 pub mod serve;
 pub mod store;
 pub mod weigh;

@@ -21,14 +21,11 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth,
-    auth::CurrentUser,
+    auth::{self, CurrentUser},
+    dto::archives::CreateArchiveRequest,
     error::{ApiError, ErrorCode, Problem},
     state::{blocking, AppState},
 };
-
-/// Import bodies may be this large (other JSON bodies: 1 MiB).
-pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -108,7 +105,7 @@ pub enum ImportRefusal {
     "location": "A-03-12-05", "year": 2019}]}))]
 #[allow(dead_code)]
 pub struct ArchiveImport {
-    items: Vec<crate::routes::archives::CreateArchiveRequest>,
+    items: Vec<CreateArchiveRequest>,
 }
 
 /// The JSON form of a user import: the CSV's columns as keys, values as text.
@@ -439,7 +436,7 @@ pub async fn import_archives(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Catalogue)?;
     let format = format_of(&req)?;
-    let bytes = read_limited(&req, payload, IMPORT_LIMIT).await?;
+    let bytes = read_limited(&req, payload, crate::IMPORT_LIMIT).await?;
     let clearance = caller.user.clearance;
     let (parsed, payload_sha256) = blocking(move || {
         let parsed = parse_rows(
@@ -499,7 +496,7 @@ pub async fn import_users(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Administer)?;
     let format = format_of(&req)?;
-    let bytes = read_limited(&req, payload, IMPORT_LIMIT).await?;
+    let bytes = read_limited(&req, payload, crate::IMPORT_LIMIT).await?;
     let (parsed, payload_sha256) = blocking(move || {
         let parsed = parse_rows(
             format,

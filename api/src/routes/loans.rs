@@ -1,12 +1,10 @@
 //! Circulation: check-out by barcode, the signed receipt and its voucher, renewals, returns
 //! with inspection, the second sign-off, losses.
 
-use actix_web::{
-    get, http::header, http::StatusCode, post, web, FromRequest, HttpRequest, HttpResponse,
-};
+use actix_web::{get, http::StatusCode, post, web, FromRequest, HttpRequest, HttpResponse};
 use dangan_domain::{
     access::Capability,
-    loan::{days_overdue, Condition, LoanKind, LoanStatus, OnlineEnd},
+    loan::LoanStatus,
     voucher::{normalise_code, Voucher},
 };
 use dangan_persistence::{
@@ -17,7 +15,7 @@ use dangan_persistence::{
         returns::{self, Inspection},
     },
     store::{
-        loans::{self, LoanFilter, Signature, StoredLoan},
+        loans::{self, LoanFilter, StoredLoan},
         users,
     },
     Page,
@@ -29,120 +27,14 @@ use uuid::Uuid;
 
 use crate::{
     auth::{self, AccessToken, CurrentUser},
+    dto::loans::{loan_response, LoanDto, ReturnBody, SignatureDto, VoucherDto},
     error::{ApiError, ErrorCode, Problem},
-    extract::{etag, OptionalJson, ValidJson},
+    extract::{OptionalJson, ValidJson},
+    files::return_form,
     routes::{accepts, created, uuid_cursor, Paging},
+    sign_in,
     state::{blocking, AppState},
 };
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SignatureDto {
-    pub signed_by: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub signed_at: OffsetDateTime,
-    /// `password`: the borrower re-entered their password; `oidc`: they signed in again at their
-    /// provider (`sso_code`).
-    pub method: String,
-    /// Hex SHA-256 of the canonical voucher signed.
-    pub digest: String,
-}
-
-impl From<Signature> for SignatureDto {
-    fn from(s: Signature) -> Self {
-        SignatureDto {
-            signed_by: s.signed_by,
-            signed_at: s.signed_at,
-            method: s.method,
-            digest: s.digest,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2e51", "request_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2d01",
-    "archive_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2a01", "archive_code": "WS-2019-Y-0042", "title": "2019年度合同汇编",
-    "borrower_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "kind": "paper", "status": "active",
-    "checked_out_at": "2026-11-24T08:00:00Z", "checked_out_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b14",
-    "signed_at": "2026-11-24T08:01:00Z", "due_at": "2026-12-01T08:00:00Z", "renewals": 0,
-    "returned_at": null, "condition": null, "return_notes": null, "inspected_by": null, "confirmed_by": null,
-    "end_reason": null, "unmarked_copies": false, "overdue": false, "days_overdue": 0,
-    "signature": {"signed_by": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b11", "signed_at": "2026-11-24T08:01:00Z",
-        "method": "password", "digest": "9f2c5e0d4b1a7c3e8f6a2d1b0c9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"},
-    "version": 2
-}))]
-pub struct LoanDto {
-    pub id: Uuid,
-    pub request_id: Uuid,
-    pub archive_id: Uuid,
-    pub archive_code: String,
-    pub title: String,
-    pub borrower_id: Uuid,
-    /// `paper`: the archive handed over at the desk; `online`: its electronic files, read through
-    /// `GET /loans/{id}/files/{file_id}` until the loan ends.
-    pub kind: LoanKind,
-    pub status: LoanStatus,
-    /// When it was handed over; for an online loan, when it opens (reading starts).
-    #[serde(with = "time::serde::rfc3339")]
-    pub checked_out_at: OffsetDateTime,
-    pub checked_out_by: Uuid,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub signed_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub due_at: OffsetDateTime,
-    pub renewals: i32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub returned_at: Option<OffsetDateTime>,
-    pub condition: Option<Condition>,
-    pub return_notes: Option<String>,
-    pub inspected_by: Option<Uuid>,
-    pub confirmed_by: Option<Uuid>,
-    /// Why an online loan ended; `null` while open and for paper loans.
-    pub end_reason: Option<OnlineEnd>,
-    /// Whether an online loan hands out files it cannot mark (images, office documents) as
-    /// stored, as its policy said when it opened; PDFs are always marked. `false` for paper.
-    pub unmarked_copies: bool,
-    pub overdue: bool,
-    pub days_overdue: i64,
-    pub signature: Option<SignatureDto>,
-    pub version: i32,
-}
-
-impl LoanDto {
-    pub fn new(l: StoredLoan, now: OffsetDateTime) -> Self {
-        let overdue = l.loan.overdue(now);
-        LoanDto {
-            id: l.id,
-            request_id: l.request_id,
-            archive_id: l.archive_id,
-            archive_code: l.archive_code,
-            title: l.title,
-            borrower_id: l.loan.borrower_id,
-            kind: l.loan.kind,
-            status: l.loan.status,
-            checked_out_at: l.checked_out_at,
-            checked_out_by: l.checked_out_by,
-            signed_at: l.loan.signed_at,
-            due_at: l.loan.due_at,
-            renewals: l.loan.renewals,
-            returned_at: l.loan.returned_at,
-            condition: l.loan.condition,
-            return_notes: l.return_notes,
-            inspected_by: l.loan.inspected_by,
-            confirmed_by: l.confirmed_by,
-            end_reason: l.end_reason,
-            unmarked_copies: l.unmarked_copies,
-            overdue,
-            days_overdue: if overdue {
-                days_overdue(l.loan.due_at, now)
-            } else {
-                0
-            },
-            signature: l.signature.map(SignatureDto::from),
-            version: l.version,
-        }
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoanList {
@@ -161,16 +53,6 @@ impl LoanList {
             next_cursor: page.next.map(|id| id.to_string()),
         }
     }
-}
-
-pub(crate) fn loan_response(
-    status: StatusCode,
-    loan: StoredLoan,
-    now: OffsetDateTime,
-) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::ETAG, etag(loan.version)))
-        .json(LoanDto::new(loan, now))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -425,9 +307,9 @@ async fn check_password(
     let (username, hash) = state
         .db(move |conn| users::credentials_of(conn, user_id))
         .await?;
-    let (name, address) = (username.to_lowercase(), super::auth::client_address(req));
+    let (name, address) = (username.to_lowercase(), sign_in::client_address(req));
     let now = state.clock.now();
-    let attempt = super::auth::admit(state, &name, &address).await?;
+    let attempt = sign_in::admit(state, &name, &address).await?;
     let matches = blocking(move || Ok(auth::verify_password(&password, &hash))).await?;
     if matches {
         state
@@ -482,37 +364,6 @@ pub async fn sign(
         .db(move |conn| checkouts::sign(conn, now, &caller.user, id, proof.method()))
         .await?;
     Ok(loan_response(StatusCode::OK, loan, now))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VoucherDto {
-    #[serde(flatten)]
-    pub voucher: Voucher,
-    /// Photos taken at the desk when the archive came back, with their SHA-256: not part of
-    /// what the borrower signed, and absent when there are none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(max_items = 10)]
-    pub return_photos: Vec<super::photos::PhotoDto>,
-    /// The copies an online loan handed out, each with the SHA-256 of the bytes sent; absent
-    /// when there are none (always for a paper loan).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub copies: Vec<super::online::CopyDto>,
-    /// Why an online loan ended; absent while it is open and for paper loans.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_reason: Option<OnlineEnd>,
-    /// The signature, once the borrower signed; `digest` is the SHA-256 of the voucher's
-    /// canonical JSON (sorted keys, no white space) without `signature`, `verification_code`,
-    /// `status` and `return_photos` (an online loan, which has `copies` and `end_reason`, is
-    /// never signed).
-    pub signature: Option<SignatureDto>,
-    /// The code printed on the voucher and in its QR code: 64 bits of an HMAC of the loan with a
-    /// key only the server holds. `GET /vouchers/{verification_code}` finds the loan by it.
-    #[schema(
-        pattern = "^[0-9A-F]{4}(-[0-9A-F]{4}){3}$",
-        example = "3F2A-9C1B-0011-2233"
-    )]
-    pub verification_code: String,
-    pub status: LoanStatus,
 }
 
 /// The loan voucher (借阅凭证); `Accept: text/html` gives a printable page with a QR code.
@@ -682,16 +533,6 @@ pub async fn renew(
     })
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"barcode": "DA0000042", "condition": "intact", "notes": "完好 / complete"}))]
-pub struct ReturnBody {
-    #[schema(min_length = 1, max_length = 64)]
-    pub barcode: String,
-    pub condition: Condition,
-    #[schema(max_length = 2000)]
-    pub notes: Option<String>,
-}
-
 /// Take an archive back by its barcode, with the inspection.
 ///
 /// As JSON, or as `multipart/form-data` with the same fields as parts and up to 10 `photo` parts
@@ -699,7 +540,7 @@ pub struct ReturnBody {
 /// sealed into the file store, listed with their SHA-256 on the voucher and in the compliance
 /// report, and named in the return's audit event (and its incident, if it opens one).
 #[utoipa::path(post, path = "/api/v1/returns", operation_id = "takeBack", tag = "circulation",
-    request_body(content((ReturnBody = "application/json"), (super::photos::ReturnForm = "multipart/form-data"))),
+    request_body(content((ReturnBody = "application/json"), (return_form::ReturnForm = "multipart/form-data"))),
     responses(
         (status = 200, description = "`returned`, or `return_pending` when the policy wants a second sign-off; a damaged or incomplete archive opens an incident", body = LoanDto),
         (status = 401, description = "No valid token", body = Problem),
@@ -718,8 +559,8 @@ pub async fn take_back(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Circulate)?;
-    let (body, photos) = if super::photos::is_multipart(&req) {
-        super::photos::read_return(&state, &req, payload).await?
+    let (body, photos) = if return_form::is_multipart(&req) {
+        return_form::read_return(&state, &req, payload).await?
     } else {
         let mut payload = payload.into_inner();
         let body = ValidJson::<ReturnBody>::from_request(&req, &mut payload).await?;
@@ -736,7 +577,7 @@ pub async fn take_back(
         .db(move |conn| returns::take_back(conn, now, &caller.user, inspection, &taken))
         .await;
     if returned.is_err() {
-        super::photos::forget(&state.files, &photos).await;
+        return_form::forget(&state.files, &photos).await;
     }
     Ok(loan_response(StatusCode::OK, returned?, now))
 }

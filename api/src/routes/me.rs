@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use crate::{
     auth::{AccessToken, CurrentUser},
+    dto::users::UserDto,
     error::{ApiError, Problem},
-    routes::{users::UserDto, uuid_cursor, Paging},
+    routes::{uuid_cursor, Paging},
     state::AppState,
 };
 

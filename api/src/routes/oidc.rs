@@ -18,7 +18,7 @@ use crate::{
     auth::{self, REFRESH_TTL},
     error::{ApiError, ErrorCode, Problem},
     oidc::Verified,
-    routes::auth::{client_address, through_trusted_proxy, token_pair, tokens, TokenPair},
+    sign_in::{client_address, through_trusted_proxy, token_pair, tokens, TokenPair},
     state::{blocking, AppState},
 };
 

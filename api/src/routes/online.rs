@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::CurrentUser,
+    dto::loans::{loan_response, CopyDto, LoanDto},
     error::{ApiError, ErrorCode, Problem},
     extract::ValidJson,
     files::{
@@ -27,44 +28,8 @@ use crate::{
         serve::{busy, check, file_response, multipart_error, refuse_failed, send, Sealed},
         FilesError,
     },
-    routes::loans::{loan_response, LoanDto},
     state::AppState,
 };
-
-/// A copy of a file handed out by an online loan.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2c41", "loan_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2e51",
-    "file_id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b31",
-    "sha256": "5d41402abc4b2a76b9719d911017c592ae5f8c1c8b5c4b0e5d2f0e8e5a3b1c2d", "size_bytes": 483377,
-    "marked": true, "handed_out_at": "2026-12-01T09:30:00Z"
-}))]
-pub struct CopyDto {
-    pub id: Uuid,
-    pub loan_id: Uuid,
-    pub file_id: Uuid,
-    /// Hex SHA-256 of the bytes handed out (a marked PDF's differ from the stored file's).
-    pub sha256: String,
-    pub size_bytes: i64,
-    /// Whether the copy carries the visible mark (PDFs do; other kinds are sent as stored).
-    pub marked: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub handed_out_at: OffsetDateTime,
-}
-
-impl From<Copy> for CopyDto {
-    fn from(c: Copy) -> Self {
-        CopyDto {
-            id: c.id,
-            loan_id: c.loan_id,
-            file_id: c.file_id,
-            sha256: c.sha256,
-            size_bytes: c.size_bytes,
-            marked: c.marked,
-            handed_out_at: c.handed_out_at,
-        }
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CopyList {

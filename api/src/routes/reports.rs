@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use crate::{
     auth::CurrentUser,
-    error::{ApiError, Problem},
-    routes::{
-        accepts,
-        loans::{LoanDto, SignatureDto},
+    dto::{
+        loans::{LoanDto, PhotoDto, SignatureDto},
         requests::StepDto,
     },
+    error::{ApiError, Problem},
+    routes::accepts,
     state::AppState,
 };
 
@@ -359,7 +359,7 @@ pub struct ComplianceEntryDto {
     pub signature: Option<SignatureDto>,
     /// Photos taken at the desk when the archive came back, with their SHA-256.
     #[schema(max_items = 10)]
-    pub return_photos: Vec<super::photos::PhotoDto>,
+    pub return_photos: Vec<PhotoDto>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

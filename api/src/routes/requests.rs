@@ -4,7 +4,7 @@
 use actix_web::{get, post, web, HttpResponse};
 use dangan_domain::{
     policy::LoanType,
-    request::{ItemStatus, RequestStatus, Step, StepStatus},
+    request::{ItemStatus, RequestStatus},
 };
 use dangan_persistence::{
     cases::requests::{self, ApprovalTask, Decision, NewRequest, RequestFilter},
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::{AccessToken, CurrentUser},
+    dto::requests::StepDto,
     error::{ApiError, Problem},
     extract::{etag, OptionalJson, ValidJson},
     routes::{created, uuid_cursor, Paging},
@@ -48,35 +49,6 @@ impl From<RequestItem> for RequestItemDto {
             status: i.status,
             reserved_until: i.reserved_until,
             loan_id: i.loan_id,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StepDto {
-    pub index: usize,
-    pub name: String,
-    pub status: StepStatus,
-    pub approver_ids: Vec<Uuid>,
-    pub decided_by: Option<Uuid>,
-    /// The approver a delegate decided for.
-    pub on_behalf_of: Option<Uuid>,
-    pub comment: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub decided_at: Option<OffsetDateTime>,
-}
-
-impl StepDto {
-    pub(crate) fn new(index: usize, s: Step) -> Self {
-        StepDto {
-            index,
-            name: s.name,
-            status: s.status,
-            approver_ids: s.approver_ids,
-            decided_by: s.decided_by,
-            on_behalf_of: s.on_behalf_of,
-            comment: s.comment,
-            decided_at: s.decided_at,
         }
     }
 }
