@@ -6,6 +6,7 @@
 pub mod http;
 pub mod oidc;
 pub mod pdf;
+pub mod pgwire;
 pub mod receiver;
 pub mod s3;
 pub mod smtp;

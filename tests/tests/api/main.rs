@@ -28,6 +28,7 @@ mod provisioning;
 mod reminders;
 mod reports;
 mod rollups;
+mod round_trips;
 mod search;
 mod system;
 mod users;

@@ -25,7 +25,11 @@ const PEOPLE: [(&str, &[&str], &str); 7] = [
 ];
 
 pub(crate) fn org(store: dangan_tests::TestStore) -> Org {
-    let app = TestApp::start(store);
+    org_in(TestApp::start(store))
+}
+
+/// The organisation in an app already started (on a store or configuration of the test's own).
+pub(crate) fn org_in(app: TestApp) -> Org {
     let admin = app.admin_token();
     let department = app.department(&admin, "HR");
     let mut names = HashMap::new();
