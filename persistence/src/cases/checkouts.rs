@@ -23,7 +23,7 @@ use crate::{
     sql_types::DbId,
     store::{
         archives,
-        loans::{claim, corrupt, get, held_by, load, loan_audit, LoanRow, StoredLoan},
+        loans::{claim, corrupt, get, held_by, load, loan_audit, written, LoanRow, StoredLoan},
         requests,
         rollups::{self, Hold, Scope},
         users::{self, User},
@@ -49,7 +49,12 @@ pub fn check_out(
             }
             found => found?,
         };
-        let lapsed = events::pickup_window_ended(conn, now, archive.id)?;
+        // Only an archive on reserve is held for a request whose pickup window may have ended.
+        let lapsed = if archive.status == ArchiveStatus::Reserved {
+            events::pickup_window_ended(conn, now, archive.id)?
+        } else {
+            Vec::new()
+        };
         let archive = if lapsed.is_empty() {
             archive
         } else {
@@ -89,16 +94,17 @@ pub fn check_out(
         };
         let id = Uuid::now_v7();
         let loan = Loan::check_out(request.borrower_id, now, request.days);
+        let row = LoanRow::opened(
+            id,
+            request.id,
+            archive.id,
+            &loan,
+            (archivist.id, now),
+            now,
+            voucher_key.code_for(id),
+        );
         diesel::insert_into(loans::table)
-            .values(LoanRow::opened(
-                id,
-                request.id,
-                archive.id,
-                &loan,
-                (archivist.id, now),
-                now,
-                voucher_key.code_for(id),
-            ))
+            .values(&row)
             .execute(conn)
             .map_err(|e| PersistenceError::on_unique(e, Conflict::ArchiveUnavailable))?;
         rollups::count(conn, Scope::Loan(id))?;
@@ -115,7 +121,7 @@ pub fn check_out(
         ))
         .execute(conn)?;
         let settled = events::request_items_moved(conn, now, &request)?;
-        let stored = load(conn, id)?;
+        let stored = written(row, &archive)?;
         events::record(
             conn,
             now,

@@ -109,19 +109,29 @@ pub fn take_back(
             before
                 .loan
                 .take_back(inspector.id, inspection.condition, &request.rules, now)?;
+        // No claim first: if the loan changed since it was read (renewed, signed), the version
+        // check below finds it and the whole transaction, uncount included, rolls back.
         rollups::hold(conn, held(&before))?;
-        claim(conn, &before, now)?;
         rollups::uncount(conn, Scope::Loan(before.id))?;
-        diesel::update(loans::table.find(DbId(before.id)))
-            .set((
-                loans::status.eq(after.status.as_str()),
-                loans::condition.eq(Some(inspection.condition.as_str())),
-                loans::return_notes.eq(inspection.notes.clone()),
-                loans::inspected_by.eq(Some(DbId(inspector.id))),
-                loans::inspected_at.eq(Some(to_db_time(now))),
-                loans::returned_at.eq(after.returned_at.map(to_db_time)),
-            ))
-            .execute(conn)?;
+        let updated = diesel::update(
+            loans::table
+                .find(DbId(before.id))
+                .filter(loans::version.eq(before.version)),
+        )
+        .set((
+            loans::status.eq(after.status.as_str()),
+            loans::condition.eq(Some(inspection.condition.as_str())),
+            loans::return_notes.eq(inspection.notes.clone()),
+            loans::inspected_by.eq(Some(DbId(inspector.id))),
+            loans::inspected_at.eq(Some(to_db_time(now))),
+            loans::returned_at.eq(after.returned_at.map(to_db_time)),
+            loans::updated_at.eq(to_db_time(now)),
+            loans::version.eq(before.version + 1),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(PersistenceError::VersionMismatch);
+        }
         rollups::count(conn, Scope::Loan(before.id))?;
         let incident = if inspection.condition.opens_incident() {
             archives::set_status(conn, now, archive.id, ArchiveStatus::Damaged)?;

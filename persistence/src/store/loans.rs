@@ -15,7 +15,10 @@ use crate::{
     from_db_time,
     schema::{archives as archives_table, loans},
     sql_types::DbId,
-    store::{archives, users::User},
+    store::{
+        archives::{self, Archive},
+        users::User,
+    },
     to_db_time, Conn, Page, PageRequest, PersistenceError,
 };
 
@@ -201,6 +204,19 @@ fn into_stored(
         updated_at: from_db_time(row.updated_at),
         version: row.version,
     })
+}
+
+/// The loan `row` just wrote, of `archive`: what `load` would read back.
+pub(crate) fn written(row: LoanRow, archive: &Archive) -> Result<StoredLoan, PersistenceError> {
+    let f = &archive.fields;
+    into_stored((
+        row,
+        (
+            f.archive_code.clone(),
+            f.title.clone(),
+            f.classification.as_str().to_owned(),
+        ),
+    ))
 }
 
 macro_rules! loans_with_archive {

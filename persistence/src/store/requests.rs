@@ -122,6 +122,37 @@ pub(crate) fn parse<T: std::str::FromStr<Err = DomainError>>(
     text.parse().map_err(|e| corrupt(what, e))
 }
 
+/// An item of a request as read: request, position, archive (code, title, classification),
+/// status, reserved until, loan.
+type ItemRow = (
+    DbId,
+    i32,
+    DbId,
+    String,
+    String,
+    String,
+    String,
+    Option<time::PrimitiveDateTime>,
+    Option<DbId>,
+);
+
+/// The columns of an `ItemRow`, from `request_items` joined with `archives`.
+macro_rules! item_columns {
+    () => {
+        (
+            request_items::request_id,
+            request_items::position,
+            request_items::archive_id,
+            archives_table::archive_code,
+            archives_table::title,
+            archives_table::classification,
+            request_items::status,
+            request_items::reserved_until,
+            request_items::loan_id,
+        )
+    };
+}
+
 /// Loads the items and steps of the given request rows, keeping the rows' order.
 pub(crate) fn assemble(
     conn: &mut Conn,
@@ -132,46 +163,33 @@ pub(crate) fn assemble(
         .inner_join(archives_table::table)
         .filter(request_items::request_id.eq_any(&ids))
         .order((request_items::request_id, request_items::position))
-        .select((
-            request_items::request_id,
-            request_items::position,
-            request_items::archive_id,
-            archives_table::archive_code,
-            archives_table::title,
-            archives_table::classification,
-            request_items::status,
-            request_items::reserved_until,
-            request_items::loan_id,
-        ))
-        .load::<(
-            DbId,
-            i32,
-            DbId,
-            String,
-            String,
-            String,
-            String,
-            Option<time::PrimitiveDateTime>,
-            Option<DbId>,
-        )>(conn)?;
+        .select(item_columns!())
+        .load::<ItemRow>(conn)?;
+    assemble_with(conn, rows, item_rows)
+}
+
+/// `assemble` for rows whose items are read already.
+fn assemble_with(
+    conn: &mut Conn,
+    rows: Vec<RequestRow>,
+    item_rows: Vec<ItemRow>,
+) -> Result<Vec<StoredRequest>, PersistenceError> {
+    let ids: Vec<DbId> = rows.iter().map(|r| r.id).collect();
+    // Each step with its approvers, in one statement: a step's rows follow each other.
     let step_rows = request_steps::table
+        .left_join(
+            step_approvers::table.on(step_approvers::request_id
+                .eq(request_steps::request_id)
+                .and(step_approvers::step_index.eq(request_steps::step_index))),
+        )
         .filter(request_steps::request_id.eq_any(&ids))
-        .order((request_steps::request_id, request_steps::step_index))
-        .select(StepRow::as_select())
-        .load::<StepRow>(conn)?;
-    let approver_rows = step_approvers::table
-        .filter(step_approvers::request_id.eq_any(&ids))
         .order((
-            step_approvers::request_id,
-            step_approvers::step_index,
+            request_steps::request_id,
+            request_steps::step_index,
             step_approvers::user_id,
         ))
-        .select((
-            step_approvers::request_id,
-            step_approvers::step_index,
-            step_approvers::user_id,
-        ))
-        .load::<(DbId, i32, DbId)>(conn)?;
+        .select((StepRow::as_select(), step_approvers::user_id.nullable()))
+        .load::<(StepRow, Option<DbId>)>(conn)?;
 
     let mut items: HashMap<Uuid, Vec<RequestItem>> = HashMap::new();
     for (request_id, position, archive_id, code, title, classification, status, until, loan) in
@@ -188,18 +206,15 @@ pub(crate) fn assemble(
             loan_id: loan.map(Uuid::from),
         });
     }
-    let mut approvers: HashMap<(Uuid, i32), Vec<Uuid>> = HashMap::new();
-    for (request_id, index, user_id) in approver_rows {
-        approvers
-            .entry((request_id.0, index))
-            .or_default()
-            .push(user_id.0);
-    }
     let mut steps: HashMap<Uuid, Vec<Step>> = HashMap::new();
-    for row in step_rows {
-        let approver_ids = approvers
-            .remove(&(row.request_id.0, row.step_index))
-            .unwrap_or_default();
+    let mut step_rows = step_rows.into_iter().peekable();
+    while let Some((row, approver)) = step_rows.next() {
+        let mut approver_ids: Vec<Uuid> = approver.map(Uuid::from).into_iter().collect();
+        while let Some((_, next)) = step_rows.next_if(|(next, _)| {
+            next.request_id == row.request_id && next.step_index == row.step_index
+        }) {
+            approver_ids.extend(next.map(Uuid::from));
+        }
         steps.entry(row.request_id.0).or_default().push(Step {
             name: row.name,
             approver_ids,
@@ -243,11 +258,20 @@ pub(crate) fn assemble(
 
 /// A request whoever asks may or may not see; visibility is the caller's business.
 pub(crate) fn load(conn: &mut Conn, id: Uuid) -> Result<StoredRequest, PersistenceError> {
-    let row = loan_requests::table
-        .find(DbId(id))
-        .select(RequestRow::as_select())
-        .first::<RequestRow>(conn)?;
-    assemble(conn, vec![row])?
+    // The request and its items in one statement: a request has one item at least.
+    let joined = request_items::table
+        .inner_join(loan_requests::table)
+        .inner_join(archives_table::table)
+        .filter(request_items::request_id.eq(DbId(id)))
+        .order(request_items::position)
+        .select((RequestRow::as_select(), item_columns!()))
+        .load::<(RequestRow, ItemRow)>(conn)?;
+    let row = joined
+        .first()
+        .map(|(row, _)| row.clone())
+        .ok_or(PersistenceError::NotFound)?;
+    let items = joined.into_iter().map(|(_, item)| item).collect();
+    assemble_with(conn, vec![row], items)?
         .pop()
         .ok_or(PersistenceError::NotFound)
 }
@@ -340,7 +364,7 @@ pub(crate) fn store_decision(
 ) -> Result<(), PersistenceError> {
     let approved_now =
         after.status == RequestStatus::Approved && before.status != RequestStatus::Approved;
-    let recounted = after.status != before.status;
+    let recounted = rollups::request_recounted(before.status, after.status);
     if recounted {
         let asked: Vec<Uuid> = before.items.iter().map(|i| i.archive_id).collect();
         rollups::hold(conn, Hold::Archives(&asked))?;
@@ -355,15 +379,14 @@ pub(crate) fn store_decision(
         loan_requests::status.eq(after.status.as_str()),
         loan_requests::updated_at.eq(to_db_time(now)),
         loan_requests::version.eq(before.version + 1),
+        loan_requests::approved_at.eq(approved_now
+            .then_some(now)
+            .or(before.approved_at)
+            .map(to_db_time)),
     ))
     .execute(conn)?;
     if updated == 0 {
         return Err(PersistenceError::VersionMismatch);
-    }
-    if approved_now {
-        diesel::update(loan_requests::table.find(DbId(before.id)))
-            .set(loan_requests::approved_at.eq(Some(to_db_time(now))))
-            .execute(conn)?;
     }
     if recounted {
         rollups::count(conn, Scope::Request(before.id))?;

@@ -105,6 +105,15 @@ pub(crate) fn request_counters() -> [(&'static str, String); 4] {
     ]
 }
 
+/// Whether a request's counters move when its status goes from `before` to `after`: of its
+/// status they count only the approval (which sets `approved_at`) and the rejection, so a
+/// request fulfilled, expired, withdrawn or closed is counted as it was.
+pub(crate) fn request_recounted(before: RequestStatus, after: RequestStatus) -> bool {
+    let rejected = |status| status == RequestStatus::Rejected;
+    (after == RequestStatus::Approved && before != RequestStatus::Approved)
+        || rejected(before) != rejected(after)
+}
+
 /// The highest classification among the archives of request `q`.
 pub(crate) fn request_ceiling() -> String {
     let rank = dangan_domain::Classification::ALL
