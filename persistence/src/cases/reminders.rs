@@ -1,8 +1,9 @@
 //! Reminders: due-soon reminders, overdue notices and escalations of loans, reminders and
-//! escalations of waiting approval steps (the scheduler's tick is `api/src/scheduler.rs`). Which reminders
-//! are due is `dangan_domain::reminder`'s rule; that each is sent once, however many schedulers
-//! run, is the `reminders` table's primary key: a reminder, its notifications and its audit event
-//! commit together, and a second scheduler inserting the same key finds it taken.
+//! escalations of waiting approval steps (the scheduler's tick is `api/src/scheduler.rs`).
+//! Which reminders are due is `dangan_domain::reminder`'s rule; that each is sent once, however
+//! many schedulers run, is the `reminders` table's primary key: a reminder, its notifications
+//! and its audit event commit together, and a second scheduler inserting the same key finds it
+//! taken.
 
 use std::collections::HashSet;
 

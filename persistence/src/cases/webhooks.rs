@@ -1,6 +1,7 @@
 //! Webhook subscriptions and the delivery of their outbox (`store::outbox`, filled in the
-//! transaction of every audit event, so a delivery exists exactly when its change committed); the sender (in the API crate)
-//! claims due deliveries one attempt at a time, so several instances never send one attempt twice.
+//! transaction of every audit event, so a delivery exists exactly when its change committed).
+//! The sender (in the API crate) claims due deliveries one attempt at a time, so several
+//! instances never send one attempt twice.
 
 use dangan_domain::{
     access::Principal,

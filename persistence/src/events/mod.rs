@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use crate::{
     store::{
-        audit,
         loans::StoredLoan,
         outbox,
         requests::{self, StoredRequest},
@@ -34,8 +33,7 @@ pub(crate) fn record(
     now: OffsetDateTime,
     event: NewAuditEvent,
 ) -> Result<(), PersistenceError> {
-    outbox::enqueue(conn, now, &event)?;
-    audit::append(conn, now, event)
+    outbox::append(conn, now, event)
 }
 
 /// A request is approved, by its last step (`approver`) or at once for want of steps: an online

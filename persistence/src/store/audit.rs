@@ -5,7 +5,7 @@ use dangan_domain::{
     access::Principal,
     audit::{truncate_to_micros, AuditEvent, ChainReport, ChainVerifier, NewAuditEvent},
 };
-use diesel::prelude::*;
+use diesel::{pg::Pg, prelude::*, query_builder::QueryFragment};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -88,17 +88,27 @@ pub fn append(
     event: NewAuditEvent,
 ) -> Result<(), PersistenceError> {
     diesel::insert_into(audit_pending::table)
-        .values(PendingRow {
-            id: 0,
-            at: to_db_time(truncate_to_micros(now)),
-            actor_id: event.actor_id.map(DbId),
-            action: event.action.to_owned(),
-            entity_type: event.entity_type.to_owned(),
-            entity_id: event.entity_id,
-            data: event.data.to_string(),
-        })
+        .values(pending_row(now, event))
         .execute(conn)?;
     Ok(())
+}
+
+/// `append`'s insert, for PostgreSQL to send with a read in one statement
+/// (`dialect::WriteThenRead`).
+pub(crate) fn appending(now: OffsetDateTime, event: NewAuditEvent) -> impl QueryFragment<Pg> {
+    diesel::insert_into(audit_pending::table).values(pending_row(now, event))
+}
+
+fn pending_row(now: OffsetDateTime, event: NewAuditEvent) -> PendingRow {
+    PendingRow {
+        id: 0,
+        at: to_db_time(truncate_to_micros(now)),
+        actor_id: event.actor_id.map(DbId),
+        action: event.action.to_owned(),
+        entity_type: event.entity_type.to_owned(),
+        entity_id: event.entity_id,
+        data: event.data.to_string(),
+    }
 }
 
 /// Events sealed per transaction: a batch holds the seal for a few milliseconds.

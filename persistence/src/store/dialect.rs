@@ -1,6 +1,42 @@
 //! What SQLite and PostgreSQL write differently, in one place.
 
+use diesel::{
+    pg::{Pg, PgConnection},
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    QueryResult, RunQueryDsl,
+};
+
 use crate::{AnyConnection, Conn};
+
+/// A write and a read as one statement on PostgreSQL, `WITH written AS (write) read`, where a
+/// round trip costs more than the statement. The read sees the database as it was before the
+/// statement (one snapshot for all of it), so it must not be about what the write writes.
+pub(crate) struct WriteThenRead<W, R> {
+    pub(crate) write: W,
+    pub(crate) read: R,
+}
+
+impl<W: QueryFragment<Pg>, R: QueryFragment<Pg>> QueryFragment<Pg> for WriteThenRead<W, R> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH written AS (");
+        self.write.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        self.read.walk_ast(out.reborrow())
+    }
+}
+
+impl<W, R: Query> Query for WriteThenRead<W, R> {
+    type SqlType = R::SqlType;
+}
+
+/// Prepared once per connection all the same: diesel keys statements without a static id by
+/// their text.
+impl<W, R> QueryId for WriteThenRead<W, R> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<W, R> RunQueryDsl<PgConnection> for WriteThenRead<W, R> {}
 
 /// The SQL dialect of a connection: placeholders and date arithmetic.
 #[derive(Clone, Copy)]

@@ -1,9 +1,11 @@
-//! The webhook outbox: the deliveries an audit event stands for, written in its transaction.
+//! The webhook outbox: the deliveries an audit event stands for, written with the event's row in
+//! its transaction.
 
 use crate::{
     schema::{webhook_deliveries, webhooks},
     sql_types::DbId,
-    to_db_time, Conn, PersistenceError,
+    store::{audit, dialect::WriteThenRead},
+    to_db_time, AnyConnection, Conn, PersistenceError,
 };
 use dangan_domain::{
     access::webhook_receives, audit::NewAuditEvent, webhook::events_of, Classification,
@@ -13,22 +15,36 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Puts the webhook events an audit event stands for into the outbox of every active
-/// subscription that wants them. Runs in the audit event's transaction.
-pub(crate) fn enqueue(
+/// An audit event's row, and the deliveries of the webhook events it stands for to every active
+/// subscription that wants them; in the event's transaction. On PostgreSQL the row is written
+/// and the subscriptions read in one statement.
+pub(crate) fn append(
     conn: &mut Conn,
     now: OffsetDateTime,
-    event: &NewAuditEvent,
+    event: NewAuditEvent,
 ) -> Result<(), PersistenceError> {
     let events = events_of(event.action, &event.data);
     if events.is_empty() {
-        return Ok(());
+        return audit::append(conn, now, event);
     }
-    let subscribers: Vec<(DbId, String)> = webhooks::table
+    let subscriptions = webhooks::table
         .filter(webhooks::active.eq(true))
         .filter(webhooks::deleted_at.is_null())
-        .select((webhooks::id, webhooks::events, webhooks::max_classification))
-        .load::<(DbId, String, String)>(conn)?
+        .select((webhooks::id, webhooks::events, webhooks::max_classification));
+    let delivered = event.clone();
+    let rows: Vec<(DbId, String, String)> = match conn {
+        AnyConnection::Postgresql(pg) => WriteThenRead {
+            write: audit::appending(now, event),
+            read: subscriptions,
+        }
+        .load(pg)?,
+        AnyConnection::Sqlite(_) => {
+            audit::append(conn, now, event)?;
+            subscriptions.load(conn)?
+        }
+    };
+    let event = delivered;
+    let subscribers: Vec<(DbId, String)> = rows
         .into_iter()
         .filter(|(_, _, max)| {
             let max = max.parse().unwrap_or(Classification::Public);
