@@ -5,7 +5,7 @@ use dangan_domain::{
     access::Principal,
     audit::{truncate_to_micros, AuditEvent, ChainReport, ChainVerifier, NewAuditEvent},
 };
-use diesel::{pg::Pg, prelude::*, query_builder::QueryFragment};
+use diesel::{prelude::*, query_builder::InsertStatement};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -68,7 +68,7 @@ impl AuditEventRow {
 /// An event committed with its use case, waiting for the sealer to chain it.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_pending)]
-struct PendingRow {
+pub(crate) struct PendingRow {
     #[diesel(skip_insertion)]
     id: i64,
     at: time::PrimitiveDateTime,
@@ -87,28 +87,25 @@ pub fn append(
     now: OffsetDateTime,
     event: NewAuditEvent,
 ) -> Result<(), PersistenceError> {
-    diesel::insert_into(audit_pending::table)
-        .values(pending_row(now, event))
-        .execute(conn)?;
+    appending(now, &event).execute(conn)?;
     Ok(())
 }
 
-/// `append`'s insert, for PostgreSQL to send with a read in one statement
+/// `append`'s insert, for a caller that sends it together with a read on PostgreSQL
 /// (`dialect::WriteThenRead`).
-pub(crate) fn appending(now: OffsetDateTime, event: NewAuditEvent) -> impl QueryFragment<Pg> {
-    diesel::insert_into(audit_pending::table).values(pending_row(now, event))
-}
+pub(crate) type Appending =
+    InsertStatement<audit_pending::table, <PendingRow as Insertable<audit_pending::table>>::Values>;
 
-fn pending_row(now: OffsetDateTime, event: NewAuditEvent) -> PendingRow {
-    PendingRow {
+pub(crate) fn appending(now: OffsetDateTime, event: &NewAuditEvent) -> Appending {
+    diesel::insert_into(audit_pending::table).values(PendingRow {
         id: 0,
         at: to_db_time(truncate_to_micros(now)),
         actor_id: event.actor_id.map(DbId),
         action: event.action.to_owned(),
         entity_type: event.entity_type.to_owned(),
-        entity_id: event.entity_id,
+        entity_id: event.entity_id.clone(),
         data: event.data.to_string(),
-    }
+    })
 }
 
 /// Events sealed per transaction: a batch holds the seal for a few milliseconds.

@@ -31,19 +31,18 @@ pub(crate) fn append(
         .filter(webhooks::active.eq(true))
         .filter(webhooks::deleted_at.is_null())
         .select((webhooks::id, webhooks::events, webhooks::max_classification));
-    let delivered = event.clone();
+    let appending = audit::appending(now, &event);
     let rows: Vec<(DbId, String, String)> = match conn {
         AnyConnection::Postgresql(pg) => WriteThenRead {
-            write: audit::appending(now, event),
+            write: appending,
             read: subscriptions,
         }
         .load(pg)?,
         AnyConnection::Sqlite(_) => {
-            audit::append(conn, now, event)?;
+            appending.execute(conn)?;
             subscriptions.load(conn)?
         }
     };
-    let event = delivered;
     let subscribers: Vec<(DbId, String)> = rows
         .into_iter()
         .filter(|(_, _, max)| {
