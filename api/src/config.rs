@@ -94,6 +94,24 @@ pub struct Config {
         global = true
     )]
     pub pool_size: u32,
+    /// The site's own fonds number (全宗号, 4 capital letters or digits as the archives bureau
+    /// gave it): made at the first start with the archive room's model, holding every archive
+    /// catalogued before it and every archive created without a fonds.
+    #[arg(
+        long,
+        env = "DANGAN_FONDS_NUMBER",
+        default_value = "0001",
+        global = true
+    )]
+    pub fonds_number: String,
+    /// The site's own fonds name (the organisation that formed it).
+    #[arg(
+        long,
+        env = "DANGAN_FONDS_NAME",
+        default_value = "本单位",
+        global = true
+    )]
+    pub fonds_name: String,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "DANGAN_WORKERS", global = true)]
     pub workers: Option<usize>,

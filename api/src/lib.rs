@@ -39,7 +39,7 @@ use dangan_domain::{
     Classification, Role,
 };
 use dangan_persistence::{
-    cases::{checkouts, policies, users},
+    cases::{checkouts, fonds, policies, users},
     db,
     store::{
         self,
@@ -84,6 +84,18 @@ pub fn prepare(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, Start
     bootstrap_admin(&mut conn, config, clock.as_ref())?;
     if policies::seed_defaults(&mut conn, clock.now(), &default_policies())? {
         log::info!("seeded the default loan policies");
+    }
+    if fonds::adopt(
+        &mut conn,
+        clock.now(),
+        &config.fonds_number,
+        &config.fonds_name,
+    )? {
+        log::info!(
+            "made the site's fonds {} ({}) and filed the catalogue in it",
+            config.fonds_number,
+            config.fonds_name
+        );
     }
     let secret = match &config.jwt_secret {
         Some(secret) if secret.expose().len() < auth::MIN_SECRET_BYTES => {

@@ -41,6 +41,21 @@ use crate::{error::Problem, routes};
         routes::me::list_notifications,
         routes::me::read_notification,
         routes::me::read_all_notifications,
+        routes::archive_room::create_fonds,
+        routes::archive_room::list_fonds,
+        routes::archive_room::get_fonds,
+        routes::archive_room::update_fonds,
+        routes::archive_room::create_category,
+        routes::archive_room::list_categories,
+        routes::archive_room::get_category,
+        routes::archive_room::update_category,
+        routes::archive_room::retention_due,
+        routes::locations::create,
+        routes::locations::list,
+        routes::locations::by_barcode,
+        routes::locations::get,
+        routes::locations::update,
+        routes::locations::move_archives,
         routes::departments::create,
         routes::departments::list,
         routes::departments::get,
@@ -121,6 +136,7 @@ use crate::{error::Problem, routes};
         (name = "auth", description = "Login, refresh, logout"),
         (name = "me", description = "The caller and their notifications"),
         (name = "departments", description = "The organisation tree (admin)"),
+        (name = "archive-room", description = "Fonds (全宗), categories (门类) with their 档号 rules (DA/T 13-2022), and the shelves"),
         (name = "users", description = "Users, roles and clearance (admin)"),
         (name = "archives", description = "The catalogue: read within clearance, written by archivists"),
         (name = "policies", description = "Loan policies and the approval chains they give"),
@@ -418,6 +434,19 @@ const CREATED_ELSEWHERE: [(&str, &str); 1] = [("/api/v1/checkouts", "/api/v1/loa
 impl Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{link::LinkBuilder, path::HttpMethod, RefOr};
+        // The path parameter that names a resource (`id`, or a category's `code`) and the
+        // collection it lives in, for a path of the resource or of an action on it.
+        fn named(segment: &str) -> Option<&str> {
+            segment.strip_prefix('{')?.strip_suffix('}')
+        }
+        fn own_resource(path: &str) -> Option<(&str, &str)> {
+            let (base, last) = path.rsplit_once('/')?;
+            if let Some(parameter) = named(last) {
+                return Some((base, parameter));
+            }
+            let (outer, resource) = base.rsplit_once('/')?;
+            Some((outer, named(resource)?))
+        }
         let mut targets: Vec<(String, String, String)> = Vec::new();
         for (path, item) in &openapi.paths.paths {
             for (method, operation) in [
@@ -427,23 +456,18 @@ impl Modify for Links {
                 (HttpMethod::Delete, &item.delete),
                 (HttpMethod::Post, &item.post),
             ] {
-                let (Some(operation), Some(rest)) = (
-                    operation,
-                    path.strip_suffix("/{id}").or_else(|| {
-                        let (base, _action) = path.rsplit_once('/')?;
-                        base.strip_suffix("/{id}")
-                    }),
-                ) else {
+                let (Some(operation), Some((rest, parameter))) = (operation, own_resource(path))
+                else {
                     continue;
                 };
-                // Only operations whose one path parameter is the created resource's id.
+                // Only operations whose one path parameter is the created resource's.
                 if path.matches('{').count() != 1
-                    || method == HttpMethod::Post && path.ends_with("/{id}")
+                    || method == HttpMethod::Post && path.ends_with('}')
                 {
                     continue;
                 }
                 if let Some(id) = &operation.operation_id {
-                    targets.push((rest.to_owned(), id.clone(), path.clone()));
+                    targets.push((rest.to_owned(), id.clone(), parameter.to_owned()));
                 }
             }
         }
@@ -480,10 +504,12 @@ impl Modify for Links {
                 .iter()
                 .find(|(create, _)| create == path)
                 .map_or(path.as_str(), |(_, collection)| collection);
-            for (_, operation_id, _) in targets.iter().filter(|(base, ..)| base == collection) {
+            for (_, operation_id, parameter) in
+                targets.iter().filter(|(base, ..)| base == collection)
+            {
                 let link = LinkBuilder::new()
                     .operation_id(operation_id)
-                    .parameter("id", "$response.body#/id")
+                    .parameter(parameter, format!("$response.body#/{parameter}"))
                     .build();
                 created.links.insert(operation_id.clone(), RefOr::T(link));
             }

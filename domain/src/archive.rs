@@ -4,7 +4,11 @@
 use std::str::FromStr;
 use uuid::Uuid;
 
-use crate::{policy::LoanType, Classification, DomainError, FieldError};
+use crate::{
+    archival::{check_category_code, ArchiveKind, Opening, Retention},
+    policy::LoanType,
+    Classification, DomainError, FieldError,
+};
 
 named_enum! {
     /// What an archive is made of.
@@ -37,10 +41,31 @@ pub struct ArchiveFields {
     pub location: String,
     pub year: Option<i32>,
     pub pages: Option<i32>,
+    /// Where it is filed in the archive room's model ([`crate::archival`]).
+    pub filing: Filing,
+}
+
+/// Where an archive is filed: its fonds (全宗; none given means the site's own), its category
+/// (门类, whose rule builds the 档号; none for a category label no rule stands behind), its
+/// retention period, whether it is open, what kind it is, and the values its 档号 takes that
+/// no other field holds (机构(问题)代码 and 类别号/项目号/目录号).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filing {
+    pub fonds_id: Option<Uuid>,
+    pub category_code: Option<String>,
+    pub retention: Option<Retention>,
+    pub opening: Opening,
+    pub opens_on: Option<time::Date>,
+    pub kind: ArchiveKind,
+    pub volume_id: Option<Uuid>,
+    pub org_code: Option<String>,
+    pub series_code: Option<String>,
+    /// The shelf it sits on; its path is then the archive's `location` label.
+    pub location_id: Option<Uuid>,
 }
 
 /// The names of the fields, as CSV headers and JSON keys spell them.
-pub const FIELD_NAMES: [&str; 11] = [
+pub const FIELD_NAMES: [&str; 21] = [
     "archive_code",
     "barcode",
     "title",
@@ -52,18 +77,22 @@ pub const FIELD_NAMES: [&str; 11] = [
     "location",
     "year",
     "pages",
+    "fonds_id",
+    "category_code",
+    "retention",
+    "opening",
+    "opens_on",
+    "kind",
+    "volume_id",
+    "org_code",
+    "series_code",
+    "location_id",
 ];
 
-/// The fields every archive must have (a CSV import needs their columns).
-pub const REQUIRED_FIELDS: [&str; 7] = [
-    "archive_code",
-    "barcode",
-    "title",
-    "category",
-    "classification",
-    "medium",
-    "location",
-];
+/// The fields every archive must have (a CSV import needs their columns); `archive_code` may
+/// be left empty where a category's rule generates it, `category` where `category_code` names
+/// it, and `location` where `location_id` names the shelf.
+pub const REQUIRED_FIELDS: [&str; 4] = ["barcode", "title", "classification", "medium"];
 
 pub(crate) fn check_text(
     errors: &mut Vec<FieldError>,
@@ -97,7 +126,11 @@ impl ArchiveFields {
     /// (nobody catalogues an archive they could not see afterwards).
     pub fn check(&self, clearance: Classification) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        check_identifier(&mut errors, "archive_code", &self.archive_code);
+        let filed = &self.filing;
+        // A category's rule may generate the code; whether it does is known once it is read.
+        if !(self.archive_code.is_empty() && filed.category_code.is_some()) {
+            check_identifier(&mut errors, "archive_code", &self.archive_code);
+        }
         check_identifier(&mut errors, "barcode", &self.barcode);
         check_text(&mut errors, "title", &self.title, 500);
         if self
@@ -110,8 +143,43 @@ impl ArchiveFields {
                 "must be at most 5000 characters",
             ));
         }
-        check_text(&mut errors, "category", &self.category, 64);
-        check_text(&mut errors, "location", &self.location, 100);
+        match &filed.category_code {
+            Some(code) => check_category_code(&mut errors, "category_code", code),
+            None => check_text(&mut errors, "category", &self.category, 64),
+        }
+        if filed.location_id.is_none() || !self.location.is_empty() {
+            check_text(&mut errors, "location", &self.location, 100);
+        }
+        match (filed.opening, filed.opens_on) {
+            (Opening::Delayed, None) => errors.push(FieldError::new(
+                "opens_on",
+                "is required when opening is delayed (延期开放)",
+            )),
+            (Opening::Open | Opening::Controlled, Some(_)) => errors.push(FieldError::new(
+                "opens_on",
+                "is only for an archive whose opening is delayed",
+            )),
+            _ => {}
+        }
+        for (field, value) in [
+            ("org_code", &filed.org_code),
+            ("series_code", &filed.series_code),
+        ] {
+            let well_formed = |v: &String| {
+                (1..=8).contains(&v.len())
+                    && v.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            };
+            if value.as_ref().is_some_and(|v| !well_formed(v)) {
+                errors.push(FieldError::new(
+                    field,
+                    "must be 1–8 capital letters or digits",
+                ));
+            }
+        }
+        if filed.kind == ArchiveKind::Volume && filed.volume_id.is_some() {
+            errors.push(FieldError::new("volume_id", "a volume sits in no volume"));
+        }
         if !self.classification.visible_to(clearance) {
             errors.push(FieldError::new("classification", "is above your clearance"));
         }
@@ -178,6 +246,55 @@ impl ArchiveFields {
         );
         let year = parsed(&mut errors, "year", text("year"), "a whole number");
         let pages = parsed(&mut errors, "pages", text("pages"), "a whole number");
+        let filing = Filing {
+            fonds_id: parsed(
+                &mut errors,
+                "fonds_id",
+                text("fonds_id"),
+                "a fonds id (UUID)",
+            ),
+            category_code: text("category_code").map(str::to_owned),
+            retention: parsed(
+                &mut errors,
+                "retention",
+                text("retention"),
+                "Y, D30, D10 or another Dn",
+            ),
+            opening: parsed(
+                &mut errors,
+                "opening",
+                text("opening"),
+                "one of open, controlled, delayed",
+            )
+            .unwrap_or_default(),
+            opens_on: text("opens_on").and_then(|v| {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                time::Date::parse(v, format)
+                    .map_err(|_| {
+                        errors.push(FieldError::new(
+                            "opens_on",
+                            format!("{v:?} is not a date (YYYY-MM-DD)"),
+                        ))
+                    })
+                    .ok()
+            }),
+            kind: parsed(&mut errors, "kind", text("kind"), "one of volume, item")
+                .unwrap_or_default(),
+            volume_id: parsed(
+                &mut errors,
+                "volume_id",
+                text("volume_id"),
+                "an archive id (UUID)",
+            ),
+            org_code: text("org_code").map(str::to_owned),
+            series_code: text("series_code").map(str::to_owned),
+            location_id: parsed(
+                &mut errors,
+                "location_id",
+                text("location_id"),
+                "a location id (UUID)",
+            ),
+        };
         let (Some(classification), Some(medium)) = (classification, medium) else {
             return Err(errors);
         };
@@ -193,6 +310,7 @@ impl ArchiveFields {
             location: required("location"),
             year,
             pages,
+            filing,
         };
         errors.extend(fields.check(clearance));
         if errors.is_empty() {

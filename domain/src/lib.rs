@@ -41,6 +41,7 @@ macro_rules! named_enum {
 }
 
 pub mod access;
+pub mod archival;
 pub mod archive;
 pub mod audit;
 pub mod checkpoint;
@@ -57,6 +58,7 @@ pub mod reminder;
 pub mod request;
 pub mod scim;
 pub mod search;
+pub mod shelf;
 pub mod sso;
 pub mod user;
 pub mod voucher;

@@ -167,6 +167,70 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        fonds_id -> Nullable<DbUuid>,
+        category_code -> Nullable<Text>,
+        retention -> Nullable<Text>,
+        retention_ends_on -> Nullable<Text>,
+        opening -> Text,
+        opens_on -> Nullable<Text>,
+        kind -> Text,
+        volume_id -> Nullable<DbUuid>,
+        org_code -> Nullable<Text>,
+        series_code -> Nullable<Text>,
+        location_id -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    locations (id) {
+        id -> DbUuid,
+        parent_id -> Nullable<DbUuid>,
+        code -> Text,
+        name -> Text,
+        barcode -> Text,
+        path -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::DbUuid;
+
+    fonds (id) {
+        id -> DbUuid,
+        number -> Text,
+        name -> Text,
+        formed_by -> Nullable<Text>,
+        start_year -> Nullable<Integer>,
+        end_year -> Nullable<Integer>,
+        is_default -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    archive_categories (code) {
+        code -> Text,
+        name -> Text,
+        rule -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    archive_code_counters (group_key) {
+        group_key -> Text,
+        last_number -> Integer,
     }
 }
 
@@ -600,6 +664,8 @@ diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(users -> departments (department_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(archives -> departments (department_id));
+diesel::joinable!(archives -> fonds (fonds_id));
+diesel::joinable!(archives -> archive_categories (category_code));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(request_items -> loan_requests (request_id));
@@ -624,6 +690,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_pending,
     audit_events,
     archives,
+    fonds,
+    archive_categories,
+    archive_code_counters,
+    locations,
     idempotency_keys,
     loan_policies,
     form_fields,

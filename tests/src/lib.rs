@@ -82,6 +82,8 @@ pub fn config_for(store: &TestStore) -> Config {
         jwt_secret: None,
         admin_password: Some(Secret::from(ADMIN_PASSWORD)),
         pool_size: 8,
+        fonds_number: "J001".into(),
+        fonds_name: "档案测试单位".into(),
         workers: Some(2),
         session_max_days: 30,
         audit_signing_key: None,
@@ -249,6 +251,33 @@ pub fn skip_or_fail(variable: &str) {
         "{variable} is not set, and DANGAN_TEST_REQUIRE_PEERS says every peer must run"
     );
     eprintln!("skipped: {variable} is not set");
+}
+
+/// Percent-encodes a query or path value (`·` and Chinese included).
+pub fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The codes of the archives `GET /archives?{query}` lists, in its order.
+pub fn codes(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let reply = app
+        .client
+        .get(&format!("/api/v1/archives?{query}"), Some(token));
+    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+    reply.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["archive_code"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The fields of a valid archive; tests change what they are about.

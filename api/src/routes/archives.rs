@@ -4,91 +4,30 @@ use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpRespo
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use dangan_domain::{
     access::Capability,
+    archival::{ArchiveKind, Opening},
     archive::{ArchiveStatus, Medium},
     search::query_terms,
     Classification,
 };
 use dangan_persistence::{
-    cases::archives::{self, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer},
+    cases::archives::{
+        self, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer, FilingFilter,
+    },
     store::{self, archives::Archive},
 };
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     auth::CurrentUser,
-    dto::archives::CreateArchiveRequest,
+    dto::archives::{read_date, ArchiveDto, ArchiveList, CreateArchiveRequest},
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
     routes::{created, Paging},
     serde_util::double_option,
     state::AppState,
 };
-
-/// Roles that write the catalogue.
-
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "0193a1c2-7b7e-7c4e-9a51-3f1f0a9d2b42", "archive_code": "WS-2019-Y-0042", "barcode": "B000042",
-    "title": "2019年劳动合同", "description": "人事处 2019 年度劳动合同汇编", "category": "人事",
-    "classification": "internal", "medium": "paper", "department_id": null, "location": "A-03-12-05",
-    "year": 2019, "pages": 120, "status": "available",
-    "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-24T08:00:00Z", "version": 1
-}))]
-pub struct ArchiveDto {
-    pub id: Uuid,
-    /// 档号, unique.
-    pub archive_code: String,
-    pub barcode: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub category: String,
-    pub classification: Classification,
-    pub medium: Medium,
-    pub department_id: Option<Uuid>,
-    /// Shelf location such as `A-03-12-05`.
-    pub location: String,
-    pub year: Option<i32>,
-    pub pages: Option<i32>,
-    pub status: ArchiveStatus,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    pub version: i32,
-}
-
-impl From<Archive> for ArchiveDto {
-    fn from(a: Archive) -> Self {
-        let f = a.fields;
-        ArchiveDto {
-            id: a.id,
-            archive_code: f.archive_code,
-            barcode: f.barcode,
-            title: f.title,
-            description: f.description,
-            category: f.category,
-            classification: f.classification,
-            medium: f.medium,
-            department_id: f.department_id,
-            location: f.location,
-            year: f.year,
-            pages: f.pages,
-            status: a.status,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            version: a.version,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ArchiveList {
-    pub items: Vec<ArchiveDto>,
-    pub next_cursor: Option<String>,
-}
 
 /// Fields to change; absent fields stay, `null` clears a nullable one. `status` may only move
 /// between `available` and `damaged` here.
@@ -119,6 +58,32 @@ pub struct UpdateArchiveRequest {
     #[schema(minimum = 0, maximum = 1000000)]
     pub pages: Option<Option<i32>>,
     pub status: Option<ArchiveStatus>,
+    pub fonds_id: Option<Uuid>,
+    /// Files the archive under this category; with `archive_code` the code is checked against
+    /// its rule, with `archive_code: ""` the rule gives it a new one.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 16, pattern = "^[A-Z]{2}(·[A-Z0-9]{1,4}){0,2}$")]
+    pub category_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(pattern = "^(Y|D[1-9][0-9]{0,2})$")]
+    pub retention: Option<Option<String>>,
+    pub opening: Option<Opening>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(format = Date)]
+    pub opens_on: Option<Option<String>>,
+    pub kind: Option<ArchiveKind>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub volume_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 8, pattern = "^[A-Z0-9]{1,8}$")]
+    pub org_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 8, pattern = "^[A-Z0-9]{1,8}$")]
+    pub series_code: Option<Option<String>>,
+    /// Puts the archive on a shelf (its path becomes `location`); `null` takes it off, leaving
+    /// `location` as it was.
+    #[serde(default, deserialize_with = "double_option")]
+    pub location_id: Option<Option<Uuid>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -148,6 +113,20 @@ pub struct ArchiveQuery {
     pub year_to: Option<i32>,
     /// Location prefix, e.g. `A-03`.
     pub location: Option<String>,
+    /// 档号 prefix, e.g. `J001-WS·2019-Y`: every archive whose code starts with it.
+    #[param(max_length = 64)]
+    pub archive_code: Option<String>,
+    pub fonds_id: Option<Uuid>,
+    /// Category code (`WS`).
+    pub category_code: Option<String>,
+    /// 保管期限 (`Y`, `D30`, …).
+    pub retention: Option<String>,
+    pub opening: Option<Opening>,
+    pub kind: Option<ArchiveKind>,
+    /// The items of this volume.
+    pub volume_id: Option<Uuid>,
+    /// What sits on this shelf or anywhere beneath it.
+    pub location_id: Option<Uuid>,
     /// `created_at`, `-created_at` (default), `archive_code` or `title`.
     #[param(inline)]
     pub sort: Option<SortParam>,
@@ -222,7 +201,7 @@ pub async fn create(
     body: ValidJson<CreateArchiveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Capability::Catalogue)?;
-    let fields = body.accept()?.into_fields();
+    let fields = body.accept()?.into_fields()?;
     let (now, by) = (state.clock.now(), cataloguer(&caller));
     let archive = state
         .db(move |conn| archives::create(conn, now, by, fields))
@@ -274,6 +253,16 @@ pub async fn list(
         year_from: query.year_from,
         year_to: query.year_to,
         location_prefix: query.location,
+        code_prefix: query.archive_code,
+        filing: FilingFilter {
+            fonds_id: query.fonds_id,
+            category_code: query.category_code,
+            retention: query.retention,
+            opening: query.opening,
+            kind: query.kind,
+            volume_id: query.volume_id,
+            location_id: query.location_id,
+        },
         clearance: caller.user.clearance,
         sort,
     };
@@ -366,6 +355,24 @@ pub async fn update(
         year: r.year,
         pages: r.pages,
         status: r.status,
+        fonds_id: r.fonds_id,
+        category_code: r.category_code.map(|c| c.map(|c| c.trim().to_owned())),
+        retention: r
+            .retention
+            .map(|r| r.map(|r| r.parse()).transpose())
+            .transpose()
+            .map_err(|_| ApiError::field("retention", "is not Y, D30, D10 or another Dn"))?,
+        opening: r.opening,
+        opens_on: r
+            .opens_on
+            .map(|d| d.map(|d| read_date("opens_on", &d)).transpose())
+            .transpose()
+            .map_err(|e| ApiError::from(vec![e]))?,
+        kind: r.kind,
+        volume_id: r.volume_id,
+        org_code: r.org_code,
+        series_code: r.series_code,
+        location_id: r.location_id,
     };
     let (now, by, id) = (state.clock.now(), cataloguer(&caller), id.into_inner());
     let archive = state

@@ -1,5 +1,6 @@
 //! Every route of the API, one file per resource, registered in one place.
 
+pub mod archive_room;
 pub mod archives;
 pub mod audit;
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod files;
 pub mod forms;
 pub mod imports;
 pub mod loans;
+pub mod locations;
 pub mod me;
 pub mod oidc;
 pub mod online;
@@ -108,6 +110,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(me::list_notifications)
                 .service(me::read_all_notifications)
                 .service(me::read_notification)
+                .service(archive_room::create_fonds)
+                .service(archive_room::list_fonds)
+                .service(archive_room::get_fonds)
+                .service(archive_room::update_fonds)
+                .service(archive_room::create_category)
+                .service(archive_room::list_categories)
+                .service(archive_room::get_category)
+                .service(archive_room::update_category)
+                .service(archive_room::retention_due)
+                .service(locations::create)
+                .service(locations::list)
+                .service(locations::by_barcode)
+                .service(locations::get)
+                .service(locations::update)
+                .service(locations::move_archives)
                 .service(departments::create)
                 .service(departments::list)
                 .service(departments::get)

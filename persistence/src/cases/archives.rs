@@ -3,9 +3,14 @@
 use std::collections::{HashMap, HashSet};
 
 use dangan_domain::{
-    archive::{check_retire, check_status_edit, ArchiveFields, ArchiveStatus, Medium},
+    archival::{
+        check_filing, item_in_volume, read_item_in_volume, ArchiveKind, CodeParts, CodeRule,
+        Opening, Retention,
+    },
+    archive::{check_retire, check_status_edit, ArchiveFields, ArchiveStatus, Filing, Medium},
     audit::NewAuditEvent,
     search::QueryTerm,
+    shelf::PATH_SEPARATOR,
     Classification, FieldError,
 };
 use diesel::{
@@ -18,7 +23,13 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::archives::{get, visible, Archive, ArchiveRow};
+use crate::store::{
+    archives::{date_text, get, retention_ends_on, visible, Archive, ArchiveRow},
+    categories::{self, Category},
+    codes,
+    fonds::{self, Fonds},
+    locations,
+};
 use crate::{
     db::{write_transaction, MultiBackend},
     events,
@@ -64,6 +75,17 @@ struct IndexedArchiveRow<'a> {
     created_at: time::PrimitiveDateTime,
     updated_at: time::PrimitiveDateTime,
     version: i32,
+    fonds_id: Option<DbId>,
+    category_code: Option<&'a str>,
+    retention: Option<&'a str>,
+    retention_ends_on: Option<&'a str>,
+    opening: &'a str,
+    opens_on: Option<&'a str>,
+    kind: &'a str,
+    volume_id: Option<DbId>,
+    org_code: Option<&'a str>,
+    series_code: Option<&'a str>,
+    location_id: Option<DbId>,
 }
 
 impl<'a> From<&'a ArchiveRow> for IndexedArchiveRow<'a> {
@@ -87,6 +109,17 @@ impl<'a> From<&'a ArchiveRow> for IndexedArchiveRow<'a> {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            fonds_id: row.fonds_id,
+            category_code: row.category_code.as_deref(),
+            retention: row.retention.as_deref(),
+            retention_ends_on: row.retention_ends_on.as_deref(),
+            opening: &row.opening,
+            opens_on: row.opens_on.as_deref(),
+            kind: &row.kind,
+            volume_id: row.volume_id,
+            org_code: row.org_code.as_deref(),
+            series_code: row.series_code.as_deref(),
+            location_id: row.location_id,
         }
     }
 }
@@ -151,11 +184,330 @@ fn index_text_since(conn: &mut Conn, seq: i64) -> Result<(), PersistenceError> {
     Ok(())
 }
 
+/// The fonds and categories archives are filed under, read once for a create or a whole
+/// import (a site keeps a handful of each).
+struct Frame {
+    fonds: Vec<Fonds>,
+    categories: Vec<Category>,
+}
+
+impl Frame {
+    fn read(conn: &mut Conn) -> Result<Frame, PersistenceError> {
+        Ok(Frame {
+            fonds: fonds::all(conn)?,
+            categories: categories::all(conn)?,
+        })
+    }
+}
+
+/// Where a new or changed archive is filed: its fonds, its category (if a category stands
+/// behind its label) and the volume it sits in.
+struct Placement<'f> {
+    fonds: &'f Fonds,
+    category: Option<&'f Category>,
+    volume: Option<Archive>,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> PersistenceError {
+    PersistenceError::Invalid(vec![FieldError::new(field, message)])
+}
+
+/// Finds the fonds, category and volume the fields name, and files the fields under them: no
+/// fonds is the site's own, and a category named by its label alone is filed under too (the
+/// label kept as written; a category the archivist `stated` by code labels it with its name).
+/// The volumes and shelves a create or an import has read, each once.
+#[derive(Default)]
+struct Seen {
+    volumes: HashMap<Uuid, Archive>,
+    shelves: HashMap<Uuid, String>,
+}
+
+fn place<'f>(
+    conn: &mut Conn,
+    frame: &'f Frame,
+    seen: &mut Seen,
+    fields: &mut ArchiveFields,
+    clearance: Classification,
+    stated: bool,
+) -> Result<Placement<'f>, PersistenceError> {
+    let filed = &mut fields.filing;
+    let fonds = match filed.fonds_id {
+        Some(id) => frame.fonds.iter().find(|f| f.id == id),
+        None => frame.fonds.iter().find(|f| f.is_default),
+    }
+    .ok_or(PersistenceError::MissingReference("fonds_id"))?;
+    filed.fonds_id = Some(fonds.id);
+    let category = match &filed.category_code {
+        Some(code) => Some(
+            frame
+                .categories
+                .iter()
+                .find(|c| c.code == *code)
+                .ok_or_else(|| {
+                    invalid(
+                "category_code",
+                format!("{code:?} is not a category (GET /api/v1/archive-categories lists them)"),
+            )
+                })?,
+        ),
+        None => frame
+            .categories
+            .iter()
+            .find(|c| c.labelled(&fields.category)),
+    };
+    if let Some(category) = category {
+        // A label the archivist wrote stays theirs; a category named by its code alone is
+        // labelled with its name.
+        if stated || fields.category.is_empty() {
+            fields.category = category.name.clone();
+        }
+        filed.category_code = Some(category.code.clone());
+    }
+    let volume = match filed.volume_id {
+        None => None,
+        Some(id) => {
+            let volume = match seen.volumes.get(&id) {
+                Some(volume) => volume.clone(),
+                None => {
+                    let volume = get(conn, id, clearance).map_err(|e| match e {
+                        PersistenceError::NotFound => {
+                            PersistenceError::MissingReference("volume_id")
+                        }
+                        other => other,
+                    })?;
+                    seen.volumes.insert(id, volume.clone());
+                    volume
+                }
+            };
+            if volume.fields.filing.kind != ArchiveKind::Volume {
+                return Err(invalid("volume_id", "is an item, not a volume"));
+            }
+            if volume.fields.filing.fonds_id != filed.fonds_id
+                || volume.fields.filing.category_code != filed.category_code
+            {
+                return Err(invalid(
+                    "volume_id",
+                    "is a volume of another fonds or category",
+                ));
+            }
+            Some(volume)
+        }
+    };
+    if let Some(id) = filed.location_id {
+        // The shelf's path is the archive's location label.
+        fields.location = match seen.shelves.get(&id) {
+            Some(path) => path.clone(),
+            None => {
+                let path = locations::get(conn, id)
+                    .map_err(|e| match e {
+                        PersistenceError::NotFound => {
+                            PersistenceError::MissingReference("location_id")
+                        }
+                        other => other,
+                    })?
+                    .path;
+                seen.shelves.insert(id, path.clone());
+                path
+            }
+        };
+    }
+    Ok(Placement {
+        fonds,
+        category,
+        volume,
+    })
+}
+
+/// What giving an archive its 档号 asks of the store.
+enum CodePlan {
+    /// The code stands as given, outside any rule.
+    Kept,
+    /// A code given by hand, read by the rule: its number is taken in its group.
+    Given { group: String, number: u32 },
+    /// The next number of the group, written as `Numbering` says.
+    Next { group: String, numbering: Numbering },
+}
+
+enum Numbering {
+    Rule(CodeRule),
+    InVolume,
+}
+
+impl Numbering {
+    fn code(&self, group: &str, number: u32) -> Result<String, PersistenceError> {
+        match self {
+            Numbering::Rule(rule) => rule.numbered(group, number),
+            Numbering::InVolume => item_in_volume(group, number),
+        }
+        .map_err(|e| PersistenceError::Invalid(vec![e]))
+    }
+}
+
+/// How the archive gets its 档号: built by its category's rule when it has none, or, when the
+/// archivist `stated` the category, the one given checked against the rule (taking from it the
+/// year, retention, 机构 and 类别号 the fields leave open); a code given with a category label
+/// alone is taken as given, as the catalogue before the model and its clients wrote codes.
+fn plan_code(
+    fields: &mut ArchiveFields,
+    placed: &Placement,
+    stated: bool,
+) -> Result<CodePlan, PersistenceError> {
+    let rule = placed.category.and_then(|c| c.rule.as_ref());
+    let given = !fields.archive_code.is_empty();
+    let Some(rule) = rule.filter(|_| stated || !given) else {
+        if !given {
+            return Err(invalid(
+                "archive_code",
+                "is required: the category has no 档号 rule to build it",
+            ));
+        }
+        return Ok(CodePlan::Kept);
+    };
+    let filed = &mut fields.filing;
+    let errors = check_filing(Some(rule.arrangement()), filed.kind, filed.volume_id);
+    if !errors.is_empty() {
+        return Err(PersistenceError::Invalid(errors));
+    }
+    let one = |e| PersistenceError::Invalid(vec![e]);
+    if let Some(volume) = &placed.volume {
+        let group = volume.fields.archive_code.clone();
+        return Ok(if given {
+            let number = read_item_in_volume(&group, &fields.archive_code).map_err(one)?;
+            CodePlan::Given { group, number }
+        } else {
+            CodePlan::Next {
+                group,
+                numbering: Numbering::InVolume,
+            }
+        });
+    }
+    let parts = CodeParts {
+        fonds: &placed.fonds.number,
+        category: placed.category.map(|c| c.code.as_str()).unwrap_or_default(),
+        year: fields.year,
+        retention: filed.retention,
+        org: filed.org_code.as_deref(),
+        series: filed.series_code.as_deref(),
+    };
+    if given {
+        let read = rule.read(&fields.archive_code, &parts).map_err(one)?;
+        fields.year = fields.year.or(read.year);
+        filed.retention = filed.retention.or(read.retention);
+        filed.org_code = filed.org_code.take().or(read.org);
+        filed.series_code = filed.series_code.take().or(read.series);
+        Ok(CodePlan::Given {
+            group: read.group,
+            number: read.number,
+        })
+    } else {
+        Ok(CodePlan::Next {
+            group: rule.group(&parts).map_err(PersistenceError::Invalid)?,
+            numbering: Numbering::Rule(rule.clone()),
+        })
+    }
+}
+
+/// Files one archive and gives it its 档号 (see `plan_code`).
+fn file_one(
+    conn: &mut Conn,
+    fields: &mut ArchiveFields,
+    clearance: Classification,
+    stated: bool,
+) -> Result<(), PersistenceError> {
+    let frame = Frame::read(conn)?;
+    let placed = place(
+        conn,
+        &frame,
+        &mut Seen::default(),
+        fields,
+        clearance,
+        stated,
+    )?;
+    match plan_code(fields, &placed, stated)? {
+        CodePlan::Kept => {}
+        CodePlan::Given { group, number } => codes::given(conn, &group, number)?,
+        CodePlan::Next { group, numbering } => {
+            let number = codes::take(conn, &group, 1)?;
+            fields.archive_code = numbering.code(&group, number)?;
+        }
+    }
+    Ok(())
+}
+
+/// Files every row of an import and gives each its 档号 (see `plan_code`): the frame read once,
+/// each volume once, and one counter update per group, however many rows it numbers. A dry
+/// run takes no number. A row filed wrongly gets its errors.
+fn file_rows(
+    conn: &mut Conn,
+    rows: &mut [ImportRow<ArchiveFields>],
+    clearance: Classification,
+    dry_run: bool,
+) -> Result<Vec<RowError>, PersistenceError> {
+    let frame = Frame::read(conn)?;
+    let mut seen = Seen::default();
+    let mut errors = Vec::new();
+    let mut next: Vec<(String, Numbering, Vec<usize>)> = Vec::new();
+    let mut next_of: HashMap<String, usize> = HashMap::new();
+    let mut given: HashMap<String, u32> = HashMap::new();
+    let refused = |errors: &mut Vec<RowError>, row: i64, error: PersistenceError| match error {
+        PersistenceError::Invalid(fields) => {
+            errors.extend(
+                fields
+                    .into_iter()
+                    .map(|e| RowError::new(row, &e.field, e.message)),
+            );
+            Ok(())
+        }
+        PersistenceError::MissingReference(field) => {
+            errors.push(RowError::new(row, field, "does not exist"));
+            Ok(())
+        }
+        other => Err(other),
+    };
+    for (i, r) in rows.iter_mut().enumerate() {
+        let stated = r.fields.filing.category_code.is_some();
+        let plan = place(conn, &frame, &mut seen, &mut r.fields, clearance, stated)
+            .and_then(|placed| plan_code(&mut r.fields, &placed, stated));
+        match plan {
+            Ok(CodePlan::Kept) => {}
+            Ok(CodePlan::Given { group, number }) => {
+                let highest = given.entry(group).or_default();
+                *highest = (*highest).max(number);
+            }
+            Ok(CodePlan::Next { group, numbering }) => match next_of.get(&group) {
+                Some(&k) => next[k].2.push(i),
+                None => {
+                    next_of.insert(group.clone(), next.len());
+                    next.push((group, numbering, vec![i]));
+                }
+            },
+            Err(error) => refused(&mut errors, r.row, error)?,
+        }
+    }
+    if !errors.is_empty() || dry_run {
+        return Ok(errors);
+    }
+    for (group, number) in given {
+        codes::given(conn, &group, number)?;
+    }
+    for (group, numbering, indexes) in next {
+        let count = i32::try_from(indexes.len()).unwrap_or(i32::MAX);
+        let first = codes::take(conn, &group, count)?;
+        for (number, i) in (first..).zip(indexes) {
+            match numbering.code(&group, number) {
+                Ok(code) => rows[i].fields.archive_code = code,
+                Err(error) => refused(&mut errors, rows[i].row, error)?,
+            }
+        }
+    }
+    Ok(errors)
+}
+
 pub fn create(
     conn: &mut Conn,
     now: OffsetDateTime,
     by: Cataloguer,
-    fields: ArchiveFields,
+    mut fields: ArchiveFields,
 ) -> Result<Archive, PersistenceError> {
     let errors = fields.check(by.clearance);
     if !errors.is_empty() {
@@ -165,6 +517,9 @@ pub fn create(
         if let Some(department_id) = fields.department_id {
             departments::ensure_exists(conn, department_id, "department_id")?;
         }
+        let stated = fields.filing.category_code.is_some();
+        file_one(conn, &mut fields, by.clearance, stated)?;
+        let fields = fields;
         let archive = Archive {
             id: Uuid::now_v7(),
             fields,
@@ -206,10 +561,21 @@ pub struct ArchivePatch {
     pub year: Option<Option<i32>>,
     pub pages: Option<Option<i32>>,
     pub status: Option<ArchiveStatus>,
+    pub fonds_id: Option<Uuid>,
+    pub category_code: Option<Option<String>>,
+    pub retention: Option<Option<Retention>>,
+    pub opening: Option<Opening>,
+    pub opens_on: Option<Option<time::Date>>,
+    pub kind: Option<ArchiveKind>,
+    pub volume_id: Option<Option<Uuid>>,
+    pub org_code: Option<Option<String>>,
+    pub series_code: Option<Option<String>>,
+    pub location_id: Option<Option<Uuid>>,
 }
 
 impl ArchivePatch {
     fn apply(self, f: &ArchiveFields) -> ArchiveFields {
+        let filed = &f.filing;
         ArchiveFields {
             archive_code: self.archive_code.unwrap_or_else(|| f.archive_code.clone()),
             barcode: self.barcode.unwrap_or_else(|| f.barcode.clone()),
@@ -222,6 +588,22 @@ impl ArchivePatch {
             location: self.location.unwrap_or_else(|| f.location.clone()),
             year: self.year.unwrap_or(f.year),
             pages: self.pages.unwrap_or(f.pages),
+            filing: Filing {
+                fonds_id: self.fonds_id.or(filed.fonds_id),
+                category_code: self
+                    .category_code
+                    .unwrap_or_else(|| filed.category_code.clone()),
+                retention: self.retention.unwrap_or(filed.retention),
+                opening: self.opening.unwrap_or(filed.opening),
+                opens_on: self.opens_on.unwrap_or(filed.opens_on),
+                kind: self.kind.unwrap_or(filed.kind),
+                volume_id: self.volume_id.unwrap_or(filed.volume_id),
+                org_code: self.org_code.unwrap_or_else(|| filed.org_code.clone()),
+                series_code: self
+                    .series_code
+                    .unwrap_or_else(|| filed.series_code.clone()),
+                location_id: self.location_id.unwrap_or(filed.location_id),
+            },
         }
     }
 }
@@ -282,10 +664,20 @@ pub fn update(
         }
         let status = patch.status.unwrap_or(before.status);
         check_status_edit(before.status, status)?;
-        let fields = patch.apply(&before.fields);
+        let stated = matches!(patch.category_code, Some(Some(_)));
+        let refiled = patch.archive_code.is_some()
+            || patch.location_id.is_some()
+            || patch.fonds_id.is_some()
+            || patch.category_code.is_some()
+            || patch.volume_id.is_some()
+            || patch.kind.is_some();
+        let mut fields = patch.apply(&before.fields);
         let errors = fields.check(by.clearance);
         if !errors.is_empty() {
             return Err(PersistenceError::Invalid(errors));
+        }
+        if refiled {
+            file_one(conn, &mut fields, by.clearance, stated)?;
         }
         if let Some(department_id) = fields.department_id {
             departments::ensure_exists(conn, department_id, "department_id")?;
@@ -373,8 +765,24 @@ pub struct ArchiveSearch {
     pub year_from: Option<i32>,
     pub year_to: Option<i32>,
     pub location_prefix: Option<String>,
+    /// A 档号 prefix (`J001-WS·2019-Y`).
+    pub code_prefix: Option<String>,
+    pub filing: FilingFilter,
     pub clearance: Classification,
     pub sort: ArchiveSort,
+}
+
+/// Where the archives searched for are filed.
+#[derive(Debug, Clone, Default)]
+pub struct FilingFilter {
+    pub fonds_id: Option<Uuid>,
+    pub category_code: Option<String>,
+    pub retention: Option<String>,
+    pub opening: Option<Opening>,
+    pub kind: Option<ArchiveKind>,
+    pub volume_id: Option<Uuid>,
+    /// What sits on this shelf or beneath it.
+    pub location_id: Option<Uuid>,
 }
 
 /// FTS5 syntax: `"word"*` for a prefix, `"a b c"` for a phrase; all terms must match.
@@ -438,7 +846,9 @@ where
 /// few hundred rows, where both stores otherwise chose the condition's index and sorted every
 /// archive of the category (SQLite: 254 ms at 1,000,000 archives; a clearance and a category,
 /// 357 ms). A year has its own indexes in both orders (migration 000017).
-fn filtered(search: &ArchiveSearch) -> SearchQuery<'static> {
+///
+/// `shelf` is the path of `filing.location_id`, which `search` reads first.
+fn filtered(search: &ArchiveSearch, shelf: Option<&str>) -> SearchQuery<'static> {
     let mut query = archives::table
         .select((archives::seq, ArchiveRow::as_select()))
         .into_boxed();
@@ -514,6 +924,56 @@ fn filtered(search: &ArchiveSearch) -> SearchQuery<'static> {
             .filter(archives::location.ge(prefix.to_owned()))
             .filter(archives::location.lt(format!("{prefix}\u{10FFFF}")));
     }
+    if let Some(prefix) = search.code_prefix.as_deref().filter(|p| !p.is_empty()) {
+        // The unique index on the code serves the range, in 档号 order.
+        query = query
+            .filter(archives::archive_code.ge(prefix.to_owned()))
+            .filter(archives::archive_code.lt(format!("{prefix}\u{10FFFF}")));
+    }
+    let filed = &search.filing;
+    if let Some(fonds_id) = filed.fonds_id {
+        let indexed = archives::fonds_id.eq(DbId(fonds_id)).assume_not_null();
+        let id = fonds_id.hyphenated().to_string();
+        query = query.filter(shared_value(
+            walked,
+            indexed,
+            "CAST(archives.fonds_id AS TEXT)",
+            &id,
+        ));
+    }
+    if let Some(code) = &filed.category_code {
+        let indexed = archives::category_code.eq(code.clone()).assume_not_null();
+        query = query.filter(shared_value(
+            walked,
+            indexed,
+            "archives.category_code",
+            code,
+        ));
+    }
+    if let Some(retention) = &filed.retention {
+        query = query.filter(archives::retention.eq(retention.clone()));
+    }
+    if let Some(opening) = filed.opening {
+        query = query.filter(archives::opening.eq(opening.as_str()));
+    }
+    if let Some(kind) = filed.kind {
+        query = query.filter(archives::kind.eq(kind.as_str()));
+    }
+    if let Some(volume_id) = filed.volume_id {
+        query = query.filter(archives::volume_id.eq(DbId(volume_id)));
+    }
+    if let Some(path) = shelf {
+        // The archives on a shelf carry its path: the place and what is beneath it is one
+        // range of the location index.
+        let below = format!("{path}{PATH_SEPARATOR}");
+        query = query
+            .filter(
+                archives::location.eq(path.to_owned()).or(archives::location
+                    .ge(below.clone())
+                    .and(archives::location.lt(format!("{below}\u{10FFFF}")))),
+            )
+            .filter(archives::location_id.is_not_null());
+    }
     query
 }
 
@@ -578,6 +1038,7 @@ const FTS_BATCH: i64 = 512;
 fn search_sqlite_fts(
     conn: &mut Conn,
     search: &ArchiveSearch,
+    shelf: Option<&str>,
     matches: &str,
     page: &PageRequest<ArchiveCursor>,
 ) -> Result<Vec<SearchRow>, PersistenceError> {
@@ -612,7 +1073,7 @@ fn search_sqlite_fts(
         let seqs: Vec<i64> = hits.iter().map(|h| h.rowid).collect();
         let missing = wanted - i64::try_from(rows.len()).unwrap_or(wanted);
         let query = ordered(
-            filtered(search).filter(archives::seq.eq_any(seqs)),
+            filtered(search, shelf).filter(archives::seq.eq_any(seqs)),
             search.sort,
             None,
             missing,
@@ -753,10 +1214,11 @@ fn up_to(
 fn search_postgres_fts(
     conn: &mut Conn,
     search: &ArchiveSearch,
+    shelf: Option<&str>,
     terms: &[QueryTerm],
     page: &PageRequest<ArchiveCursor>,
 ) -> Result<Vec<SearchRow>, PersistenceError> {
-    let matching = |indexed: bool| filtered(search).filter(full_text(false, terms, indexed));
+    let matching = |indexed: bool| filtered(search, shelf).filter(full_text(false, terms, indexed));
     let after = page.after.as_ref();
     let Some(edge) = window_edge(conn, search.sort, after)? else {
         return Ok(ordered(matching(true), search.sort, after, page.limit + 1)?.load(conn)?);
@@ -794,6 +1256,17 @@ pub fn search(
     search: &ArchiveSearch,
     page: &PageRequest<ArchiveCursor>,
 ) -> Result<Page<Archive, ArchiveCursor>, PersistenceError> {
+    let shelf = match search.filing.location_id {
+        None => None,
+        Some(id) => Some(
+            locations::get(conn, id)
+                .map_err(|e| match e {
+                    PersistenceError::NotFound => PersistenceError::MissingReference("location_id"),
+                    other => other,
+                })?
+                .path,
+        ),
+    };
     let catalogue_order = matches!(
         search.sort,
         ArchiveSort::CreatedAt | ArchiveSort::CreatedAtDesc
@@ -801,11 +1274,11 @@ pub fn search(
     let sqlite = matches!(conn, AnyConnection::Sqlite(_));
     let rows = match &search.terms {
         Some(terms) if catalogue_order && sqlite => {
-            search_sqlite_fts(conn, search, &fts5_match(terms), page)?
+            search_sqlite_fts(conn, search, shelf.as_deref(), &fts5_match(terms), page)?
         }
-        Some(terms) if !sqlite => search_postgres_fts(conn, search, terms, page)?,
+        Some(terms) if !sqlite => search_postgres_fts(conn, search, shelf.as_deref(), terms, page)?,
         terms => {
-            let mut query = filtered(search);
+            let mut query = filtered(search, shelf.as_deref());
             if let Some(terms) = terms {
                 query = query.filter(full_text(sqlite, terms, true));
             }
@@ -919,11 +1392,18 @@ fn import_rows(
     request: &ImportRequest,
 ) -> Result<ImportOutcome, PersistenceError> {
     write_transaction(conn, |conn| {
-        let mut errors = Vec::new();
+        let mut rows = rows;
+        let mut errors = file_rows(conn, &mut rows, by.clearance, request.dry_run)?;
         let mut first_code: HashMap<&str, i64> = HashMap::new();
         let mut first_barcode: HashMap<&str, i64> = HashMap::new();
         for r in &rows {
-            if let Some(first) = first_code.insert(&r.fields.archive_code, r.row) {
+            // A code a dry run would build is not known yet; it cannot repeat another.
+            let repeated = if r.fields.archive_code.is_empty() {
+                None
+            } else {
+                first_code.insert(&r.fields.archive_code, r.row)
+            };
+            if let Some(first) = repeated {
                 errors.push(RowError::new(
                     r.row,
                     "archive_code",
@@ -1091,4 +1571,47 @@ fn import_rows(
         )?;
         Ok(ImportOutcome::Done(counts))
     })
+}
+
+/// Where a page of the retention report ends: the last archive's end date and 档号.
+pub type RetentionCursor = (String, String);
+
+/// The archives whose retention period ends before `before`, within clearance, soonest first
+/// and in 档号 order within a day: what an appraisal (鉴定) goes through.
+pub fn retention_due(
+    conn: &mut Conn,
+    before: time::Date,
+    clearance: Classification,
+    page: &PageRequest<RetentionCursor>,
+) -> Result<Page<Archive, RetentionCursor>, PersistenceError> {
+    let mut query = archives::table
+        .select(ArchiveRow::as_select())
+        .filter(archives::retention_ends_on.lt(date_text(before)))
+        .filter(archives::classification.eq_any(visible(clearance)))
+        .into_boxed();
+    if let Some((ends_on, code)) = &page.after {
+        query = query.filter(
+            archives::retention_ends_on
+                .gt(ends_on.clone())
+                .or(archives::retention_ends_on
+                    .eq(ends_on.clone())
+                    .and(archives::archive_code.gt(code.clone()))),
+        );
+    }
+    let rows = query
+        .order((
+            archives::retention_ends_on.asc(),
+            archives::archive_code.asc(),
+        ))
+        .limit(page.limit + 1)
+        .load::<ArchiveRow>(conn)?;
+    let items = rows.into_iter().map(ArchiveRow::into_archive).collect();
+    Ok(Page::from_rows(items, page.limit, |a: &Archive| {
+        (
+            retention_ends_on(&a.fields)
+                .map(date_text)
+                .unwrap_or_default(),
+            a.fields.archive_code.clone(),
+        )
+    }))
 }

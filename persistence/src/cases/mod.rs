@@ -3,12 +3,15 @@
 //! another; what two of them share is a store's or an event's.
 
 pub mod archives;
+pub mod categories;
 pub mod checkouts;
 pub mod delegations;
 pub mod departments;
 pub mod files;
+pub mod fonds;
 pub mod forms;
 pub mod identities;
+pub mod locations;
 pub mod logins;
 pub mod online;
 pub mod photos;

@@ -2,7 +2,7 @@
 
 use crate::{from_db_time, schema::archives, sql_types::DbId, to_db_time, Conn, PersistenceError};
 use dangan_domain::{
-    archive::{ArchiveFields, ArchiveStatus, Medium},
+    archive::{ArchiveFields, ArchiveStatus, Filing, Medium},
     search::index_text,
     Classification,
 };
@@ -41,6 +41,37 @@ pub(crate) struct ArchiveRow {
     pub(crate) created_at: time::PrimitiveDateTime,
     pub(crate) updated_at: time::PrimitiveDateTime,
     pub(crate) version: i32,
+    pub(crate) fonds_id: Option<DbId>,
+    pub(crate) category_code: Option<String>,
+    pub(crate) retention: Option<String>,
+    pub(crate) retention_ends_on: Option<String>,
+    pub(crate) opening: String,
+    pub(crate) opens_on: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) volume_id: Option<DbId>,
+    pub(crate) org_code: Option<String>,
+    pub(crate) series_code: Option<String>,
+    pub(crate) location_id: Option<DbId>,
+}
+
+const ISO_DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// A date as the store keeps it: ISO text, which compares in date order on both stores.
+pub(crate) fn date_text(date: time::Date) -> String {
+    date.format(ISO_DATE).unwrap_or_default()
+}
+
+fn date_of(text: Option<String>) -> Option<time::Date> {
+    text.and_then(|t| time::Date::parse(&t, ISO_DATE).ok())
+}
+
+/// When the archive's retention period ends (none for a permanent one, or one not yet dated).
+pub fn retention_ends_on(f: &ArchiveFields) -> Option<time::Date> {
+    f.filing
+        .retention
+        .zip(f.year)
+        .and_then(|(r, y)| r.ends_on(y))
 }
 
 /// The text the full-text index holds for an archive: code, barcode, title and description.
@@ -74,6 +105,18 @@ impl ArchiveRow {
                 location: self.location,
                 year: self.year,
                 pages: self.pages,
+                filing: Filing {
+                    fonds_id: self.fonds_id.map(Uuid::from),
+                    category_code: self.category_code,
+                    retention: self.retention.and_then(|r| r.parse().ok()),
+                    opening: self.opening.parse().unwrap_or_default(),
+                    opens_on: date_of(self.opens_on),
+                    kind: self.kind.parse().unwrap_or_default(),
+                    volume_id: self.volume_id.map(Uuid::from),
+                    org_code: self.org_code,
+                    series_code: self.series_code,
+                    location_id: self.location_id.map(Uuid::from),
+                },
             },
             status: self.status.parse().unwrap_or(ArchiveStatus::Retired),
             created_at: from_db_time(self.created_at),
@@ -90,7 +133,9 @@ impl ArchiveRow {
 impl From<Archive> for ArchiveRow {
     fn from(a: Archive) -> Self {
         let search_text = search_text(&a.fields);
+        let retention_ends_on = retention_ends_on(&a.fields).map(date_text);
         let f = a.fields;
+        let filed = f.filing;
         ArchiveRow {
             id: DbId(a.id),
             archive_code: f.archive_code,
@@ -109,6 +154,17 @@ impl From<Archive> for ArchiveRow {
             created_at: to_db_time(a.created_at),
             updated_at: to_db_time(a.updated_at),
             version: a.version,
+            fonds_id: filed.fonds_id.map(DbId),
+            category_code: filed.category_code,
+            retention: filed.retention.map(|r| r.to_string()),
+            retention_ends_on,
+            opening: filed.opening.as_str().to_owned(),
+            opens_on: filed.opens_on.map(date_text),
+            kind: filed.kind.as_str().to_owned(),
+            volume_id: filed.volume_id.map(DbId),
+            org_code: filed.org_code,
+            series_code: filed.series_code,
+            location_id: filed.location_id.map(DbId),
         }
     }
 }

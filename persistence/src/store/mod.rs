@@ -3,14 +3,18 @@
 
 pub mod archives;
 pub mod audit;
+pub mod categories;
+pub(crate) mod codes;
 pub mod delegations;
 pub mod departments;
 pub(crate) mod dialect;
 pub(crate) mod entities;
 pub mod files;
+pub mod fonds;
 pub mod forms;
 pub mod idempotency;
 pub mod loans;
+pub mod locations;
 pub mod notifications;
 pub(crate) mod outbox;
 pub(crate) mod photos;

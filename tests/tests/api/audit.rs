@@ -52,14 +52,14 @@ both_stores! {
         let items = events["items"].as_array().unwrap();
         let actions: Vec<&str> = items.iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(actions, [
-            "user.bootstrapped", "policy.seeded", "auth.login", "auth.login_failed", "department.created",
-            "user.created", "department.updated", "auth.login",
+            "user.bootstrapped", "policy.seeded", "fonds.adopted", "auth.login", "auth.login_failed",
+            "department.created", "user.created", "department.updated", "auth.login",
         ]);
         for (i, pair) in items.windows(2).enumerate() {
             assert_eq!(pair[0]["seq"], i as i64 + 1);
             assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "each event links to the one before");
         }
-        let created = &items[5];
+        let created = &items[6];
         assert_eq!(created["entity_id"], user["id"]);
         assert_eq!(created["data"]["roles"], json!(["auditor"]));
         assert!(!events.to_string().contains(dangan_tests::PASSWORD));
@@ -78,7 +78,7 @@ both_stores! {
         assert_eq!(page["next_cursor"], "3");
         let rest = app.client.get("/api/v1/audit-events?limit=10&cursor=3", Some(&auditor)).json();
         assert_eq!(rest["items"][0]["seq"], 4);
-        assert_eq!(rest["items"].as_array().unwrap().len(), 5);
+        assert_eq!(rest["items"].as_array().unwrap().len(), 6);
         assert!(rest["next_cursor"].is_null());
         let user_id = user["id"].as_str().unwrap();
         let of_user = app.client.get(&format!("/api/v1/audit-events?entity_type=user&entity_id={user_id}"), Some(&auditor)).json();
@@ -88,12 +88,12 @@ both_stores! {
         let before_first = app.client.get(&format!("/api/v1/audit-events?to={first_at}"), Some(&auditor)).json();
         assert_eq!(before_first["items"].as_array().unwrap().len(), 0, "`to` is exclusive");
         let until_later = app.client.get(&format!("/api/v1/audit-events?to={later}"), Some(&auditor)).json();
-        assert_eq!(until_later["items"].as_array().unwrap().len(), 8);
+        assert_eq!(until_later["items"].as_array().unwrap().len(), 9);
 
         let report = verify(&app, &auditor);
         assert_eq!(report["valid"], true);
-        assert_eq!(report["checked"], 8);
-        assert_eq!(report["head_hash"], items[7]["hash"]);
+        assert_eq!(report["checked"], 9);
+        assert_eq!(report["head_hash"], items[8]["hash"]);
         assert!(report["first_invalid_seq"].is_null());
     }
 
@@ -114,7 +114,7 @@ both_stores! {
         let report = verify(&app, &admin);
         assert_eq!(report["valid"], false);
         assert_eq!(report["first_invalid_seq"], 3);
-        assert_eq!(report["checked"], 5);
+        assert_eq!(report["checked"], 6);
     }
 
     fn removing_the_newest_events_is_found_and_truncate_is_refused(store) {
@@ -129,11 +129,11 @@ both_stores! {
         // Whoever can drop the trigger can cut the newest events off: the rest is a chain that
         // verifies on its own, but it no longer ends at the head.
         drop_trigger(&app.store, "audit_events_no_delete");
-        assert_eq!(raw(&app.store, "DELETE FROM audit_events WHERE seq >= 4").unwrap(), 2);
+        assert_eq!(raw(&app.store, "DELETE FROM audit_events WHERE seq >= 5").unwrap(), 2);
         let report = verify(&app, &admin);
         assert_eq!(report["valid"], false, "{report}");
-        assert_eq!(report["first_invalid_seq"], 4);
-        assert_eq!(report["checked"], 3);
+        assert_eq!(report["first_invalid_seq"], 5);
+        assert_eq!(report["checked"], 4);
     }
 
     // Two instances (two pools) with eight writers between them and both sealers running all

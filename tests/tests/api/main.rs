@@ -2,6 +2,7 @@
 // Test code: a failed unwrap is a failed test, which is what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod archive_room;
 mod archives;
 mod audit;
 mod auth;

@@ -1,34 +1,8 @@
 //! Catalogue search: every field, Chinese and English, case, each filter, sorts, and paging.
 
-use dangan_tests::{archive_body, both_stores, TestApp, PASSWORD};
+use dangan_tests::{archive_body, both_stores, codes, enc, TestApp, PASSWORD};
 use diesel::RunQueryDsl;
 use serde_json::json;
-
-/// Percent-encodes a query value (Chinese included).
-fn enc(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn codes(app: &TestApp, token: &str, query: &str) -> Vec<String> {
-    let reply = app
-        .client
-        .get(&format!("/api/v1/archives?{query}"), Some(token));
-    assert_eq!(reply.status, 200, "{query}: {}", reply.body);
-    reply.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["archive_code"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 fn seed(app: &TestApp, token: &str, department: &str) {
     let rows = [

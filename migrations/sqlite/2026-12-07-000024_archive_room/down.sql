@@ -1,0 +1,17 @@
+DROP INDEX archives_volume_idx;
+DROP INDEX archives_retention_ends_idx;
+DROP INDEX archives_category_code_idx;
+DROP INDEX archives_fonds_idx;
+ALTER TABLE archives DROP COLUMN series_code;
+ALTER TABLE archives DROP COLUMN org_code;
+ALTER TABLE archives DROP COLUMN volume_id;
+ALTER TABLE archives DROP COLUMN kind;
+ALTER TABLE archives DROP COLUMN opens_on;
+ALTER TABLE archives DROP COLUMN opening;
+ALTER TABLE archives DROP COLUMN retention_ends_on;
+ALTER TABLE archives DROP COLUMN retention;
+ALTER TABLE archives DROP COLUMN category_code;
+ALTER TABLE archives DROP COLUMN fonds_id;
+DROP TABLE archive_code_counters;
+DROP TABLE archive_categories;
+DROP TABLE fonds;
