@@ -12,6 +12,7 @@ pub mod extract;
 pub mod files;
 mod headers;
 pub mod idempotency;
+pub mod ledger;
 pub mod mail;
 pub mod methods;
 pub mod metrics;

@@ -62,10 +62,13 @@ pub struct Filing {
     pub series_code: Option<String>,
     /// The shelf it sits on; its path is then the archive's `location` label.
     pub location_id: Option<Uuid>,
+    /// The number (件号, or 案卷号 of a volume) given without the 档号: the category's rule
+    /// writes the 档号 around it. Read from a request, never stored on its own.
+    pub number: Option<u32>,
 }
 
 /// The names of the fields, as CSV headers and JSON keys spell them.
-pub const FIELD_NAMES: [&str; 21] = [
+pub const FIELD_NAMES: [&str; 22] = [
     "archive_code",
     "barcode",
     "title",
@@ -87,7 +90,87 @@ pub const FIELD_NAMES: [&str; 21] = [
     "org_code",
     "series_code",
     "location_id",
+    "number",
 ];
+
+/// A column of an archivist's ledger: a field's name, or the Chinese heading ledgers use for it
+/// (档号, 题名, 密级, 保管期限 …), spaces and full-width brackets ignored.
+pub fn column_named(heading: &str) -> Option<&'static str> {
+    let heading: String = heading
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            c => c,
+        })
+        .collect();
+    if let Some(name) = FIELD_NAMES.iter().find(|n| **n == heading) {
+        return Some(name);
+    }
+    let name = match heading.as_str() {
+        "档号" => "archive_code",
+        "条码" | "条形码" | "条码号" => "barcode",
+        "题名" | "标题" | "案卷题名" | "文件题名" => "title",
+        "描述" | "说明" | "内容摘要" | "摘要" | "备注" => "description",
+        "门类" | "类别" | "档案门类" => "category",
+        "门类代码" | "档案门类代码" => "category_code",
+        "密级" => "classification",
+        "载体" | "载体类型" | "介质" => "medium",
+        "部门ID" | "部门id" => "department_id",
+        "存放位置" | "位置" | "存址" | "架位" => "location",
+        "年度" | "年份" => "year",
+        "页数" => "pages",
+        "全宗ID" | "全宗id" => "fonds_id",
+        "保管期限" => "retention",
+        "开放状态" | "开放" => "opening",
+        "开放日期" | "延期开放日期" => "opens_on",
+        "件卷" | "整理方式" | "类型" => "kind",
+        "案卷ID" | "案卷id" => "volume_id",
+        "机构(问题)代码" | "机构(问题)" | "机构代码" | "问题代码" => "org_code",
+        "类别号" | "项目号" | "目录号" => "series_code",
+        "架位ID" | "架位id" => "location_id",
+        "件号" | "案卷号" | "卷号" => "number",
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// A cell's value as an archivist writes it, in the words the API takes: 秘密 is `secret`,
+/// 纸质 `paper`, 永久 `Y`, 定期30年 `D30`, 延期开放 `delayed`, 卷 `volume`. Anything else is
+/// taken as written.
+pub fn ledger_value(field: &str, value: &str) -> String {
+    let term = match (field, value) {
+        ("classification", "公开") => "public",
+        ("classification", "内部") => "internal",
+        ("classification", "秘密") => "secret",
+        ("classification", "机密") => "confidential",
+        ("classification", "绝密") => "top_secret",
+        ("medium", "纸质") => "paper",
+        ("medium", "电子") => "electronic",
+        ("medium", "混合" | "纸电混合") => "mixed",
+        ("retention", "永久") => "Y",
+        ("opening", "开放") => "open",
+        ("opening", "控制" | "控制使用" | "不开放") => "controlled",
+        ("opening", "延期开放") => "delayed",
+        ("kind", "卷" | "案卷") => "volume",
+        ("kind", "件") => "item",
+        ("retention", period) => {
+            // 定期30年, 30年, 长期 are the ledger's words for Dn.
+            let years = period
+                .trim_start_matches("定期")
+                .trim_end_matches('年')
+                .trim();
+            return match years.parse::<u16>() {
+                Ok(n) if n > 0 => format!("D{n}"),
+                _ => value.to_owned(),
+            };
+        }
+        _ => value,
+    };
+    term.to_owned()
+}
 
 /// The fields every archive must have (a CSV import needs their columns); `archive_code` may
 /// be left empty where a category's rule generates it, `category` where `category_code` names
@@ -294,6 +377,12 @@ impl ArchiveFields {
                 text("location_id"),
                 "a location id (UUID)",
             ),
+            number: parsed(
+                &mut errors,
+                "number",
+                text("number"),
+                "a whole number (件号 or 案卷号)",
+            ),
         };
         let (Some(classification), Some(medium)) = (classification, medium) else {
             return Err(errors);
@@ -447,6 +536,25 @@ mod tests {
         assert_eq!(
             fields_of(errors),
             ["department_id", "year", "archive_code", "title"]
+        );
+    }
+
+    #[test]
+    fn a_ledgers_headings_and_words_are_read_as_an_archivist_means_them() {
+        assert_eq!(column_named(" 档号 "), Some("archive_code"));
+        assert_eq!(column_named("机构（问题）代码"), Some("org_code"));
+        assert_eq!(column_named("barcode"), Some("barcode"));
+        assert_eq!(column_named("颜色"), None);
+        assert_eq!(ledger_value("classification", "秘密"), "secret");
+        assert_eq!(ledger_value("retention", "永久"), "Y");
+        assert_eq!(ledger_value("retention", "定期30年"), "D30");
+        assert_eq!(ledger_value("retention", "10年"), "D10");
+        assert_eq!(ledger_value("retention", "D10"), "D10");
+        assert_eq!(ledger_value("kind", "卷"), "volume");
+        assert_eq!(
+            ledger_value("title", "秘密"),
+            "秘密",
+            "only where the field takes the word"
         );
     }
 

@@ -86,6 +86,9 @@ pub struct CreateArchiveRequest {
     pub series_code: Option<String>,
     /// The shelf (`/api/v1/locations`) it sits on.
     pub location_id: Option<Uuid>,
+    /// 件号 (or a volume's 案卷号) without the 档号: the category's rule writes the code around it.
+    #[schema(minimum = 1, maximum = 9999)]
+    pub number: Option<u32>,
 }
 
 impl CreateArchiveRequest {
@@ -120,6 +123,7 @@ impl CreateArchiveRequest {
             org_code: trimmed(&self.org_code),
             series_code: trimmed(&self.series_code),
             location_id: self.location_id,
+            number: self.number,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The catalogue: read by every user within clearance, written by archivists and admins.
 
-use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpResponse};
+use actix_web::{get, http::header, http::StatusCode, patch, post, web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use dangan_domain::{
     access::Capability,
@@ -14,6 +14,7 @@ use dangan_persistence::{
         self, ArchiveCursor, ArchivePatch, ArchiveSearch, ArchiveSort, Cataloguer, FilingFilter,
     },
     store::{self, archives::Archive},
+    PageRequest,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +25,8 @@ use crate::{
     dto::archives::{read_date, ArchiveDto, ArchiveList, CreateArchiveRequest},
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
-    routes::{created, Paging},
+    ledger,
+    routes::{accepts, created, Paging, MAX_LIMIT},
     serde_util::double_option,
     state::AppState,
 };
@@ -213,20 +215,26 @@ pub async fn create(
     ))
 }
 
-/// Search the catalogue within your clearance.
+/// Search the catalogue within your clearance. With `Accept:
+/// application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` the whole result (from the
+/// cursor on, at most 100,000 archives) comes as an `.xlsx` ledger whose headings the import
+/// reads back.
 #[utoipa::path(get, path = "/api/v1/archives", operation_id = "listArchives", tag = "archives", params(ArchiveQuery),
     responses(
-        (status = 200, description = "A page of archives", body = ArchiveList),
+        (status = 200, description = "A page of archives, or the whole result as an .xlsx ledger",
+            content((ArchiveList = "application/json"),
+                (crate::ledger::XlsxWorkbook = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 400, description = "Bad query or cursor", body = Problem),
         (status = 401, description = "No valid token", body = Problem),
         (status = 422, description = "Bad limit, or `q` of more than 16 words", body = Problem),
     ))]
 #[get("/archives")]
 pub async fn list(
+    request: HttpRequest,
     state: web::Data<AppState>,
     caller: CurrentUser,
     query: web::Query<ArchiveQuery>,
-) -> Result<web::Json<ArchiveList>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let sort = match query.sort.unwrap_or_default() {
         SortParam::CreatedAt => ArchiveSort::CreatedAt,
@@ -266,13 +274,85 @@ pub async fn list(
         clearance: caller.user.clearance,
         sort,
     };
+    if accepts(&request, ledger::XLSX) {
+        let all = state
+            .db(move |conn| {
+                let mut all = Vec::new();
+                let mut page = PageRequest {
+                    limit: MAX_LIMIT,
+                    after: page.after,
+                };
+                while all.len() < LEDGER_ROWS {
+                    let found = archives::search(conn, &search, &page)?;
+                    all.extend(found.items);
+                    match found.next {
+                        Some(next) => page.after = Some(next),
+                        None => break,
+                    }
+                }
+                Ok::<_, dangan_persistence::PersistenceError>(all)
+            })
+            .await?;
+        let body = web::block(move || ledger_of(all))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        return Ok(HttpResponse::Ok()
+            .content_type(ledger::XLSX)
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"archives.xlsx\"",
+            ))
+            .body(body));
+    }
     let page = state
         .db(move |conn| archives::search(conn, &search, &page))
         .await?;
-    Ok(web::Json(ArchiveList {
+    Ok(HttpResponse::Ok().json(ArchiveList {
         next_cursor: page.next.as_ref().map(encode_cursor),
         items: page.items.into_iter().map(ArchiveDto::from).collect(),
     }))
+}
+
+/// The most archives one ledger holds: a catalogue larger than that is exported in parts, from
+/// the cursor of the last one.
+const LEDGER_ROWS: usize = 100_000;
+
+/// The columns of an exported ledger, with the headings the import reads them by.
+const LEDGER_COLUMNS: [(&str, &str); 17] = [
+    ("档号", "archive_code"),
+    ("条码", "barcode"),
+    ("题名", "title"),
+    ("描述", "description"),
+    ("门类", "category"),
+    ("门类代码", "category_code"),
+    ("密级", "classification"),
+    ("载体", "medium"),
+    ("存放位置", "location"),
+    ("年度", "year"),
+    ("页数", "pages"),
+    ("保管期限", "retention"),
+    ("开放状态", "opening"),
+    ("开放日期", "opens_on"),
+    ("件卷", "kind"),
+    ("机构(问题)代码", "org_code"),
+    ("类别号", "series_code"),
+];
+
+fn ledger_of(archives: Vec<Archive>) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let headings: Vec<&str> = LEDGER_COLUMNS.iter().map(|(h, _)| *h).collect();
+    let rows = archives.into_iter().map(|a| {
+        let dto = serde_json::to_value(ArchiveDto::from(a)).unwrap_or_default();
+        LEDGER_COLUMNS
+            .iter()
+            .map(|(_, field)| match &dto[*field] {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            })
+            .collect()
+    });
+    ledger::write("档案", &headings, rows)
 }
 
 /// Read an archive.

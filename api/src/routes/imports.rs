@@ -4,7 +4,7 @@
 use actix_web::{http::header, http::StatusCode, post, web, HttpRequest, HttpResponse};
 use dangan_domain::{
     access::Capability,
-    archive::{ArchiveFields, FIELD_NAMES, REQUIRED_FIELDS},
+    archive::{column_named, ledger_value, ArchiveFields, FIELD_NAMES, REQUIRED_FIELDS},
     user::{UserImport, IMPORT_FIELD_NAMES},
     FieldError,
 };
@@ -52,6 +52,9 @@ pub struct ImportRowError {
     #[schema(max_length = 64)]
     pub field: String,
     pub message: String,
+    /// The cell of a workbook the error is about (`D17`); none for CSV, JSON, or a whole row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,6 +143,7 @@ pub struct UserImportItem {
 enum Format {
     Csv,
     Json,
+    Xlsx,
 }
 
 fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
@@ -151,9 +155,11 @@ fn format_of(req: &HttpRequest) -> Result<Format, ApiError> {
     match mime {
         Some(m) if m.type_() == mime::TEXT && m.subtype() == mime::CSV => Ok(Format::Csv),
         Some(m) if m.type_() == mime::APPLICATION && m.subtype() == mime::JSON => Ok(Format::Json),
+        Some(m) if m.essence_str() == ledger::XLSX => Ok(Format::Xlsx),
         _ => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
-            "send text/csv (with a header row) or application/json ({\"items\": [...]})",
+            "send text/csv (with a header row), application/json ({\"items\": [...]}) or an \
+             .xlsx workbook (a heading row on its first sheet)",
         )),
     }
 }
@@ -190,8 +196,7 @@ pub async fn read_limited(
     Ok(body.freeze())
 }
 
-/// One row's fields as text, by field name.
-type Texts = Vec<(&'static str, String)>;
+use crate::ledger::{self, Texts};
 
 fn lookup<'a>(texts: &'a Texts, name: &str) -> Option<&'a str> {
     texts
@@ -308,20 +313,40 @@ fn rows_from_json(
 /// The rows of an import, each checked by `parse`, or every error found.
 type Parsed<T> = Result<Vec<ImportRow<T>>, Vec<RowError>>;
 
+/// The column letter each field was read from in a workbook (none for CSV and JSON), so that
+/// an error can name its cell.
+type Columns = Vec<(&'static str, String)>;
+
+/// How a workbook's headings and words are read: the archivist's Chinese headings and terms for
+/// archives, the field names as they are for users.
+struct Reading {
+    column: fn(&str) -> Option<&'static str>,
+    value: fn(&str, &str) -> String,
+}
+
 fn parse_rows<T>(
     format: Format,
     bytes: &[u8],
     names: &'static [&'static str],
     required: &[&str],
     noun: &str,
+    reading: Reading,
     parse: impl Fn(&Texts) -> Result<T, Vec<FieldError>>,
-) -> Result<Parsed<T>, ApiError> {
+) -> Result<(Parsed<T>, Columns), ApiError> {
+    let mut columns = Columns::new();
     let raw = match format {
         Format::Csv => match rows_from_csv(bytes, names, required, noun) {
             Ok(raw) => raw,
-            Err(errors) => return Ok(Err(errors)),
+            Err(errors) => return Ok((Err(errors), columns)),
         },
         Format::Json => rows_from_json(bytes, names, noun)?,
+        Format::Xlsx => match ledger::read(bytes, reading.column, required, noun, reading.value) {
+            Ok(sheet) => {
+                columns = sheet.columns;
+                sheet.rows
+            }
+            Err(errors) => return Ok((Err(errors), columns)),
+        },
     };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -337,11 +362,14 @@ fn parse_rows<T>(
             Err(mut e) => errors.append(&mut e),
         }
     }
-    Ok(if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    })
+    Ok((
+        if errors.is_empty() {
+            Ok(rows)
+        } else {
+            Err(errors)
+        },
+        columns,
+    ))
 }
 
 fn import_request(query: &ImportQuery, format: Format, payload_sha256: String) -> ImportRequest {
@@ -355,11 +383,12 @@ fn import_request(query: &ImportQuery, format: Format, payload_sha256: String) -
         format: match format {
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Xlsx => "xlsx",
         },
     }
 }
 
-fn answer(outcome: ImportOutcome) -> HttpResponse {
+fn answer(outcome: ImportOutcome, columns: &Columns) -> HttpResponse {
     match outcome {
         ImportOutcome::Done(counts) => HttpResponse::Ok().json(ImportResult {
             created: counts.created,
@@ -367,7 +396,7 @@ fn answer(outcome: ImportOutcome) -> HttpResponse {
             unchanged: counts.unchanged,
             errors: Vec::new(),
         }),
-        ImportOutcome::Refused(errors) => refused(errors),
+        ImportOutcome::Refused(errors) => refused(errors, columns),
     }
 }
 
@@ -376,7 +405,13 @@ fn answer(outcome: ImportOutcome) -> HttpResponse {
 /// how many there were.
 pub const MAX_LISTED_ERRORS: usize = 1000;
 
-fn refused(errors: Vec<RowError>) -> HttpResponse {
+fn refused(errors: Vec<RowError>, columns: &Columns) -> HttpResponse {
+    let cell = |row: i64, field: &str| {
+        columns
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, letters)| format!("{letters}{row}"))
+    };
     let total = errors.len();
     let detail = if total > MAX_LISTED_ERRORS {
         format!("{total} row error(s), the first {MAX_LISTED_ERRORS} listed; nothing was imported")
@@ -397,6 +432,7 @@ fn refused(errors: Vec<RowError>) -> HttpResponse {
             .into_iter()
             .take(MAX_LISTED_ERRORS)
             .map(|e| ImportRowError {
+                cell: cell(e.row, &e.field),
                 row: e.row,
                 field: e.field,
                 message: e.message,
@@ -411,10 +447,13 @@ fn refused(errors: Vec<RowError>) -> HttpResponse {
 /// Import archives, all or nothing.
 #[utoipa::path(post, path = "/api/v1/archives/import", operation_id = "importArchives", tag = "archives", params(ImportQuery),
     request_body(
-        description = "CSV with a header row of field names (UTF-8, BOM allowed), or JSON `{\"items\": [archive fields...]}`",
+        description = "CSV with a header row of field names (UTF-8, BOM allowed), JSON `{\"items\": [archive fields...]}`, \
+            or an .xlsx workbook whose first sheet has a heading row of field names or the ledger's Chinese headings \
+            (档号, 题名, 密级, 保管期限, 件号 …) and the ledger's words for values (秘密, 纸质, 永久, 定期30年 …)",
         content(
             (String = "text/csv", example = "archive_code,barcode,title,category,classification,medium,location,year\nWS-2019-Y-0042,B000042,2019年劳动合同,人事,internal,paper,A-03-12-05,2019\n"),
             (ArchiveImport = "application/json"),
+            (crate::ledger::XlsxWorkbook = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )
     ),
     responses(
@@ -423,7 +462,7 @@ fn refused(errors: Vec<RowError>) -> HttpResponse {
         (status = 401, description = "No valid token", body = Problem),
         (status = 403, description = "Not an archivist or admin", body = Problem),
         (status = 413, description = "Over 64 MiB", body = Problem),
-        (status = 415, description = "Neither text/csv nor application/json", body = Problem),
+        (status = 415, description = "Neither text/csv, application/json nor an .xlsx workbook", body = Problem),
         (status = 422, description = "Row errors (or, for a body that is no import, field errors); nothing written", body = ImportRefusal, content_type = "application/problem+json"),
     ))]
 #[post("/archives/import")]
@@ -439,20 +478,26 @@ pub async fn import_archives(
     let bytes = read_limited(&req, payload, crate::IMPORT_LIMIT).await?;
     let clearance = caller.user.clearance;
     let (parsed, payload_sha256) = blocking(move || {
+        let reading = Reading {
+            column: column_named,
+            value: ledger_value,
+        };
         let parsed = parse_rows(
             format,
             &bytes,
             &FIELD_NAMES,
             &REQUIRED_FIELDS,
             "an archive",
+            reading,
             |texts| ArchiveFields::parse(|name| lookup(texts, name), clearance),
         )?;
         Ok((parsed, hex::encode(Sha256::digest(&bytes))))
     })
     .await?;
+    let (parsed, columns) = parsed;
     let rows = match parsed {
         Ok(rows) => rows,
-        Err(errors) => return Ok(refused(errors)),
+        Err(errors) => return Ok(refused(errors, &columns)),
     };
     let request = import_request(&query, format, payload_sha256);
     let by = Cataloguer {
@@ -463,7 +508,7 @@ pub async fn import_archives(
     let outcome = state
         .db(move |conn| archives::import(conn, now, by, rows, &request))
         .await?;
-    Ok(answer(outcome))
+    Ok(answer(outcome, &columns))
 }
 
 /// Create and update users (keyed by username), all or nothing.
@@ -498,20 +543,26 @@ pub async fn import_users(
     let format = format_of(&req)?;
     let bytes = read_limited(&req, payload, crate::IMPORT_LIMIT).await?;
     let (parsed, payload_sha256) = blocking(move || {
+        let reading = Reading {
+            column: |heading| IMPORT_FIELD_NAMES.iter().copied().find(|n| *n == heading),
+            value: |_, text| text.to_owned(),
+        };
         let parsed = parse_rows(
             format,
             &bytes,
             &IMPORT_FIELD_NAMES,
             &["username", "clearance"],
             "a user",
+            reading,
             |texts| UserImport::parse(|name| lookup(texts, name)),
         )?;
         Ok((parsed, hex::encode(Sha256::digest(&bytes))))
     })
     .await?;
+    let (parsed, columns) = parsed;
     let rows = match parsed {
         Ok(rows) => rows,
-        Err(errors) => return Ok(refused(errors)),
+        Err(errors) => return Ok(refused(errors, &columns)),
     };
     // Hashing is the slow part (argon2id, by design): done once per row that carries a password.
     let rows = blocking(move || {
@@ -539,5 +590,5 @@ pub async fn import_users(
     let outcome = state
         .db(move |conn| users::import(conn, now, actor, rows, &request))
         .await?;
-    Ok(answer(outcome))
+    Ok(answer(outcome, &columns))
 }

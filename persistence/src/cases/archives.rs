@@ -353,9 +353,12 @@ fn plan_code(
     stated: bool,
 ) -> Result<CodePlan, PersistenceError> {
     let rule = placed.category.and_then(|c| c.rule.as_ref());
-    let given = !fields.archive_code.is_empty();
-    let Some(rule) = rule.filter(|_| stated || !given) else {
-        if !given {
+    // A number alone is a code given by its number: the rule writes the rest around it.
+    let number = fields.filing.number.take();
+    let given = !fields.archive_code.is_empty() || number.is_some();
+    let kept = !stated && !fields.archive_code.is_empty();
+    let Some(rule) = rule.filter(|_| !kept) else {
+        if fields.archive_code.is_empty() {
             return Err(invalid(
                 "archive_code",
                 "is required: the category has no 档号 rule to build it",
@@ -371,6 +374,9 @@ fn plan_code(
     let one = |e| PersistenceError::Invalid(vec![e]);
     if let Some(volume) = &placed.volume {
         let group = volume.fields.archive_code.clone();
+        if let (Some(number), true) = (number, fields.archive_code.is_empty()) {
+            fields.archive_code = item_in_volume(&group, number).map_err(one)?;
+        }
         return Ok(if given {
             let number = read_item_in_volume(&group, &fields.archive_code).map_err(one)?;
             CodePlan::Given { group, number }
@@ -389,6 +395,11 @@ fn plan_code(
         org: filed.org_code.as_deref(),
         series: filed.series_code.as_deref(),
     };
+    if let (Some(number), true) = (number, fields.archive_code.is_empty()) {
+        let group = rule.group(&parts).map_err(PersistenceError::Invalid)?;
+        fields.archive_code = rule.numbered(&group, number).map_err(one)?;
+        return Ok(CodePlan::Given { group, number });
+    }
     if given {
         let read = rule.read(&fields.archive_code, &parts).map_err(one)?;
         fields.year = fields.year.or(read.year);
@@ -603,6 +614,7 @@ impl ArchivePatch {
                     .series_code
                     .unwrap_or_else(|| filed.series_code.clone()),
                 location_id: self.location_id.unwrap_or(filed.location_id),
+                number: None,
             },
         }
     }

@@ -116,6 +116,7 @@ impl ArchiveRow {
                     org_code: self.org_code,
                     series_code: self.series_code,
                     location_id: self.location_id.map(Uuid::from),
+                    number: None,
                 },
             },
             status: self.status.parse().unwrap_or(ArchiveStatus::Retired),

@@ -15,6 +15,7 @@ mod errors;
 mod files;
 mod idempotency;
 mod imports;
+mod ledgers;
 mod lending;
 mod mail;
 mod oidc;
