@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{access::Principal, Classification, DomainError, FieldError, Role};
+use crate::{
+    access::Principal, archival::Opening, archive::ArchiveFields, Classification, DomainError,
+    FieldError, Role,
+};
 
 named_enum! {
     /// How an archive leaves the archivist's hands.
@@ -52,18 +55,42 @@ pub struct PolicyMatch {
     pub categories: Vec<String>,
     #[serde(default)]
     pub loan_types: Vec<LoanType>,
+    /// 开放状态: a site may let open archives be read in the reading room without a head's
+    /// approval (a policy matching `open` and `on_site` with no approval steps).
+    #[serde(default)]
+    pub openings: Vec<Opening>,
+}
+
+/// What a policy's match looks at in an archive.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub classification: Classification,
+    /// The category's label, and its code where a category stands behind it: a policy's
+    /// `categories` names either.
+    pub category: &'a str,
+    pub category_code: Option<&'a str>,
+    pub opening: Opening,
+}
+
+impl<'a> From<&'a ArchiveFields> for Subject<'a> {
+    fn from(f: &'a ArchiveFields) -> Self {
+        Subject {
+            classification: f.classification,
+            category: &f.category,
+            category_code: f.filing.category_code.as_deref(),
+            opening: f.filing.opening,
+        }
+    }
 }
 
 impl PolicyMatch {
-    pub fn fits(
-        &self,
-        classification: Classification,
-        category: &str,
-        loan_type: LoanType,
-    ) -> bool {
-        (self.classifications.is_empty() || self.classifications.contains(&classification))
-            && (self.categories.is_empty() || self.categories.iter().any(|c| c == category))
+    pub fn fits(&self, archive: Subject, loan_type: LoanType) -> bool {
+        let category =
+            |c: &String| c == archive.category || Some(c.as_str()) == archive.category_code;
+        (self.classifications.is_empty() || self.classifications.contains(&archive.classification))
+            && (self.categories.is_empty() || self.categories.iter().any(category))
             && (self.loan_types.is_empty() || self.loan_types.contains(&loan_type))
+            && (self.openings.is_empty() || self.openings.contains(&archive.opening))
     }
 }
 
@@ -133,13 +160,12 @@ impl LoanPolicy {
 /// The policy with the highest priority whose match fits (the first listed among equals).
 pub fn applicable<'a>(
     policies: &'a [LoanPolicy],
-    classification: Classification,
-    category: &str,
+    archive: Subject,
     loan_type: LoanType,
 ) -> Option<&'a LoanPolicy> {
     policies
         .iter()
-        .filter(|p| p.matches.fits(classification, category, loan_type))
+        .filter(|p| p.matches.fits(archive, loan_type))
         .fold(None, |best: Option<&LoanPolicy>, p| match best {
             Some(b) if b.priority >= p.priority => Some(b),
             _ => Some(p),
@@ -394,11 +420,63 @@ pub fn resolve_chain(
 mod tests {
     use super::*;
 
+    fn subject(classification: Classification, category: &str, opening: Opening) -> Subject<'_> {
+        Subject {
+            classification,
+            category,
+            category_code: None,
+            opening,
+        }
+    }
+
+    #[test]
+    fn a_policy_may_match_the_opening_and_the_category_by_code_or_label() {
+        let mut reading_room = default_policies()[0].clone();
+        reading_room.name = "开放档案阅览".into();
+        reading_room.priority = 1000;
+        reading_room.approval_steps = Vec::new();
+        reading_room.matches = PolicyMatch {
+            categories: vec!["WS".into()],
+            loan_types: vec![LoanType::OnSite],
+            openings: vec![Opening::Open],
+            ..PolicyMatch::default()
+        };
+        let mut policies = default_policies();
+        policies.push(reading_room);
+        let filed = |opening| Subject {
+            category_code: Some("WS"),
+            ..subject(Classification::Public, "文书档案", opening)
+        };
+        let pick = |archive, t| applicable(&policies, archive, t).map(|p| p.name.clone());
+        assert_eq!(
+            pick(filed(Opening::Open), LoanType::OnSite).as_deref(),
+            Some("开放档案阅览")
+        );
+        assert_ne!(
+            pick(filed(Opening::Controlled), LoanType::OnSite).as_deref(),
+            Some("开放档案阅览")
+        );
+        assert_ne!(
+            pick(filed(Opening::Open), LoanType::TakeOut).as_deref(),
+            Some("开放档案阅览")
+        );
+        let unfiled = subject(Classification::Public, "文书档案", Opening::Open);
+        assert_ne!(
+            pick(unfiled, LoanType::OnSite).as_deref(),
+            Some("开放档案阅览"),
+            "WS names the code, not this label"
+        );
+    }
+
     fn policy_for(c: Classification) -> LoanPolicy {
         let defaults = default_policies();
-        applicable(&defaults, c, "文书", LoanType::OnSite)
-            .cloned()
-            .unwrap()
+        applicable(
+            &defaults,
+            subject(c, "文书", Opening::Controlled),
+            LoanType::OnSite,
+        )
+        .cloned()
+        .unwrap()
     }
 
     #[test]
@@ -462,7 +540,9 @@ mod tests {
         };
         special.max_days = 3;
         policies.push(special);
-        let pick = |c, cat: &str, t| applicable(&policies, c, cat, t).map(|p| p.name.clone());
+        let pick = |c, cat: &str, t| {
+            applicable(&policies, subject(c, cat, Opening::Controlled), t).map(|p| p.name.clone())
+        };
         assert_eq!(
             pick(Classification::Internal, "人事", LoanType::TakeOut).as_deref(),
             Some("人事 take-outs")
@@ -480,7 +560,11 @@ mod tests {
             Some("internal default")
         );
         assert_eq!(
-            applicable(&[], Classification::Public, "x", LoanType::Copy),
+            applicable(
+                &[],
+                subject(Classification::Public, "x", Opening::Open),
+                LoanType::Copy
+            ),
             None
         );
     }

@@ -4,7 +4,7 @@
 use dangan_domain::{
     access::Principal,
     audit::NewAuditEvent,
-    policy::{applicable, resolve_chain, LoanPolicy, LoanType, ResolvedStep},
+    policy::{applicable, resolve_chain, LoanPolicy, LoanType, ResolvedStep, Subject},
 };
 use diesel::prelude::*;
 use serde_json::json;
@@ -193,15 +193,10 @@ pub fn resolve(
     let archive = archives::get(conn, archive_id, borrower.clearance)?;
     let policies = list(conn)?;
     let domain: Vec<LoanPolicy> = policies.iter().map(|p| p.policy.clone()).collect();
-    let chosen = applicable(
-        &domain,
-        archive.fields.classification,
-        &archive.fields.category,
-        loan_type,
-    )
-    .and_then(|chosen| policies.iter().find(|p| p.policy == *chosen))
-    .cloned()
-    .ok_or(PersistenceError::Conflict(Conflict::NoPolicy))?;
+    let chosen = applicable(&domain, Subject::from(&archive.fields), loan_type)
+        .and_then(|chosen| policies.iter().find(|p| p.policy == *chosen))
+        .cloned()
+        .ok_or(PersistenceError::Conflict(Conflict::NoPolicy))?;
     let org = organisation(conn, borrower.department_id)?;
     let steps = resolve_chain(
         &chosen.policy.approval_steps,

@@ -7,7 +7,7 @@ use dangan_domain::{
     audit::NewAuditEvent,
     form::check_answers,
     loan::{borrower_blocked, LoanRules},
-    policy::{applicable, combine, resolve_chain, LoanPolicy, LoanType},
+    policy::{applicable, combine, resolve_chain, LoanPolicy, LoanType, Subject},
     request::{
         opening, Command, Deciders, Draft, Event, ItemStatus, LoanRequest, RequestStatus,
         StepStatus, MAX_ITEMS,
@@ -108,8 +108,7 @@ pub fn create(
             governing.push(
                 applicable(
                     &domain_policies,
-                    archive.fields.classification,
-                    &archive.fields.category,
+                    Subject::from(&archive.fields),
                     new.loan_type,
                 )
                 .ok_or(PersistenceError::Conflict(Conflict::NoPolicy))?,

@@ -358,3 +358,31 @@ both_stores! {
         assert!(cycle["errors"]["parent_id"].is_array(), "{cycle}");
     }
 }
+
+both_stores! {
+    fn an_open_archive_may_be_read_in_the_reading_room_without_approval_where_the_site_says_so(store) {
+        let app = TestApp::start(store);
+        let (admin, archivist) = staff(&app);
+        let department = app.department(&admin, "YL");
+        app.user(&admin, "reader", &department, &[], "internal");
+        let reader = app.login("reader", PASSWORD);
+        let policy = json!({
+            "name": "开放档案阅览", "priority": 1000,
+            "match": {"categories": ["WS"], "openings": ["open"], "loan_types": ["on_site"]},
+            "approval_steps": [], "max_days": 1, "max_renewals": 0, "allowed_loan_types": ["on_site"], "pickup_days": 1
+        });
+        let created = app.client.post("/api/v1/policies", Some(&admin), &policy);
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.json()["match"]["openings"], json!(["open"]));
+        let open = app.archive(&archivist, &filed("O1", "WS", json!({"year": 2001, "retention": "Y", "opening": "open", "classification": "public"})));
+        let controlled = app.archive(&archivist, &filed("O2", "WS", json!({"year": 2001, "retention": "Y", "classification": "public"})));
+        let ask = |archive: &Value| {
+            let reply = app.client.post("/api/v1/loan-requests", Some(&reader), &json!({
+                "archive_ids": [archive["id"]], "purpose": "查阅", "loan_type": "on_site", "days": 1}));
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            reply.json()["status"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(ask(&open), "approved", "open, in the reading room: no head's approval");
+        assert_eq!(ask(&controlled), "pending", "controlled: the ordinary chain");
+    }
+}
