@@ -210,6 +210,17 @@ pub struct ArchiveDto {
     pub series_code: Option<String>,
     /// The shelf it sits on; `location` is then its path.
     pub location_id: Option<Uuid>,
+    /// A volume's items, counted for you, when the volume itself is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_items: Option<VolumeItems>,
+}
+
+/// The items of a volume: those you may see, and those above your clearance (counted, never
+/// named).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VolumeItems {
+    pub items: i64,
+    pub withheld: i64,
 }
 
 impl From<Archive> for ArchiveDto {
@@ -245,6 +256,7 @@ impl From<Archive> for ArchiveDto {
             org_code: filed.org_code,
             series_code: filed.series_code,
             location_id: filed.location_id,
+            volume_items: None,
         }
     }
 }

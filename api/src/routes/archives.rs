@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::CurrentUser,
-    dto::archives::{read_date, ArchiveDto, ArchiveList, CreateArchiveRequest},
+    dto::archives::{read_date, ArchiveDto, ArchiveList, CreateArchiveRequest, VolumeItems},
     error::{ApiError, Problem},
     extract::{etag, IfMatch, ValidJson},
     ledger,
@@ -370,10 +370,22 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, clearance) = (id.into_inner(), caller.user.clearance);
-    let archive = state
-        .db(move |conn| store::archives::get(conn, id, clearance))
+    let (archive, items) = state
+        .db(move |conn| {
+            let archive = store::archives::get(conn, id, clearance)?;
+            let items = match archive.fields.filing.kind {
+                ArchiveKind::Volume => Some(store::archives::volume_items(conn, id, clearance)?),
+                ArchiveKind::Item => None,
+            };
+            Ok::<_, dangan_persistence::PersistenceError>((archive, items))
+        })
         .await?;
-    Ok(archive_response(StatusCode::OK, archive))
+    let version = archive.version;
+    let mut dto = ArchiveDto::from(archive);
+    dto.volume_items = items.map(|(items, withheld)| VolumeItems { items, withheld });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(dto))
 }
 
 /// Find an archive by its barcode (what a scanner calls).

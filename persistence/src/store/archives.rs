@@ -193,6 +193,22 @@ pub fn get(
         .into_archive())
 }
 
+/// How many items sit in a volume: those a holder of `clearance` may see, and those withheld
+/// from them (counted, never named).
+pub fn volume_items(
+    conn: &mut Conn,
+    volume_id: Uuid,
+    clearance: Classification,
+) -> Result<(i64, i64), PersistenceError> {
+    let inside = || archives::table.filter(archives::volume_id.eq(DbId(volume_id)));
+    let all: i64 = inside().count().get_result(conn)?;
+    let seen: i64 = inside()
+        .filter(archives::classification.eq_any(visible(clearance)))
+        .count()
+        .get_result(conn)?;
+    Ok((seen, all - seen))
+}
+
 pub fn get_by_barcode(
     conn: &mut Conn,
     barcode: &str,

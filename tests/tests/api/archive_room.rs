@@ -116,6 +116,20 @@ both_stores! {
             .assert_problem(422, "validation_failed");
         assert!(in_item["errors"]["volume_id"].is_array(), "{in_item}");
         assert_eq!(codes(&app, &archivist, &format!("volume_id={}", volume["id"].as_str().unwrap())).len(), 2);
+        // A volume holding an item above the reader's clearance says one is withheld, never which.
+        let mut secret_item = filed("V1-S", "JJ", json!({"volume_id": volume["id"]}));
+        secret_item["classification"] = json!("secret");
+        app.archive(&archivist, &secret_item);
+        let department = app.department(&admin, "YD");
+        app.user(&admin, "reader", &department, &[], "internal");
+        let reader = app.login("reader", PASSWORD);
+        let volume_path = format!("/api/v1/archives/{}", volume["id"].as_str().unwrap());
+        let seen = app.client.get(&volume_path, Some(&reader)).json();
+        assert_eq!(seen["volume_items"], json!({"items": 2, "withheld": 1}), "{seen}");
+        assert!(!seen.to_string().contains("V1-S"));
+        assert_eq!(codes(&app, &reader, &format!("volume_id={}", volume["id"].as_str().unwrap())).len(), 2);
+        assert_eq!(app.client.get(&volume_path, Some(&archivist)).json()["volume_items"], json!({"items": 3, "withheld": 0}));
+        assert!(app.client.get(&format!("/api/v1/archives/{}", first["id"].as_str().unwrap()), Some(&archivist)).json().get("volume_items").is_none(), "an item has no items");
 
         // A code given with a category label alone is taken as given, as clients before the
         // model sent it; the label files it under the category it names.
