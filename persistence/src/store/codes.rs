@@ -14,9 +14,12 @@ use diesel::prelude::*;
 /// before the model) are not given again.
 fn highest_held(conn: &mut Conn, group: &str) -> Result<i32, PersistenceError> {
     let prefix = format!("{group}{LEVEL}");
+    // Only codes whose next level is a number: a longer group sharing the prefix
+    // (`…-Y-BGS-0001` beside `…-Y-0005`, after a rule gained a 机构) is no number of this one.
+    // `:` is the character after `9`.
     let highest: Option<String> = archives::table
-        .filter(archives::archive_code.ge(&prefix))
-        .filter(archives::archive_code.lt(format!("{prefix}\u{10FFFF}")))
+        .filter(archives::archive_code.ge(format!("{prefix}0")))
+        .filter(archives::archive_code.lt(format!("{prefix}:")))
         .select(diesel::dsl::max(archives::archive_code))
         .first(conn)?;
     Ok(highest

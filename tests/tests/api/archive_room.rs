@@ -171,6 +171,18 @@ both_stores! {
         assert_eq!(made, expected);
     }
 
+    fn a_groups_first_number_follows_the_codes_the_catalogue_already_holds(store) {
+        let app = TestApp::start(store);
+        let (_, archivist) = staff(&app);
+        // Codes from before the rule (kept as given), one of a longer group sharing the prefix.
+        for (barcode, code) in [("H1", "J001-WS·2019-Y-0001"), ("H2", "J001-WS·2019-Y-BGS-0009")] {
+            app.archive(&archivist, &json!({"archive_code": code, "barcode": barcode, "title": "旧档",
+                "category": "文书", "classification": "public", "medium": "paper", "location": "A-01"}));
+        }
+        let next = app.archive(&archivist, &filed("H3", "WS", json!({"year": 2019, "retention": "Y"})));
+        assert_eq!(next["archive_code"], "J001-WS·2019-Y-0002", "{next}");
+    }
+
     fn a_code_prefix_finds_its_group_in_the_standards_order(store) {
         let app = TestApp::start(store);
         let (_, archivist) = staff(&app);
